@@ -1,0 +1,77 @@
+/** Every error a client may see carries one of these codes. */
+export enum ErrorCode {
+  BAD_USER_INPUT = "BAD_USER_INPUT",
+  NOT_FOUND = "NOT_FOUND",
+  CONFLICT = "CONFLICT",
+  EXTENSION_LIMIT_REACHED = "EXTENSION_LIMIT_REACHED",
+  UNAUTHENTICATED = "UNAUTHENTICATED",
+  FORBIDDEN = "FORBIDDEN",
+  INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
+}
+
+/** The one mapping from error code to HTTP status, used by REST and by GraphQL-over-HTTP transport errors. */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  [ErrorCode.BAD_USER_INPUT]: 422,
+  [ErrorCode.NOT_FOUND]: 404,
+  [ErrorCode.CONFLICT]: 409,
+  [ErrorCode.EXTENSION_LIMIT_REACHED]: 422,
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
+};
+
+/** Field name (as the GraphQL input spells it) → human-readable messages. */
+export type FieldErrors = Record<string, string[]>;
+
+/**
+ * The single error type of the service layer. Its message is safe to show a client:
+ * it never carries a secret, SQL text or a driver message.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fields?: FieldErrors,
+    /** Extra, client-safe details (e.g. the queues that block a deletion). */
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "AppError";
+  }
+}
+
+export function badInput(fields: FieldErrors, message = "The given data was invalid."): AppError {
+  return new AppError(ErrorCode.BAD_USER_INPUT, message, fields);
+}
+
+export function notFound(what: string, fields?: FieldErrors): AppError {
+  return new AppError(ErrorCode.NOT_FOUND, `${what} not found.`, fields);
+}
+
+export function forbidden(message = "This action is not allowed for your API key."): AppError {
+  return new AppError(ErrorCode.FORBIDDEN, message);
+}
+
+export function unauthenticated(): AppError {
+  return new AppError(ErrorCode.UNAUTHENTICATED, "Unauthenticated.");
+}
+
+export function conflict(message: string, details?: Record<string, unknown>): AppError {
+  return new AppError(ErrorCode.CONFLICT, message, undefined, details);
+}
+
+/** PostgreSQL error codes we translate into client errors. */
+export const PG_UNIQUE_VIOLATION = "23505";
+export const PG_FOREIGN_KEY_VIOLATION = "23503";
+
+export function pgErrorCode(error: unknown): string | undefined {
+  const e = error as { code?: unknown; driverError?: { code?: unknown } };
+  const code = e?.driverError?.code ?? e?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+export function pgConstraint(error: unknown): string | undefined {
+  const e = error as { constraint?: unknown; driverError?: { constraint?: unknown } };
+  const c = e?.driverError?.constraint ?? e?.constraint;
+  return typeof c === "string" ? c : undefined;
+}

@@ -1,0 +1,78 @@
+import path from "node:path";
+
+/** The process configuration, read once from the environment and validated at boot. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  /** PostgreSQL schema to work in (tests give each server its own); undefined = the connection's default. */
+  databaseSchema: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  /** Prefix for every Redis key and channel this instance uses (isolates test runs sharing one Redis). */
+  redisPrefix: string;
+  adminApiKey: string | undefined;
+  secretEncryptionKey: string | undefined;
+  migrateOnStart: boolean;
+  logLevel: string;
+  /** Largest accepted request body, in bytes. */
+  bodyLimitBytes: number;
+  /** Per-statement timeout on PostgreSQL, in milliseconds. */
+  statementTimeoutMs: number;
+  graphql: { maxDepth: number; maxComplexity: number };
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const adminApiKey = optional(env, "ADMIN_API_KEY");
+  if (adminApiKey !== undefined && adminApiKey.length < 16) {
+    throw new ConfigError("ADMIN_API_KEY must be at least 16 characters long");
+  }
+  const databaseSchema = optional(env, "DATABASE_SCHEMA");
+  if (databaseSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
+    throw new ConfigError("DATABASE_SCHEMA must be a lower-case SQL identifier");
+  }
+  return {
+    port: int(env, "PORT", 4000, 0, 65535),
+    host: optional(env, "HOST") ?? "0.0.0.0",
+    databaseUrl: optional(env, "DATABASE_URL"),
+    databaseSchema,
+    dataDir: path.resolve(optional(env, "DATA_DIR") ?? "./.data"),
+    redisUrl: optional(env, "REDIS_URL"),
+    redisPrefix: optional(env, "REDIS_PREFIX") ?? "",
+    adminApiKey,
+    secretEncryptionKey: optional(env, "SECRET_ENCRYPTION_KEY"),
+    migrateOnStart: bool(env, "MIGRATE_ON_START", true),
+    logLevel: optional(env, "LOG_LEVEL") ?? "info",
+    bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 1024 * 1024, 1024),
+    statementTimeoutMs: int(env, "STATEMENT_TIMEOUT_MS", 15_000, 100),
+    graphql: {
+      maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
+      maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+    },
+  };
+}

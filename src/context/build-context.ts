@@ -1,0 +1,28 @@
+import { randomUUID } from "node:crypto";
+import type { DataSource } from "typeorm";
+import type { Principal } from "../auth/principal";
+import type { Logger } from "../common/logger";
+import { createLoaders } from "../graphql/loaders";
+import type { Services } from "../services";
+import type { RequestContext } from "./request-context";
+
+export interface ContextDeps {
+  dataSource: DataSource;
+  services: Services;
+  log: Logger;
+}
+
+/** The one builder every transport uses (HTTP GraphQL, graphql-ws per event, REST, ingestion). */
+export function buildContext(deps: ContextDeps, principal: Principal | null, requestId: string = randomUUID()): RequestContext {
+  const ctx = {
+    requestId,
+    principal,
+    log: deps.log.child({ requestId }),
+    dataSource: deps.dataSource,
+    manager: deps.dataSource.manager,
+    services: deps.services,
+    afterCommit: [],
+  } as Omit<RequestContext, "loaders"> as RequestContext;
+  ctx.loaders = createLoaders(ctx);
+  return ctx;
+}

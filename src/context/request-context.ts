@@ -1,0 +1,22 @@
+import type { DataSource, EntityManager } from "typeorm";
+import type { Logger } from "../common/logger";
+import type { Principal } from "../auth/principal";
+import type { Services } from "../services";
+import type { Loaders } from "../graphql/loaders";
+
+/**
+ * Everything one request (or one subscription event) works with. Built once per transport call;
+ * services take it first so that nothing escapes the request's principal, logger or transaction.
+ */
+export interface RequestContext {
+  requestId: string;
+  principal: Principal | null;
+  log: Logger;
+  dataSource: DataSource;
+  /** The transaction's manager while inside `transactional`, else the data source's. */
+  manager: EntityManager;
+  services: Services;
+  loaders: Loaders;
+  /** Work queued during a transaction (event publication), run only after it commits. */
+  afterCommit: Array<() => Promise<void> | void>;
+}

@@ -1,0 +1,83 @@
+import { PGlite } from "@electric-sql/pglite";
+import { createPgConfig } from "@electric-sql/pglite/node-postgres";
+import fs from "node:fs";
+import path from "node:path";
+import { DataSource } from "typeorm";
+import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions";
+import type { AppConfig } from "../config/config";
+import { migrations } from "../../migrations";
+import { entities } from "./entities";
+import { SnakeNamingStrategy } from "./naming-strategy";
+
+/** Options shared by the server, the CLI scripts and ormconfig.ts: one description of the schema. */
+export function baseDataSourceOptions(): PostgresDataSourceOptions {
+  return {
+    type: "postgres",
+    entities,
+    migrations,
+    migrationsTransactionMode: "each",
+    migrationsTableName: "typeorm_migrations",
+    namingStrategy: new SnakeNamingStrategy(),
+    // Never let TypeORM create extensions: PGlite cannot, and production roles should not need superuser.
+    installExtensions: false,
+    uuidExtension: "pgcrypto",
+    synchronize: false,
+  };
+}
+
+export interface Database {
+  dataSource: DataSource;
+  /** "postgres" for a real server, "pglite" for the embedded engine (single connection, serialized transactions). */
+  engine: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** Start the embedded engine from a dump made by PGlite's dumpDataDir (tests use this to skip initdb). */
+  pgliteLoadDataDir?: Blob;
+  /** Keep embedded data in memory only. */
+  pgliteInMemory?: boolean;
+}
+
+export async function openDatabase(config: AppConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (config.databaseUrl) {
+    const schema = config.databaseSchema;
+    const dataSource = new DataSource({
+      ...baseDataSourceOptions(),
+      url: config.databaseUrl,
+      schema,
+      poolSize: 20,
+      applicationName: "pbx-api",
+      extra: {
+        options: [
+          `-c statement_timeout=${config.statementTimeoutMs}`,
+          schema ? `-c search_path=${schema}` : "",
+        ].join(" "),
+      },
+    });
+    await dataSource.initialize();
+    return { dataSource, engine: "postgres", close: () => dataSource.destroy() };
+  }
+
+  let dataDir: string | undefined;
+  if (!options.pgliteInMemory && !options.pgliteLoadDataDir) {
+    dataDir = path.join(config.dataDir, "pglite");
+    fs.mkdirSync(dataDir, { recursive: true });
+  }
+  const pglite = await PGlite.create({ dataDir, loadDataDir: options.pgliteLoadDataDir });
+  const dataSource = new DataSource({
+    ...baseDataSourceOptions(),
+    // One WASM backend: a pool of one serializes transactions, which keeps row locks meaningful.
+    poolSize: 1,
+    extra: { ...createPgConfig(pglite) },
+  });
+  await dataSource.initialize();
+  return {
+    dataSource,
+    engine: "pglite",
+    close: async () => {
+      await dataSource.destroy();
+      await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { EventEmitter } from "node:events";
+import { Redis } from "ioredis";
+import type { Logger } from "../common/logger";
+
+export type Listener = (payload: unknown) => void;
+
+/**
+ * Topic pub/sub between API instances. Listeners get the decoded payload; one message is decoded
+ * once per instance, however many local listeners share its topic.
+ */
+export interface PubSubEngine {
+  readonly kind: "redis" | "in-process";
+  publish(topic: string, payload: unknown): Promise<void>;
+  /** Returns the function that removes this listener (and unsubscribes the topic when it was the last). */
+  subscribe(topic: string, listener: Listener): () => void;
+  /** Whether the engine can deliver right now (for /readyz). */
+  isReady(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Single-process engine for the embedded default: events never leave this process. */
+export class InProcessPubSub implements PubSubEngine {
+  readonly kind = "in-process" as const;
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  async publish(topic: string, payload: unknown): Promise<void> {
+    // Same copy semantics as Redis: listeners see a fresh JSON value, never the publisher's object.
+    const copy = JSON.parse(JSON.stringify(payload)) as unknown;
+    this.emitter.emit(topic, copy);
+  }
+
+  subscribe(topic: string, listener: Listener): () => void {
+    this.emitter.on(topic, listener);
+    return () => this.emitter.off(topic, listener);
+  }
+
+  async isReady(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+/**
+ * Redis engine: one publisher and one subscriber connection per instance, SUBSCRIBE ref-counted
+ * per topic so an instance only receives topics it has listeners for. ioredis re-subscribes by
+ * itself after a reconnect.
+ */
+export class RedisPubSub implements PubSubEngine {
+  readonly kind = "redis" as const;
+  private readonly publisher: Redis;
+  private readonly subscriber: Redis;
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly log: Logger,
+  ) {
+    this.publisher = new Redis(url, { lazyConnect: false, enableOfflineQueue: true });
+    this.subscriber = new Redis(url, { maxRetriesPerRequest: null });
+    for (const [name, conn] of [["publisher", this.publisher], ["subscriber", this.subscriber]] as const) {
+      conn.on("error", (error: Error) => this.log.warn({ err: error, connection: name }, "redis connection error"));
+    }
+    this.subscriber.on("message", (channel: string, message: string) => this.dispatch(channel, message));
+  }
+
+  private channel(topic: string): string {
+    return `${this.prefix}pbx:topic:${topic}`;
+  }
+
+  private dispatch(channel: string, message: string): void {
+    const set = this.listeners.get(channel);
+    if (!set || set.size === 0) return;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(message);
+    } catch (error) {
+      this.log.warn({ err: error, channel }, "dropping a pub/sub message that is not JSON");
+      return;
+    }
+    for (const listener of set) listener(payload);
+  }
+
+  async publish(topic: string, payload: unknown): Promise<void> {
+    await this.publisher.publish(this.channel(topic), JSON.stringify(payload));
+  }
+
+  subscribe(topic: string, listener: Listener): () => void {
+    const channel = this.channel(topic);
+    let set = this.listeners.get(channel);
+    if (!set) {
+      this.listeners.set(channel, (set = new Set()));
+      this.subscriber.subscribe(channel).catch((error: unknown) => this.log.error({ err: error, channel }, "redis SUBSCRIBE failed"));
+    }
+    set.add(listener);
+    return () => {
+      const current = this.listeners.get(channel);
+      if (!current?.delete(listener) || current.size > 0) return;
+      this.listeners.delete(channel);
+      this.subscriber.unsubscribe(channel).catch((error: unknown) => this.log.warn({ err: error, channel }, "redis UNSUBSCRIBE failed"));
+    };
+  }
+
+  /** Resolves once every SUBSCRIBE issued so far has been acknowledged by Redis. */
+  async flushSubscriptions(): Promise<void> {
+    await this.subscriber.ping();
+  }
+
+  async isReady(): Promise<boolean> {
+    try {
+      return (await this.publisher.ping()) === "PONG" && this.subscriber.status === "ready";
+    } catch {
+      return false;
+    }
+  }
+
+  /** The publisher connection, for other Redis work of this instance (streams). */
+  get client(): Redis {
+    return this.publisher;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    await Promise.allSettled([this.subscriber.quit(), this.publisher.quit()]);
+  }
+}
+
+export function createPubSub(redisUrl: string | undefined, prefix: string, log: Logger): PubSubEngine {
+  if (!redisUrl) {
+    log.warn("REDIS_URL is not set: using in-process pub/sub; run a single API instance only");
+    return new InProcessPubSub();
+  }
+  return new RedisPubSub(redisUrl, prefix, log);
+}

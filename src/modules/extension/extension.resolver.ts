@@ -1,0 +1,56 @@
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { RequestContext } from "../../context/request-context";
+import { connectionComplexity, connectionType } from "../../graphql/connection";
+import { Tenant } from "../tenant/tenant.entity";
+import { ExtensionsArgs } from "./extension.args";
+import { Extension } from "./extension.entity";
+import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
+import type { ExtensionRow } from "./extension.service";
+
+export const ExtensionConnection = connectionType(Extension, "Extension");
+
+@Resolver(() => Extension)
+export class ExtensionResolver {
+  @Query(() => Extension, { description: "One extension; another tenant's answers NOT_FOUND." })
+  extension(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestContext) {
+    return ctx.services.extensions.get(ctx, id);
+  }
+
+  @Query(() => ExtensionConnection, { complexity: connectionComplexity })
+  extensions(@Args() { tenantId, ...args }: ExtensionsArgs, @Ctx() ctx: RequestContext) {
+    return ctx.services.extensions.list(ctx, tenantId, args);
+  }
+
+  @FieldResolver(() => Tenant)
+  async tenant(@Root() extension: ExtensionRow, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.tenant.load(extension.tenantId);
+  }
+
+  @Mutation(() => Extension)
+  createExtension(@Arg("input", () => CreateExtensionInput) input: CreateExtensionInput, @Ctx() ctx: RequestContext) {
+    return ctx.services.extensions.create(ctx, input);
+  }
+
+  @Mutation(() => Extension)
+  updateExtension(
+    @Arg("id", () => ID) id: string,
+    @Arg("input", () => UpdateExtensionInput) input: UpdateExtensionInput,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return ctx.services.extensions.update(ctx, id, input);
+  }
+
+  @Mutation(() => ID, { description: "Refused with CONFLICT while the extension is a queue agent, unless force." })
+  deleteExtension(
+    @Arg("id", () => ID) id: string,
+    @Arg("force", () => Boolean, { defaultValue: false }) force: boolean,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return ctx.services.extensions.delete(ctx, id, force);
+  }
+
+  @Mutation(() => String, { description: "Sets a new random SIP secret and returns it, this once." })
+  rotateExtensionSecret(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestContext) {
+    return ctx.services.extensions.rotateSecret(ctx, id);
+  }
+}

@@ -1,0 +1,74 @@
+import { Field, ID, Int, ObjectType } from "type-graphql";
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+  Unique,
+  UpdateDateColumn,
+} from "typeorm";
+import type { Extension } from "../extension/extension.entity";
+import type { Queue } from "./queue.entity";
+
+/**
+ * An extension enrolled in a queue. The composite foreign keys (queue_id, tenant_id) and
+ * (extension_id, tenant_id) make an agent of another tenant impossible in the database itself.
+ */
+@ObjectType({ description: "An extension enrolled as an agent of a queue." })
+@Entity({ name: "queue_agent" })
+@Unique("uq_queue_agent__queue_id__extension_id", ["queueId", "extensionId"])
+@Index("ix_queue_agent__extension_id", ["extensionId"])
+@Index("ix_queue_agent__tenant_id", ["tenantId"])
+@Check("ck_queue_agent__penalty", `"penalty" >= 0`)
+export class QueueAgent {
+  @Field(() => ID)
+  @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_queue_agent" })
+  id!: number;
+
+  @Field(() => ID)
+  @Column({ type: "integer" })
+  tenantId!: number;
+
+  @Field(() => ID)
+  @Column({ type: "integer" })
+  queueId!: number;
+
+  @Field(() => ID)
+  @Column({ type: "integer" })
+  extensionId!: number;
+
+  @ManyToOne("Queue", { onDelete: "CASCADE" })
+  @JoinColumn([
+    { name: "queue_id", referencedColumnName: "id", foreignKeyConstraintName: "fk_queue_agent__queue" },
+    { name: "tenant_id", referencedColumnName: "tenantId" },
+  ])
+  queueRow?: Relation<Queue>;
+
+  @ManyToOne("Extension", { onDelete: "RESTRICT" })
+  @JoinColumn([
+    { name: "extension_id", referencedColumnName: "id", foreignKeyConstraintName: "fk_queue_agent__extension" },
+    { name: "tenant_id", referencedColumnName: "tenantId" },
+  ])
+  extensionRow?: Relation<Extension>;
+
+  @Field(() => Int, { description: "Higher penalty = offered calls later. At least 0." })
+  @Column({ type: "integer", default: 0 })
+  penalty!: number;
+
+  @Field()
+  @Column({ type: "boolean", default: false })
+  paused!: boolean;
+
+  @Field()
+  @CreateDateColumn({ type: "timestamptz" })
+  createdAt!: Date;
+
+  @Field()
+  @UpdateDateColumn({ type: "timestamptz" })
+  updatedAt!: Date;
+}

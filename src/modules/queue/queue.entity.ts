@@ -1,0 +1,64 @@
+import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+  Unique,
+  UpdateDateColumn,
+} from "typeorm";
+import type { Tenant } from "../tenant/tenant.entity";
+
+export enum QueueStrategy {
+  RING_ALL = "ring_all",
+  ROUND_ROBIN = "round_robin",
+  LEAST_RECENT = "least_recent",
+  FEWEST_CALLS = "fewest_calls",
+  RANDOM = "random",
+  LINEAR = "linear",
+}
+registerEnumType(QueueStrategy, { name: "QueueStrategy" });
+
+@ObjectType({ description: "A call queue of a tenant; its agents are extensions of the same tenant." })
+@Entity({ name: "queue" })
+@Unique("uq_queue__tenant_id__number", ["tenantId", "number"])
+@Unique("uq_queue__id__tenant_id", ["id", "tenantId"])
+@Check("ck_queue__number", `"number" ~ '^[0-9]{1,20}$'`)
+@Check("ck_queue__strategy", `"strategy" IN ('ring_all', 'round_robin', 'least_recent', 'fewest_calls', 'random', 'linear')`)
+export class Queue {
+  @Field(() => ID)
+  @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_queue" })
+  id!: number;
+
+  @Field(() => ID)
+  @Column({ type: "integer" })
+  tenantId!: number;
+
+  @ManyToOne("Tenant", { onDelete: "CASCADE" })
+  @JoinColumn({ name: "tenant_id", foreignKeyConstraintName: "fk_queue__tenant_id" })
+  tenantRow?: Relation<Tenant>;
+
+  @Field()
+  @Column({ type: "varchar", length: 255 })
+  name!: string;
+
+  @Field({ description: "The dialable number of the queue, unique inside the tenant." })
+  @Column({ type: "varchar", length: 20 })
+  number!: string;
+
+  @Field(() => QueueStrategy)
+  @Column({ type: "varchar", length: 16, default: QueueStrategy.RING_ALL })
+  strategy!: QueueStrategy;
+
+  @Field()
+  @CreateDateColumn({ type: "timestamptz" })
+  createdAt!: Date;
+
+  @Field()
+  @UpdateDateColumn({ type: "timestamptz" })
+  updatedAt!: Date;
+}

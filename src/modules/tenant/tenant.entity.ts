@@ -1,0 +1,36 @@
+import { Field, ID, Int, ObjectType } from "type-graphql";
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique, UpdateDateColumn } from "typeorm";
+
+@ObjectType({ description: "A customer organisation; the SIP realm and the unit of isolation." })
+@Entity({ name: "tenant" })
+@Unique("uq_tenant__slug", ["slug"])
+@Unique("uq_tenant__sip_domain", ["sipDomain"])
+export class Tenant {
+  @Field(() => ID)
+  @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_tenant" })
+  id!: number;
+
+  @Field()
+  @Column({ type: "varchar", length: 255 })
+  name!: string;
+
+  @Field({ description: "URL-safe unique name, ^[a-z0-9-]{1,63}$." })
+  @Column({ type: "varchar", length: 63 })
+  slug!: string;
+
+  @Field({ description: "Unique SIP domain: the realm of the tenant's extensions." })
+  @Column({ type: "varchar", length: 253 })
+  sipDomain!: string;
+
+  @Field(() => Int, { description: "How many extensions may exist at once." })
+  @Column({ type: "integer" })
+  maxExtensions!: number;
+
+  @Field()
+  @CreateDateColumn({ type: "timestamptz" })
+  createdAt!: Date;
+
+  @Field()
+  @UpdateDateColumn({ type: "timestamptz" })
+  updatedAt!: Date;
+}

@@ -1,0 +1,92 @@
+import { canRead, parseId, readScope, requireRole } from "../../auth/access";
+import { Role } from "../../auth/role";
+import { AppError, badInput, conflict, ErrorCode, notFound, pgConstraint, pgErrorCode, PG_UNIQUE_VIOLATION } from "../../common/errors";
+import { assertValid } from "../../common/validation";
+import type { RequestContext } from "../../context/request-context";
+import { transactional } from "../../db/transaction";
+import { Tenant } from "./tenant.entity";
+import { CreateTenantInput, UpdateTenantInput } from "./tenant.inputs";
+
+const UNIQUE_FIELDS: Record<string, [string, string]> = {
+  uq_tenant__slug: ["slug", "The slug has already been taken."],
+  uq_tenant__sip_domain: ["sipDomain", "The SIP domain has already been taken."],
+};
+
+function translateUnique(error: unknown): never {
+  const field = pgErrorCode(error) === PG_UNIQUE_VIOLATION ? UNIQUE_FIELDS[pgConstraint(error) ?? ""] : undefined;
+  if (field) throw badInput({ [field[0]]: [field[1]] });
+  throw error;
+}
+
+export class TenantService {
+  /** Tenants the caller may see: all for ADMIN, its own for tenant keys. */
+  async list(ctx: RequestContext): Promise<Tenant[]> {
+    const scope = readScope(ctx);
+    return ctx.manager.find(Tenant, { where: scope === null ? {} : { id: scope }, order: { id: "ASC" } });
+  }
+
+  async get(ctx: RequestContext, rawId: string | number): Promise<Tenant> {
+    const id = parseId(rawId);
+    const tenant = id === null ? null : await ctx.loaders.tenant.load(id);
+    if (!tenant || !canRead(ctx, tenant.id)) throw notFound("Tenant");
+    return tenant;
+  }
+
+  async create(ctx: RequestContext, input: CreateTenantInput): Promise<Tenant> {
+    requireRole(ctx, Role.ADMIN);
+    input.sipDomain = typeof input.sipDomain === "string" ? input.sipDomain.toLowerCase() : input.sipDomain;
+    await assertValid(input);
+    const repo = ctx.manager.getRepository(Tenant);
+    return repo.save(repo.create({ ...input })).catch(translateUnique);
+  }
+
+  async update(ctx: RequestContext, rawId: string | number, input: UpdateTenantInput): Promise<Tenant> {
+    requireRole(ctx, Role.ADMIN);
+    if (typeof input.sipDomain === "string") input.sipDomain = input.sipDomain.toLowerCase();
+    await assertValid(input);
+    const id = parseId(rawId);
+    if (id === null) throw notFound("Tenant");
+    return transactional(ctx, async (tx) => {
+      // The row lock orders this against concurrent extension creation (which takes the same lock).
+      const tenant = await tx.manager.findOne(Tenant, { where: { id }, lock: { mode: "pessimistic_write" } });
+      if (!tenant) throw notFound("Tenant");
+      if (input.maxExtensions !== undefined && input.maxExtensions < tenant.maxExtensions) {
+        const [{ count }] = await tx.manager.query(`SELECT count(*)::int AS count FROM extension WHERE tenant_id = $1`, [id]);
+        if (input.maxExtensions < count) {
+          throw badInput({
+            maxExtensions: [`The max extensions may not be lower than the ${count} extensions the tenant has.`],
+          });
+        }
+      }
+      const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+      tx.manager.merge(Tenant, tenant, changes);
+      return tx.manager.save(tenant).catch(translateUnique);
+    });
+  }
+
+  /** Refused while the tenant has extensions, unless `force`, which removes everything it owns. */
+  async delete(ctx: RequestContext, rawId: string | number, force: boolean): Promise<number> {
+    requireRole(ctx, Role.ADMIN);
+    const id = parseId(rawId);
+    if (id === null) throw notFound("Tenant");
+    return transactional(ctx, async (tx) => {
+      const tenant = await tx.manager.findOne(Tenant, { where: { id }, lock: { mode: "pessimistic_write" } });
+      if (!tenant) throw notFound("Tenant");
+      if (!force) {
+        const [{ count }] = await tx.manager.query(`SELECT count(*)::int AS count FROM extension WHERE tenant_id = $1`, [id]);
+        if (count > 0) {
+          throw conflict(`The tenant still has ${count} extensions; delete them first or pass force.`, { extensions: count });
+        }
+      }
+      await tx.manager.delete(Tenant, { id });
+      return id;
+    });
+  }
+
+  /** Loads one tenant, locked for the rest of the caller's transaction. */
+  async lockForWrite(tx: RequestContext, id: number): Promise<Tenant> {
+    const tenant = await tx.manager.findOne(Tenant, { where: { id }, lock: { mode: "pessimistic_write" } });
+    if (!tenant) throw new AppError(ErrorCode.NOT_FOUND, "Tenant not found.", { tenantId: ["The selected tenant does not exist."] });
+    return tenant;
+  }
+}

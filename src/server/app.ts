@@ -1,0 +1,216 @@
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { expressMiddleware } from "@as-integrations/express5";
+import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema } from "graphql";
+import { WebSocketServer } from "ws";
+import { useServer } from "graphql-ws/use/ws";
+import type { AppConfig } from "../config/config";
+import { loadEncryptionKey } from "../config/encryption-key";
+import type { Logger } from "../common/logger";
+import { SecretBox } from "../common/secret-box";
+import { openDatabase, type Database, type OpenDatabaseOptions } from "../db/data-source";
+import { buildContext, type ContextDeps } from "../context/build-context";
+import type { RequestContext } from "../context/request-context";
+import { createPubSub, type PubSubEngine } from "../events/pubsub";
+import { createFormatError } from "../graphql/format-error";
+import { assertComplexity, depthRule } from "../graphql/limits";
+import { buildAppSchema } from "../graphql/schema";
+import { bearerKey } from "../modules/api-key/api-key.service";
+import { Metrics } from "../observability/metrics";
+import { createRestRouter } from "../rest/router";
+import { createServices, type Services } from "../services";
+import type { Principal } from "../auth/principal";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Set on the first start without ADMIN_API_KEY: the generated key, to print once. */
+  generatedAdminKey: string | null;
+  db: Database;
+  pubsub: PubSubEngine;
+  services: Services;
+  metrics: Metrics;
+  /** Stops accepting, finishes requests in flight, closes WebSockets with 1001, then closes the database and pub/sub. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  database?: OpenDatabaseOptions;
+}
+
+function requestLogging(log: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    const incoming = req.headers["x-request-id"];
+    const requestId = typeof incoming === "string" && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader("x-request-id", requestId);
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.baseUrl + (req.route?.path ?? "") || (req.path.startsWith("/graphql") ? "/graphql" : "unmatched");
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
+      log.info({ requestId, method: req.method, url: req.originalUrl.split("?")[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
+    });
+    next();
+  };
+}
+
+/** Body-parser failures as the JSON answers the contract names: malformed JSON 400, oversize 413. */
+const bodyErrors: ErrorRequestHandler = (error, _req, res, next) => {
+  const e = error as { type?: string; status?: number };
+  if (e.type === "entity.too.large") return void res.status(413).json({ message: "The request body is too large." });
+  if (e.type === "entity.parse.failed") return void res.status(400).json({ message: "The request body is not valid JSON." });
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return void res.status(415).json({ message: "Unsupported content encoding." });
+  next(error);
+};
+
+function finalErrors(log: Logger): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    log.error({ err: error }, "unhandled error in HTTP request");
+    if (!res.headersSent) res.status(500).json({ message: "Server Error" });
+  };
+}
+
+function metricsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfig): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request, operationName }) {
+          assertComplexity(schema, document, request.variables, operationName, config.graphql);
+        },
+        async willSendResponse({ operation, operationName, errors }) {
+          metrics.graphqlOperations.inc({
+            operation: operationName ?? "anonymous",
+            type: operation?.operation ?? "unknown",
+            outcome: errors?.length ? "error" : "success",
+            transport: "http",
+          });
+        },
+      };
+    },
+  };
+}
+
+export async function startServer(config: AppConfig, options: StartOptions): Promise<RunningServer> {
+  const log = options.log;
+  const encryption = loadEncryptionKey(config);
+  if (encryption.source === "generated") {
+    log.warn({ file: encryption.file }, "SECRET_ENCRYPTION_KEY is not set: generated a key beside the data; back it up, or SIP secrets cannot be read");
+  }
+  const db = await openDatabase(config, options.database);
+  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
+  try {
+    if (config.migrateOnStart) {
+      const applied = await db.dataSource.runMigrations({ transaction: "each" });
+      if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
+    }
+    const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
+    const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
+    const metrics = new Metrics();
+    const deps: ContextDeps = { dataSource: db.dataSource, services, log };
+    const schema = await buildAppSchema();
+
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("trust proxy", true);
+    const httpServer = http.createServer(app);
+    const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: config.bodyLimitBytes });
+    const authenticate = (header: unknown): Promise<Principal | null> => services.apiKeys.authenticate(bearerKey(header));
+
+    const wsServer = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
+      {
+        schema,
+        onConnect: async (ctx) => {
+          const principal = await authenticate(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+          if (!principal) return false;
+          ctx.extra.principal = principal;
+          return true;
+        },
+        // Apollo's plugins do not run for WebSocket operations, so the same limits are applied here.
+        onSubscribe: (_ctx, _id, payload) => {
+          try {
+            assertComplexity(schema, parse(payload.query), payload.variables ?? undefined, payload.operationName, config.graphql);
+          } catch (error) {
+            if (error instanceof GraphQLError) return [error];
+            throw error;
+          }
+        },
+        validate: (validationSchema, document, rules) =>
+          validate(validationSchema, document, [...(rules ?? specifiedRules), depthRule(config.graphql)]),
+        context: (ctx) => buildContext(deps, ctx.extra.principal ?? null),
+      },
+      wss,
+    );
+    wss.on("connection", (socket) => {
+      metrics.websocketsOpen.inc();
+      socket.once("close", () => metrics.websocketsOpen.dec());
+    });
+
+    const apollo = new ApolloServer<RequestContext>({
+      schema,
+      introspection: true,
+      includeStacktraceInErrorResponses: false,
+      // Auth is a bearer header, never a cookie, so there is no ambient credential to forge.
+      csrfPrevention: false,
+      validationRules: [depthRule(config.graphql)],
+      formatError: createFormatError(log),
+      plugins: [
+        ApolloServerPluginDrainHttpServer({ httpServer }),
+        { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
+        metricsPlugin(metrics, schema, config),
+      ],
+    });
+    await apollo.start();
+
+    app.use(requestLogging(log, metrics));
+    app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
+    app.get("/readyz", async (_req, res) => {
+      const [database, events] = await Promise.all([
+        db.dataSource.query("SELECT 1").then(() => true, () => false),
+        pubsub.isReady(),
+      ]);
+      res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events });
+    });
+    app.get("/metrics", async (_req, res) => {
+      res.setHeader("content-type", metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+    });
+    app.use(
+      "/graphql",
+      express.json({ limit: config.bodyLimitBytes }),
+      bodyErrors,
+      expressMiddleware(apollo, {
+        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
+      }),
+    );
+    app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
+    app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
+    app.use(finalErrors(log));
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const port = (httpServer.address() as AddressInfo).port;
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await apollo.stop();
+        await pubsub.close();
+        await db.close();
+      })());
+
+    return { url: `http://${host}:${port}`, port, generatedAdminKey, db, pubsub, services, metrics, stop };
+  } catch (error) {
+    await pubsub.close().catch(() => undefined);
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+}
