@@ -33,10 +33,10 @@ export interface Database {
 }
 
 export interface OpenDatabaseOptions {
-  /** Start the embedded engine from a dump made by PGlite's dumpDataDir (tests use this to skip initdb). */
+  /** Use this embedded instance instead of one in DATA_DIR; the caller owns it and closes it. */
+  pglite?: PGlite;
+  /** Start an in-memory embedded engine from a dump made by PGlite's dumpDataDir (tests use this to skip initdb). */
   pgliteLoadDataDir?: Blob;
-  /** Keep embedded data in memory only. */
-  pgliteInMemory?: boolean;
 }
 
 export async function openDatabase(config: AppConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -59,12 +59,15 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
     return { dataSource, engine: "postgres", close: () => dataSource.destroy() };
   }
 
-  let dataDir: string | undefined;
-  if (!options.pgliteInMemory && !options.pgliteLoadDataDir) {
-    dataDir = path.join(config.dataDir, "pglite");
+  const ownsPglite = !options.pglite;
+  let pglite = options.pglite;
+  if (!pglite && options.pgliteLoadDataDir) {
+    pglite = await PGlite.create({ loadDataDir: options.pgliteLoadDataDir });
+  } else if (!pglite) {
+    const dataDir = path.join(config.dataDir, "pglite");
     fs.mkdirSync(dataDir, { recursive: true });
+    pglite = await PGlite.create({ dataDir });
   }
-  const pglite = await PGlite.create({ dataDir, loadDataDir: options.pgliteLoadDataDir });
   const dataSource = new DataSource({
     ...baseDataSourceOptions(),
     // One WASM backend: a pool of one serializes transactions, which keeps row locks meaningful.
@@ -77,7 +80,7 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
     engine: "pglite",
     close: async () => {
       await dataSource.destroy();
-      await pglite.close();
+      if (ownsPglite) await pglite.close();
     },
   };
 }

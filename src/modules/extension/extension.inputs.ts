@@ -50,15 +50,15 @@ export class CreateExtensionInput {
   @Length(SECRET_MIN, SECRET_MAX, { message: M.secret })
   secret!: string;
 
-  @Field(() => ExtensionStatus, { defaultValue: ExtensionStatus.ACTIVE })
-  @ValidateIf(present)
+  @Field(() => ExtensionStatus, { nullable: true, defaultValue: ExtensionStatus.ACTIVE })
+  @ValidateIf(presentNotNull)
   @IsEnum(ExtensionStatus, { message: M.status })
-  status?: ExtensionStatus;
+  status?: ExtensionStatus | null;
 
-  @Field({ defaultValue: false })
-  @ValidateIf(present)
+  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  @ValidateIf(presentNotNull)
   @IsBoolean({ message: M.voicemail })
-  voicemailEnabled?: boolean;
+  voicemailEnabled?: boolean | null;
 }
 
 @InputType()
