@@ -21,12 +21,12 @@ export const REDACT_PATHS = [
   "*.variables",
 ];
 
-export function createLogger(level: string): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino({
     level,
     base: { service: "pbx-api" },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: "[REDACTED]" },
     formatters: { level: (label) => ({ level: label }) },
-  });
+  }, destination);
 }

@@ -17,6 +17,10 @@ export async function assertValid(input: object, extra: FieldErrors = {}): Promi
   const errors = await validate(input, { forbidUnknownValues: false, validationError: { target: false, value: false } });
   const fields: FieldErrors = {};
   collect(errors, "", fields);
+  // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
+  for (const [field, value] of Object.entries(input)) {
+    if (typeof value === "string" && value.includes("\u0000")) (fields[field] ??= []).push("The value may not contain NUL characters.");
+  }
   for (const [field, messages] of Object.entries(extra)) fields[field] = [...(fields[field] ?? []), ...messages];
   if (Object.keys(fields).length > 0) throw badInput(fields);
 }

@@ -60,13 +60,11 @@ describe("invariant 1: a tenant never holds more than maxExtensions extensions",
   it("parallel limit-lowering and creates never leave more extensions than the limit", async () => {
     const { tenant, adminKey } = await tenantWithKeys(ts, { maxExtensions: 10 });
     await createExtension(ts, tenant.id, {}, adminKey);
-    const ops = [
-      ts.gql(UpdateTenantDocument, { id: tenant.id, input: { maxExtensions: 3 } }),
-      ...Array.from({ length: 6 }, (_, i) =>
+    const lowering = ts.gql(UpdateTenantDocument, { id: tenant.id, input: { maxExtensions: 3 } });
+    const creates = Array.from({ length: 6 }, (_, i) =>
         ts.gql(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: String(4000 + i), secret: "s3cur3p@ss-long" } }, adminKey),
-      ),
-    ];
-    const [lower] = await Promise.all(ops);
+      );
+    const [lower] = await Promise.all([lowering, ...creates]);
     const after = await ts.ok(TenantDocument, { id: tenant.id });
     const list = await ts.ok(ExtensionsDocument, { tenantId: tenant.id, first: 100 }, adminKey);
     // Whichever order the database chose, the final count never exceeds the final limit,

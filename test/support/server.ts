@@ -35,6 +35,8 @@ export interface TestServerOptions {
   shareSchemaOf?: TestServer;
   /** Use Redis when REDIS_URL is set (default true). */
   redis?: boolean;
+  /** Receives every log line (JSON) at LOG_LEVEL (debug by default when given). */
+  logSink?: (line: string) => void;
 }
 
 let counter = 0;
@@ -58,13 +60,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     HOST: "127.0.0.1",
     ADMIN_API_KEY: options.shareSchemaOf?.adminKey ?? adminKey,
     DATA_DIR: options.shareSchemaOf ? (options.shareSchemaOf as TestServerInternal).dataDir : dataDir,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    LOG_LEVEL: options.logSink ? "debug" : (process.env.TEST_LOG_LEVEL ?? "silent"),
     ...(url ? { DATABASE_URL: url, DATABASE_SCHEMA: schema! } : {}),
     ...(options.redis !== false && redisUrl() ? { REDIS_URL: redisUrl()!, REDIS_PREFIX: `test:${process.env.PBX_TEST_RUN_ID ?? "x"}:${schema ?? process.pid}:` } : {}),
     ...options.env,
   });
   const server = await startServer(config, {
-    log: createLogger(config.logLevel),
+    log: createLogger(config.logLevel, options.logSink ? { write: (line: string) => options.logSink!(line) } : undefined),
     database: url ? undefined : { pgliteLoadDataDir: new Blob([fs.readFileSync(pgliteDumpPath())]) },
   });
   const key = options.shareSchemaOf?.adminKey ?? adminKey;

@@ -1,0 +1,22 @@
+import "reflect-metadata";
+import { createLogger } from "../common/logger";
+import { ConfigError, loadConfig } from "../config/config";
+import { openDatabase } from "../db/data-source";
+
+/** `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database in DATA_DIR) and exits. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config);
+  try {
+    const applied = await db.dataSource.runMigrations({ transaction: "each" });
+    log.info({ database: db.engine, applied: applied.map((m) => m.name) }, applied.length ? "applied migrations" : "no pending migrations");
+  } finally {
+    await db.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
