@@ -1,4 +1,4 @@
-import { forbidden, notFound, unauthenticated } from "../common/errors";
+import { AppError, ErrorCode, forbidden, notFound, unauthenticated } from "../common/errors";
 import type { RequestContext } from "../context/request-context";
 import type { Principal } from "./principal";
 import { Role } from "./role";
@@ -46,8 +46,15 @@ export function readScope(ctx: RequestContext, tenantId?: string | number | null
 
 /** The one tenant a write targets. Tenant principals may omit it; an ADMIN must name it. */
 export function writeScope(ctx: RequestContext, tenantId: string | number | null | undefined, field = "tenantId"): number {
-  const id = scoped(ctx, WRITE_ROLES, tenantId, "Tenant");
-  if (id === null) throw notFound("Tenant", { [field]: ["The tenant is required."] });
+  const refuse = () => notFound("Tenant", { [field]: ["The selected tenant does not exist."] });
+  let id: number | null;
+  try {
+    id = scoped(ctx, WRITE_ROLES, tenantId, "Tenant");
+  } catch (error) {
+    if (error instanceof AppError && error.code === ErrorCode.NOT_FOUND) throw refuse();
+    throw error;
+  }
+  if (id === null) throw refuse();
   return id;
 }
 

@@ -4,7 +4,8 @@ import { badInput, type FieldErrors } from "./errors";
 function collect(errors: ValidationError[], prefix: string, out: FieldErrors): void {
   for (const error of errors) {
     const field = prefix ? `${prefix}.${error.property}` : error.property;
-    if (error.constraints) out[field] = Object.values(error.constraints);
+    // Two rules may share one message (e.g. type and format); say it once.
+    if (error.constraints) out[field] = [...new Set(Object.values(error.constraints))];
     if (error.children?.length) collect(error.children, field, out);
   }
 }

@@ -1,8 +1,115 @@
-import { Router } from "express";
+import { randomUUID } from "node:crypto";
+import { Router, type Request, type RequestHandler, type Response } from "express";
+import { badInput, unauthenticated } from "../common/errors";
+import { buildContext } from "../context/build-context";
+import type { RequestContext } from "../context/request-context";
+import { bearerKey } from "../modules/api-key/api-key.service";
+import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
 import type { RestDeps } from "./deps";
+import { HttpError, methodNotAllowed, restErrors } from "./errors";
+import { extensionResource, inputFields, paginated } from "./extension.resource";
+import { OPENAPI_DOCUMENT } from "./openapi";
 
-/** The REST adapter (`/api/...`): thin routes over the same services as GraphQL. */
-export function createRestRouter(_deps: RestDeps): Router {
+const ctxOf = (res: Response): RequestContext => res.locals.ctx as RequestContext;
+
+/** A query parameter as sent (a repeated one is an array, for the service to refuse); empty counts as absent, as in Laravel. */
+const param = (value: unknown): unknown => (value === "" ? undefined : value);
+
+/** Digits become a number; anything else becomes NaN for the service to refuse with its message. */
+function integerParam(value: unknown): number | undefined {
+  const text = param(value);
+  if (text === undefined) return undefined;
+  return typeof text === "string" && /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/** `force` as Laravel's boolean rule reads a query string. */
+function forceParam(value: unknown): boolean {
+  const text = param(value);
+  if (text === undefined || text === "false" || text === "0") return false;
+  if (text === "true" || text === "1") return true;
+  throw badInput({ force: ["The force field must be true or false."] });
+}
+
+/** A write with a body must send JSON; a body of another type would otherwise read as empty. */
+const jsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+  if (hasBody && !req.is("application/json")) throw new HttpError(415, "The request body must be JSON (Content-Type: application/json).");
+  next();
+};
+
+const collectionPath = (req: Request): string => `${req.protocol}://${req.get("host")}${req.baseUrl}${req.path}`;
+
+/**
+ * The REST adapter (`/api/...`, contract §5): thin routes over the same services and input classes
+ * as GraphQL. Each route authenticates, maps snake_case to the service input, calls one service
+ * method and shapes the answer as a Laravel API resource; restErrors maps every refusal.
+ */
+export function createRestRouter(deps: RestDeps): Router {
   const router = Router();
+
+  /** Bearer key → principal → request context, then the role gate for reads or writes. */
+  const authenticated =
+    (access: "read" | "write"): RequestHandler =>
+    async (req, res, next) => {
+      const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
+      if (!principal) throw unauthenticated();
+      const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
+      ctx.services.extensions.authorize(ctx, access);
+      res.locals.ctx = ctx;
+      next();
+    };
+
+  router
+    .route("/openapi.json")
+    .get((_req, res) => void res.json(OPENAPI_DOCUMENT))
+    .all(methodNotAllowed(["GET", "HEAD"]));
+
+  router
+    .route("/extensions")
+    .get(authenticated("read"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const filters = { search: param(req.query.search), tenant_id: param(req.query.tenant_id), status: param(req.query.status) };
+      const tenantId = filters.tenant_id === undefined ? undefined : String(filters.tenant_id);
+      const page = await ctx.services.extensions.paginate(ctx, tenantId, {
+        search: filters.search,
+        status: filters.status,
+        page: integerParam(req.query.page),
+        perPage: integerParam(req.query.per_page),
+      });
+      const given = Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
+      res.json(paginated(page, collectionPath(req), given));
+    })
+    .post(authenticated("write"), jsonBody, async (req, res) => {
+      const ctx = ctxOf(res);
+      const row = await ctx.services.extensions.createInTenant(ctx, Object.assign(new CreateExtensionInput(), inputFields(req.body)));
+      res.status(201).location(`${req.baseUrl}/extensions/${row.id}`).json({ data: extensionResource(row) });
+    })
+    .all(methodNotAllowed(["GET", "HEAD", "POST"]));
+
+  router
+    .route("/extensions/:id")
+    .get(authenticated("read"), async (req, res) => {
+      const ctx = ctxOf(res);
+      res.json({ data: extensionResource(await ctx.services.extensions.get(ctx, req.params.id)) });
+    })
+    .put(authenticated("write"), jsonBody, async (req, res) => {
+      const ctx = ctxOf(res);
+      const row = await ctx.services.extensions.replace(ctx, req.params.id, Object.assign(new CreateExtensionInput(), inputFields(req.body)));
+      res.json({ data: extensionResource(row) });
+    })
+    .patch(authenticated("write"), jsonBody, async (req, res) => {
+      const ctx = ctxOf(res);
+      const { tenantId, ...fields } = inputFields(req.body);
+      const row = await ctx.services.extensions.updateInTenant(ctx, req.params.id, Object.assign(new UpdateExtensionInput(), fields), tenantId);
+      res.json({ data: extensionResource(row) });
+    })
+    .delete(authenticated("write"), async (req, res) => {
+      const ctx = ctxOf(res);
+      await ctx.services.extensions.delete(ctx, req.params.id, forceParam(req.query.force));
+      res.status(204).end();
+    })
+    .all(methodNotAllowed(["GET", "HEAD", "PUT", "PATCH", "DELETE"]));
+
+  router.use(restErrors(deps.log));
   return router;
 }

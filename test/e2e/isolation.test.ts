@@ -105,6 +105,20 @@ describe("a TENANT_ADMIN key of tenant B cannot change tenant A", () => {
   });
 });
 
+describe("refusals by role reveal nothing about existence", () => {
+  it("a VIEWER changing an existing or a missing extension gets the same FORBIDDEN", async () => {
+    for (const id of [extA.id, missingId]) {
+      expect(codeOf(await ts.gql(UpdateExtensionDocument, { id, input: { displayName: "x" } }, b.viewerKey))).toBe("FORBIDDEN");
+      expect(codeOf(await ts.gql(DeleteExtensionDocument, { id }, b.viewerKey))).toBe("FORBIDDEN");
+    }
+  });
+
+  it("an INGEST key reading an existing or a missing extension gets the same FORBIDDEN", async () => {
+    const { createApiKey } = await ts.ok(CreateApiKeyDocument, { input: { name: "engine", role: "INGEST" } });
+    for (const id of [extA.id, missingId]) expect(codeOf(await ts.gql(ExtensionDocument, { id }, createApiKey.key))).toBe("FORBIDDEN");
+  });
+});
+
 describe("a VIEWER key", () => {
   it("reads its tenant but cannot write (FORBIDDEN) and changes nothing", async () => {
     const r = await ts.gql(CreateExtensionDocument, { input: { tenantId: b.tenant.id, extensionNumber: "2999", secret: "s3cur3p@ss-long" } }, b.viewerKey);

@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { canRead, canWrite, parseId, readScope, requirePrincipal, writeScope } from "../../auth/access";
+import { canRead, canWrite, parseId, readScope, requireRole, writeScope } from "../../auth/access";
+import { Role } from "../../auth/role";
 import {
   AppError,
   badInput,
   conflict,
   ErrorCode,
+  type FieldErrors,
   notFound,
   pgConstraint,
   pgErrorCode,
@@ -15,7 +17,7 @@ import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
-import { ConnectionPage, decodeCursor, encodeCursor, pageSize } from "../../graphql/connection";
+import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import type { TenantService } from "../tenant/tenant.service";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
@@ -41,6 +43,35 @@ export interface BlockingQueue {
   number: string;
 }
 
+/** Page-numbered listing (REST `page`/`per_page`); values arrive unjudged from the transport. */
+export interface ExtensionPageQuery {
+  search?: unknown;
+  status?: unknown;
+  page?: number;
+  perPage?: number;
+}
+
+export interface ExtensionPage {
+  rows: ExtensionRow[];
+  total: number;
+  page: number;
+  perPage: number;
+}
+
+export const DEFAULT_PER_PAGE = 15;
+const MAX_PAGE_NUMBER = 1_000_000;
+const READ_ROLES = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
+const WRITE_ROLES = [Role.ADMIN, Role.TENANT_ADMIN];
+const TENANT_NOT_VISIBLE = "The selected tenant does not exist.";
+
+/** A tenant the caller cannot see, named in input, is reported on the tenantId field exactly like a missing one. */
+function tenantAsField(error: unknown): never {
+  if (error instanceof AppError && error.code === ErrorCode.NOT_FOUND && !error.fields) {
+    throw notFound("Tenant", { tenantId: [TENANT_NOT_VISIBLE] });
+  }
+  throw error;
+}
+
 const secretAad = (tenantId: number) => `extension-secret:${tenantId}`;
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
@@ -58,7 +89,7 @@ export class ExtensionService {
   ) {}
 
   async get(ctx: RequestContext, rawId: string | number): Promise<ExtensionRow> {
-    requirePrincipal(ctx);
+    this.authorize(ctx, "read");
     const id = parseId(rawId);
     const row = id === null ? null : await ctx.loaders.extension.load(id);
     if (!row || !canRead(ctx, row.tenantId)) throw notFound("Extension");
@@ -134,7 +165,7 @@ export class ExtensionService {
   }
 
   async create(ctx: RequestContext, input: CreateExtensionInput): Promise<ExtensionRow> {
-    requirePrincipal(ctx);
+    this.authorize(ctx, "write");
     await assertValid(input);
     const tenantId = writeScope(ctx, input.tenantId);
     return transactional(ctx, async (tx) => {
@@ -169,7 +200,7 @@ export class ExtensionService {
   }
 
   async update(ctx: RequestContext, rawId: string | number, input: UpdateExtensionInput): Promise<ExtensionRow> {
-    requirePrincipal(ctx);
+    this.authorize(ctx, "write");
     await assertValid(input);
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
@@ -193,7 +224,7 @@ export class ExtensionService {
 
   /** Invariant 3: refused while the extension is a queue agent, unless `force` unenrols it in the same transaction. */
   async delete(ctx: RequestContext, rawId: string | number, force: boolean): Promise<number> {
-    requirePrincipal(ctx);
+    this.authorize(ctx, "write");
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const queues: BlockingQueue[] = await tx.manager.query(
@@ -215,7 +246,7 @@ export class ExtensionService {
 
   /** Sets a new random secret and returns it; this is the only time it is ever shown. */
   async rotateSecret(ctx: RequestContext, rawId: string | number): Promise<string> {
-    requirePrincipal(ctx);
+    this.authorize(ctx, "write");
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
@@ -227,6 +258,78 @@ export class ExtensionService {
     });
   }
 
+  /**
+   * The role gate, checked before anything is looked up or judged: a VIEWER's write or an INGEST
+   * key's read is refused whatever it names, so a refusal never tells whether an id exists.
+   */
+  authorize(ctx: RequestContext, access: "read" | "write"): void {
+    requireRole(ctx, ...(access === "read" ? READ_ROLES : WRITE_ROLES));
+  }
+
+  /** Page-numbered listing, ordered by id: one tenant, or every tenant for an ADMIN who names none. */
+  async paginate(ctx: RequestContext, tenantId: string | number | null | undefined, query: ExtensionPageQuery): Promise<ExtensionPage> {
+    const scope = await this.visibleTenant(ctx, tenantId);
+    const page = query.page ?? 1;
+    const perPage = query.perPage ?? DEFAULT_PER_PAGE;
+    const extra: FieldErrors = {};
+    if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE_NUMBER) extra.page = [`The page must be a whole number from 1 to ${MAX_PAGE_NUMBER}.`];
+    if (!Number.isInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) extra.perPage = [`The per page must be a whole number from 1 to ${MAX_PAGE_SIZE}.`];
+    if (query.search !== undefined && typeof query.search !== "string") extra.search = ["The search must be a string."];
+    // The status filter is judged by the status field's own rule.
+    await assertValid(Object.assign(new UpdateExtensionInput(), { status: query.status }), extra);
+    const args: ExtensionListArgs = { search: query.search as string | undefined, status: query.status as ExtensionStatus | undefined };
+    const p = new SqlParams();
+    const where: string[] = [];
+    if (scope !== null) where.push(`e.tenant_id = ${p.add(scope)}`);
+    this.addFilters(p, where, args);
+    const condition = where.length ? `WHERE ${where.join(" AND ")}` : "";
+    const [rows, [{ total }]]: [ExtensionRow[], Array<{ total: number }>] = await Promise.all([
+      ctx.manager.query(
+        `SELECT ${EXTENSION_COLUMNS} FROM extension e ${condition} ORDER BY e.id LIMIT ${p.add(perPage)} OFFSET ${p.add((page - 1) * perPage)}`,
+        p.values,
+      ),
+      ctx.manager.query(`SELECT count(*)::int AS total FROM extension e ${condition}`, p.values.slice(0, p.values.length - 2)),
+    ]);
+    return { rows, total, page, perPage };
+  }
+
+  /** create, with a tenant the caller cannot see reported on tenantId like a missing one. */
+  async createInTenant(ctx: RequestContext, input: CreateExtensionInput): Promise<ExtensionRow> {
+    return this.create(ctx, input).catch(tenantAsField);
+  }
+
+  /**
+   * Replaces the whole resource: judged by the create rules, except that an absent secret keeps the
+   * current one; what the input leaves out takes the create defaults. The tenant may be repeated,
+   * never changed.
+   */
+  async replace(ctx: RequestContext, rawId: string | number, input: CreateExtensionInput): Promise<ExtensionRow> {
+    const current = await this.get(ctx, rawId);
+    const keepSecret = input.secret === undefined;
+    // A missing tenant id is the required-field rule's to report, not a change.
+    await assertValid(input, this.tenantChange(current, input.tenantId ?? undefined)).catch((error: unknown) => {
+      if (!keepSecret || !(error instanceof AppError) || !error.fields) throw error;
+      const { secret: _absent, ...fields } = error.fields;
+      if (Object.keys(fields).length > 0) throw badInput(fields, error.message);
+    });
+    const whole = Object.assign(new UpdateExtensionInput(), {
+      extensionNumber: input.extensionNumber,
+      displayName: input.displayName ?? null,
+      email: input.email ?? null,
+      status: input.status ?? ExtensionStatus.ACTIVE,
+      voicemailEnabled: input.voicemailEnabled ?? false,
+      ...(keepSecret ? {} : { secret: input.secret }),
+    });
+    return this.update(ctx, current.id, whole);
+  }
+
+  /** update, where the input may also repeat the extension's tenant (never change it); an unknown id is refused before the input is judged. */
+  async updateInTenant(ctx: RequestContext, rawId: string | number, input: UpdateExtensionInput, tenantId?: unknown): Promise<ExtensionRow> {
+    const current = await this.get(ctx, rawId);
+    await assertValid(input, this.tenantChange(current, tenantId));
+    return this.update(ctx, current.id, input);
+  }
+
   /** Loads and row-locks an extension the caller may change; another tenant's answers as not found. */
   async lockForWrite(tx: RequestContext, rawId: string | number): Promise<ExtensionRow> {
     const id = parseId(rawId);
@@ -235,8 +338,26 @@ export class ExtensionService {
     return row;
   }
 
+  /** The tenant a listing names, checked to be one the caller can see (else a tenantId field error). */
+  private async visibleTenant(ctx: RequestContext, tenantId: string | number | null | undefined): Promise<number | null> {
+    let scope: number | null;
+    try {
+      scope = readScope(ctx, tenantId);
+    } catch (error) {
+      tenantAsField(error);
+    }
+    if (scope !== null && !(await ctx.loaders.tenant.load(scope))) throw notFound("Tenant", { tenantId: [TENANT_NOT_VISIBLE] });
+    return scope;
+  }
+
+  private tenantChange(current: ExtensionRow, tenantId: unknown): FieldErrors {
+    if (tenantId === undefined || parseId(tenantId as string | number | null) === current.tenantId) return {};
+    return { tenantId: ["The tenant of an extension cannot be changed."] };
+  }
+
   private addFilters(p: SqlParams, where: string[], args: ExtensionListArgs): void {
     const search = args.search?.trim();
+    if (search?.includes("\u0000")) throw badInput({ search: ["The search may not contain NUL characters."] });
     if (search) {
       const term = p.add(likeContains(search));
       where.push(`(e.extension_number ILIKE ${term} OR e.display_name ILIKE ${term} OR e.email ILIKE ${term})`);

@@ -1,0 +1,52 @@
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { AppError, ErrorCode, HTTP_STATUS, type FieldErrors } from "../common/errors";
+import type { Logger } from "../common/logger";
+
+/** extensionNumber → extension_number: service field names as the REST body spells them. */
+export const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function snakeFields(fields: FieldErrors): FieldErrors {
+  return Object.fromEntries(Object.entries(fields).map(([field, messages]) => [snakeCase(field), messages]));
+}
+
+/** A refusal of the HTTP request itself (its body's form), before any service is asked. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * AppError → Laravel-shaped answer. Field errors are 422 whatever their code (a taken number, a
+ * tenant at its limit, a tenant named in the body that the caller cannot see); the rest follow
+ * HTTP_STATUS. Anything else is logged and answered as a bare 500.
+ */
+export function restErrors(log: Logger): ErrorRequestHandler {
+  return (error, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
+    if (error instanceof AppError) {
+      if (error.fields) return void res.status(422).json({ message: error.message, errors: snakeFields(error.fields) });
+      if (error.code === ErrorCode.UNAUTHENTICATED) res.setHeader("WWW-Authenticate", "Bearer");
+      if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.queues)) {
+        return void res.status(409).json({ message: error.message, queues: error.details.queues });
+      }
+      if (error.code !== ErrorCode.INTERNAL_SERVER_ERROR) return void res.status(HTTP_STATUS[error.code]).json({ message: error.message });
+    }
+    log.error({ err: error, requestId: res.locals.requestId }, "unexpected error in REST request");
+    res.status(500).json({ message: "Server Error" });
+  };
+}
+
+/** A known route asked with a method it does not serve: 405 naming the ones it does (OPTIONS just lists them). */
+export function methodNotAllowed(allowed: string[]): RequestHandler {
+  const allow = allowed.join(", ");
+  return (req, res) => {
+    res.setHeader("Allow", `${allow}, OPTIONS`);
+    if (req.method === "OPTIONS") return void res.status(204).end();
+    res.status(405).json({ message: `The ${req.method} method is not supported for this route. Supported methods: ${allow}.` });
+  };
+}

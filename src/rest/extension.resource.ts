@@ -1,0 +1,76 @@
+import type { ExtensionPage, ExtensionRow } from "../modules/extension/extension.service";
+import { HttpError } from "./errors";
+
+/** The REST representation (Laravel API resource): snake_case, integer ids, never the secret. */
+export interface ExtensionResource {
+  id: number;
+  tenant_id: number;
+  extension_number: string;
+  display_name: string | null;
+  email: string | null;
+  status: string;
+  voicemail_enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export function extensionResource(row: ExtensionRow): ExtensionResource {
+  return {
+    id: Number(row.id),
+    tenant_id: Number(row.tenantId),
+    extension_number: row.extensionNumber,
+    display_name: row.displayName,
+    email: row.email,
+    status: row.status,
+    voicemail_enabled: row.voicemailEnabled,
+    created_at: new Date(row.createdAt).toISOString(),
+    updated_at: new Date(row.updatedAt).toISOString(),
+  };
+}
+
+/** Body field → service input field. Anything else in a body is ignored, as Laravel's validated() does. */
+const BODY_FIELDS = {
+  tenant_id: "tenantId",
+  extension_number: "extensionNumber",
+  display_name: "displayName",
+  email: "email",
+  secret: "secret",
+  status: "status",
+  voicemail_enabled: "voicemailEnabled",
+} as const;
+
+/** The fields a body carries, renamed; an absent field stays absent (undefined) and null stays null. */
+export function inputFields(body: unknown): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "The request body must be a JSON object.");
+  const out: Record<string, unknown> = {};
+  for (const [field, name] of Object.entries(BODY_FIELDS)) {
+    if (Object.hasOwn(body, field)) out[name] = (body as Record<string, unknown>)[field];
+  }
+  return out;
+}
+
+/** Laravel's length-aware paginator: `links` and `meta`, the filters kept in every link. */
+export function paginated(page: ExtensionPage, path: string, filters: Record<string, string>) {
+  const lastPage = Math.max(1, Math.ceil(page.total / page.perPage));
+  const link = (n: number) => `${path}?${new URLSearchParams({ ...filters, per_page: String(page.perPage), page: String(n) })}`;
+  const from = page.rows.length ? (page.page - 1) * page.perPage + 1 : null;
+  return {
+    data: page.rows.map(extensionResource),
+    links: {
+      first: link(1),
+      last: link(lastPage),
+      prev: page.page > 1 ? link(page.page - 1) : null,
+      next: page.page < lastPage ? link(page.page + 1) : null,
+    },
+    meta: {
+      current_page: page.page,
+      from,
+      last_page: lastPage,
+      path,
+      per_page: page.perPage,
+      to: from === null ? null : from + page.rows.length - 1,
+      total: page.total,
+    },
+  };
+}

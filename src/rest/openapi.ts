@@ -1,0 +1,292 @@
+import { MAX_PAGE_SIZE } from "../graphql/connection";
+import { DEFAULT_PER_PAGE } from "../modules/extension/extension.service";
+
+const json = (schema: object) => ({ "application/json": { schema } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const response = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+const extensionFields = {
+  tenant_id: { type: "integer", minimum: 1, description: "The tenant; a tenant the key cannot see is refused like a missing one (422)." },
+  extension_number: { type: "string", pattern: "^[0-9]{1,20}$", description: "Digits only, 1 to 20; unique inside the tenant." },
+  display_name: { type: ["string", "null"], maxLength: 255 },
+  email: { type: ["string", "null"], format: "email", maxLength: 255 },
+  secret: { type: "string", minLength: 8, maxLength: 128, writeOnly: true, description: "SIP password. Write-only: never returned." },
+  status: { type: ["string", "null"], enum: ["active", "disabled", null], description: "Default active." },
+  voicemail_enabled: { type: ["boolean", "null"], description: "Default false." },
+};
+
+/**
+ * The REST adapter's OpenAPI 3.1 description (served at GET /api/openapi.json). Written by hand
+ * next to the routes it describes; the e2e tests validate it and check every response against it.
+ */
+export const OPENAPI_DOCUMENT = {
+  openapi: "3.1.0",
+  info: {
+    title: "PBX control plane — REST compatibility API",
+    version: "1.0.0",
+    description:
+      "Laravel API-resource conventions: a `data` wrapper, snake_case fields, integer ids, `links`/`meta` pagination, " +
+      "422 with `errors` per field, 404 with `message`. Every request except this document carries `Authorization: Bearer <api key>`.",
+  },
+  servers: [{ url: "/" }],
+  security: [{ bearer: [] }],
+  tags: [{ name: "extensions", description: "SIP endpoints of a tenant." }],
+  paths: {
+    "/api/openapi.json": {
+      get: {
+        operationId: "getOpenApiDocument",
+        summary: "This document.",
+        security: [],
+        responses: { "200": { description: "The OpenAPI document.", content: json({ type: "object", required: ["openapi", "paths"] }) } },
+      },
+    },
+    "/api/extensions": {
+      get: {
+        operationId: "listExtensions",
+        tags: ["extensions"],
+        summary: "A page of extensions, ordered by id.",
+        description:
+          "Tenant keys see their own tenant only (`tenant_id` may be omitted); an ADMIN key without `tenant_id` lists every tenant. " +
+          "Another tenant's id, or one that does not exist, is a 422 on `tenant_id`. Requires ADMIN, TENANT_ADMIN or VIEWER.",
+        parameters: [
+          { name: "search", in: "query", schema: { type: "string" }, description: "Case-insensitive match on number, display name or email." },
+          { name: "tenant_id", in: "query", schema: { type: "integer", minimum: 1 } },
+          { name: "status", in: "query", schema: { type: "string", enum: ["active", "disabled"] } },
+          { name: "page", in: "query", schema: { type: "integer", minimum: 1, default: 1 } },
+          { name: "per_page", in: "query", schema: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PER_PAGE } },
+        ],
+        responses: {
+          "200": { description: "One page.", content: json(ref("ExtensionCollection")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+      post: {
+        operationId: "createExtension",
+        tags: ["extensions"],
+        summary: "Creates an extension.",
+        description:
+          "A taken number and a tenant at its `max_extensions` are 422 (`errors.extension_number`, `errors.tenant_id`). Requires ADMIN or TENANT_ADMIN.",
+        requestBody: { required: true, content: json(ref("ExtensionCreate")) },
+        responses: {
+          "201": {
+            description: "Created.",
+            headers: { Location: { schema: { type: "string" }, description: "The new extension's URL." } },
+            content: json(ref("ExtensionResource")),
+          },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "413": response("PayloadTooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/extensions/{id}": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      get: {
+        operationId: "getExtension",
+        tags: ["extensions"],
+        summary: "One extension.",
+        responses: {
+          "200": { description: "The extension.", content: json(ref("ExtensionResource")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+      put: {
+        operationId: "replaceExtension",
+        tags: ["extensions"],
+        summary: "Replaces the whole extension.",
+        description:
+          "`tenant_id` and `extension_number` are required; `tenant_id` must be the extension's own (an extension never changes tenant). " +
+          "An absent `secret` keeps the current one; other absent fields take their create defaults " +
+          "(`display_name` and `email` null, `status` active, `voicemail_enabled` false).",
+        requestBody: { required: true, content: json(ref("ExtensionReplace")) },
+        responses: {
+          "200": { description: "The replaced extension.", content: json(ref("ExtensionResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "413": response("PayloadTooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+      patch: {
+        operationId: "updateExtension",
+        tags: ["extensions"],
+        summary: "Changes the given fields only.",
+        description: "Absent fields are kept; `null` clears `display_name` or `email`. A `tenant_id`, if sent, must be the extension's own.",
+        requestBody: { required: true, content: json(ref("ExtensionPatch")) },
+        responses: {
+          "200": { description: "The changed extension.", content: json(ref("ExtensionResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "413": response("PayloadTooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+      delete: {
+        operationId: "deleteExtension",
+        tags: ["extensions"],
+        summary: "Deletes an extension.",
+        description:
+          "Refused with 409 while the extension is an agent of a queue, naming the queues, unless `force=true`, which removes it " +
+          "from those queues in the same transaction. Its devices go with it; its call records stay.",
+        parameters: [{ name: "force", in: "query", schema: { type: "boolean", default: false }, description: "true/1 or false/0." }],
+        responses: {
+          "204": { description: "Deleted." },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "409": { description: "Still a queue agent.", content: json(ref("QueueConflict")) },
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key." } },
+    schemas: {
+      Extension: {
+        type: "object",
+        additionalProperties: false,
+        required: ["id", "tenant_id", "extension_number", "display_name", "email", "status", "voicemail_enabled", "created_at", "updated_at"],
+        properties: {
+          id: { type: "integer", minimum: 1 },
+          tenant_id: { type: "integer", minimum: 1 },
+          extension_number: extensionFields.extension_number,
+          display_name: extensionFields.display_name,
+          email: extensionFields.email,
+          status: { type: "string", enum: ["active", "disabled"] },
+          voicemail_enabled: { type: "boolean" },
+          created_at: { type: "string", format: "date-time" },
+          updated_at: { type: "string", format: "date-time" },
+        },
+      },
+      ExtensionCreate: {
+        type: "object",
+        required: ["tenant_id", "extension_number", "secret"],
+        properties: extensionFields,
+      },
+      ExtensionReplace: {
+        type: "object",
+        required: ["tenant_id", "extension_number"],
+        properties: extensionFields,
+      },
+      ExtensionPatch: {
+        type: "object",
+        properties: {
+          ...extensionFields,
+          status: { type: "string", enum: ["active", "disabled"] },
+          voicemail_enabled: { type: "boolean" },
+        },
+      },
+      ExtensionResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("Extension") },
+      },
+      ExtensionCollection: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data", "links", "meta"],
+        properties: {
+          data: { type: "array", items: ref("Extension") },
+          links: {
+            type: "object",
+            additionalProperties: false,
+            required: ["first", "last", "prev", "next"],
+            properties: {
+              first: { type: "string", format: "uri" },
+              last: { type: "string", format: "uri" },
+              prev: { type: ["string", "null"], format: "uri" },
+              next: { type: ["string", "null"], format: "uri" },
+            },
+          },
+          meta: {
+            type: "object",
+            additionalProperties: false,
+            required: ["current_page", "from", "last_page", "path", "per_page", "to", "total"],
+            properties: {
+              current_page: { type: "integer", minimum: 1 },
+              from: { type: ["integer", "null"], minimum: 1 },
+              last_page: { type: "integer", minimum: 1 },
+              path: { type: "string", format: "uri" },
+              per_page: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE },
+              to: { type: ["integer", "null"], minimum: 1 },
+              total: { type: "integer", minimum: 0 },
+            },
+          },
+        },
+      },
+      Message: {
+        type: "object",
+        additionalProperties: false,
+        required: ["message"],
+        properties: { message: { type: "string", minLength: 1 } },
+      },
+      ValidationError: {
+        type: "object",
+        additionalProperties: false,
+        required: ["message", "errors"],
+        properties: {
+          message: { type: "string", minLength: 1 },
+          errors: {
+            type: "object",
+            minProperties: 1,
+            propertyNames: { pattern: "^[a-z][a-z0-9_]*$" },
+            additionalProperties: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+          },
+        },
+      },
+      QueueConflict: {
+        type: "object",
+        additionalProperties: false,
+        required: ["message", "queues"],
+        properties: {
+          message: { type: "string", minLength: 1 },
+          queues: {
+            type: "array",
+            minItems: 1,
+            items: {
+              type: "object",
+              additionalProperties: false,
+              required: ["id", "name", "number"],
+              properties: { id: { type: "integer", minimum: 1 }, name: { type: "string" }, number: { type: "string" } },
+            },
+          },
+        },
+      },
+    },
+    responses: {
+      BadRequest: { description: "Malformed JSON, or a body that is not a JSON object.", content: json(ref("Message")) },
+      Unauthenticated: {
+        description: "No or unknown API key: `{\"message\":\"Unauthenticated.\"}`.",
+        headers: { "WWW-Authenticate": { schema: { type: "string" } } },
+        content: json(ref("Message")),
+      },
+      Forbidden: { description: "The key's role may not do this.", content: json(ref("Message")) },
+      NotFound: { description: "No such extension, or another tenant's.", content: json(ref("Message")) },
+      PayloadTooLarge: { description: "The body is over the size limit.", content: json(ref("Message")) },
+      UnsupportedMediaType: { description: "A body that is not application/json.", content: json(ref("Message")) },
+      ValidationFailed: { description: "Invalid input: messages per field.", content: json(ref("ValidationError")) },
+      ServerError: { description: "An unexpected failure; details are logged, never returned.", content: json(ref("Message")) },
+    },
+  },
+} as const;
