@@ -1,22 +1,38 @@
 import type { DataSource } from "typeorm";
 import type { AppConfig } from "./config/config";
 import type { SecretBox } from "./common/secret-box";
+import { ActiveCallService } from "./modules/active-call/active-call.service";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
+import { CdrService } from "./modules/cdr/cdr.service";
+import { DeviceService } from "./modules/device/device.service";
 import { ExtensionService } from "./modules/extension/extension.service";
+import { QueueService } from "./modules/queue/queue.service";
 import { TenantService } from "./modules/tenant/tenant.service";
+import { IngestService } from "./ingest/ingest.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
   apiKeys: ApiKeyService;
+  queues: QueueService;
+  devices: DeviceService;
+  cdrs: CdrService;
+  activeCalls: ActiveCallService;
+  ingest: IngestService;
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
   const tenants = new TenantService();
+  const devices = new DeviceService();
   return {
     tenants,
     extensions: new ExtensionService(tenants, deps.secretBox),
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
+    queues: new QueueService(),
+    devices,
+    cdrs: new CdrService(),
+    activeCalls: new ActiveCallService(),
+    ingest: new IngestService(devices),
   };
 }

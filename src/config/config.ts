@@ -19,7 +19,15 @@ export interface AppConfig {
   bodyLimitBytes: number;
   /** Per-statement timeout on PostgreSQL, in milliseconds. */
   statementTimeoutMs: number;
+  /** CDR partitions (months) that ended more than this many whole months ago are dropped; 0 keeps every CDR. */
+  cdrRetentionMonths: number;
+  /** Redis-stream entries pending this long on another consumer are claimed: that instance is presumed dead. */
+  streamClaimIdleMs: number;
+  /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
+  streamMaxDeliveries: number;
   graphql: { maxDepth: number; maxComplexity: number };
+  /** How often registrations past their expiry are expired (with an EXPIRED event). */
+  expirySweepMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -70,6 +78,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     logLevel: optional(env, "LOG_LEVEL") ?? "info",
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 1024 * 1024, 1024),
     statementTimeoutMs: int(env, "STATEMENT_TIMEOUT_MS", 15_000, 100),
+    cdrRetentionMonths: int(env, "CDR_RETENTION_MONTHS", 0, 0, 1200),
+    streamClaimIdleMs: int(env, "STREAM_CLAIM_IDLE_MS", 30_000, 100, 86_400_000),
+    streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
+    expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

@@ -4,12 +4,14 @@ import type { Principal } from "../auth/principal";
 import type { Logger } from "../common/logger";
 import { createLoaders } from "../graphql/loaders";
 import type { Services } from "../services";
+import type { PubSubEngine } from "../events/pubsub";
 import type { RequestContext } from "./request-context";
 
 export interface ContextDeps {
   dataSource: DataSource;
   services: Services;
   log: Logger;
+  pubsub: PubSubEngine;
 }
 
 /** The one builder every transport uses (HTTP GraphQL, graphql-ws per event, REST, ingestion). */
@@ -21,6 +23,7 @@ export function buildContext(deps: ContextDeps, principal: Principal | null, req
     dataSource: deps.dataSource,
     manager: deps.dataSource.manager,
     services: deps.services,
+    pubsub: deps.pubsub,
     afterCommit: [],
   } as Omit<RequestContext, "loaders"> as RequestContext;
   ctx.loaders = createLoaders(ctx);

@@ -3,6 +3,8 @@ import type { Logger } from "../common/logger";
 import type { Principal } from "../auth/principal";
 import type { Services } from "../services";
 import type { Loaders } from "../graphql/loaders";
+import type { PubSubEngine } from "../events/pubsub";
+import type { LiveSocketBinding } from "../subscriptions/live";
 
 /**
  * Everything one request (or one subscription event) works with. Built once per transport call;
@@ -19,4 +21,7 @@ export interface RequestContext {
   loaders: Loaders;
   /** Work queued during a transaction (event publication), run only after it commits. */
   afterCommit: Array<() => Promise<void> | void>;
+  pubsub: PubSubEngine;
+  /** Set by the graphql-ws transport for a subscription: hands the subscriber to the shared fan-out. */
+  live?: LiveSocketBinding;
 }

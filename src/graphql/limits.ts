@@ -22,13 +22,21 @@ export function assertComplexity(
   operationName: string | undefined | null,
   limits: QueryLimits,
 ): void {
-  const complexity = getComplexity({
-    schema,
-    query: document,
-    variables: variables ?? {},
-    operationName: operationName ?? undefined,
-    estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
-  });
+  let complexity: number;
+  try {
+    complexity = getComplexity({
+      schema,
+      query: document,
+      variables: variables ?? {},
+      operationName: operationName ?? undefined,
+      estimators: [fieldExtensionsEstimator(), simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (error) {
+    // Variables that do not coerce (a malformed DateTime, a string for an Int): nothing can run, and
+    // execution refuses them next with BAD_USER_INPUT. Thrown from here they would become a 500.
+    if (error instanceof GraphQLError) return;
+    throw error;
+  }
   if (complexity > limits.maxComplexity) {
     throw new GraphQLError(`The query is too complex: ${complexity} exceeds the limit of ${limits.maxComplexity}.`, {
       extensions: { code: "BAD_USER_INPUT", complexity, maxComplexity: limits.maxComplexity },

@@ -3,6 +3,10 @@ import type { EntityManager } from "typeorm";
 import type { RequestContext } from "../context/request-context";
 import { EXTENSION_COLUMNS, type ExtensionListArgs, type ExtensionRow } from "../modules/extension/extension.service";
 import type { Tenant } from "../modules/tenant/tenant.entity";
+import { DEVICE_COLUMNS, type DeviceRow } from "../modules/device/device.service";
+import { QUEUE_COLUMNS, type QueueAgentRow, type QueueRow } from "../modules/queue/queue.service";
+import type { ActiveCallRow } from "../modules/active-call/active-call.service";
+import type { CdrQuery, CdrRow } from "../modules/cdr/cdr.service";
 import type { ConnectionPage } from "./connection";
 
 const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions",
@@ -49,6 +53,17 @@ export interface Loaders {
   tenant: DataLoader<number, Tenant | null>;
   extension: DataLoader<number, ExtensionRow | null>;
   extensionsByTenant: DataLoader<{ parentId: number; args: ExtensionListArgs }, ConnectionPage<ExtensionRow>, string>;
+  queue: DataLoader<number, QueueRow | null>;
+  queuesByTenant: DataLoader<number, QueueRow[]>;
+  agentsByQueue: DataLoader<number, QueueAgentRow[]>;
+  membershipsByExtension: DataLoader<number, QueueAgentRow[]>;
+  device: DataLoader<number, DeviceRow | null>;
+  devicesByExtension: DataLoader<number, DeviceRow[]>;
+  registeredByExtension: DataLoader<number, boolean>;
+  cdrsByTenant: DataLoader<{ parentId: number; args: CdrQuery }, ConnectionPage<CdrRow>, string>;
+  cdrsByExtension: DataLoader<{ parentId: number; args: CdrQuery }, ConnectionPage<CdrRow>, string>;
+  activeCallsByTenant: DataLoader<number, ActiveCallRow[]>;
+  activeCallsByExtension: DataLoader<number, ActiveCallRow[]>;
 }
 
 /**
@@ -63,5 +78,16 @@ export function createLoaders(ctx: RequestContext): Loaders {
     extensionsByTenant: groupedByArgs((tenantIds, args: ExtensionListArgs) =>
       ctx.services.extensions.listForTenants({ ...ctx, manager }, tenantIds, args),
     ),
+    queue: byId<QueueRow>(manager, `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.id = ANY($1::int[])`),
+    queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
+    agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
+    membershipsByExtension: new DataLoader((ids) => ctx.services.queues.membershipsOfExtensions({ ...ctx, manager }, ids)),
+    device: byId<DeviceRow>(manager, `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.id = ANY($1::int[])`),
+    devicesByExtension: new DataLoader((ids) => ctx.services.devices.listForExtensions({ ...ctx, manager }, ids)),
+    registeredByExtension: new DataLoader((ids) => ctx.services.devices.registeredAmong({ ...ctx, manager }, ids)),
+    cdrsByTenant: groupedByArgs((ids, args: CdrQuery) => ctx.services.cdrs.pagesFor({ ...ctx, manager }, { kind: "tenant", ids }, args)),
+    cdrsByExtension: groupedByArgs((ids, args: CdrQuery) => ctx.services.cdrs.pagesFor({ ...ctx, manager }, { kind: "extension", ids }, args)),
+    activeCallsByTenant: new DataLoader((ids) => ctx.services.activeCalls.listForTenants({ ...ctx, manager }, ids)),
+    activeCallsByExtension: new DataLoader((ids) => ctx.services.activeCalls.listForExtensions({ ...ctx, manager }, ids)),
   };
 }

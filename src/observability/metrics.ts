@@ -25,6 +25,49 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly subscriptionGroups = new Gauge({
+    name: "subscription_groups",
+    help: "Distinct live subscriptions (document, variables, topic, role, tenant) executed once per event.",
+    registers: [this.registry],
+  });
+
+  readonly subscriptionsActive = new Gauge({
+    name: "subscriptions_active",
+    help: "Live graphql-ws subscriptions on this instance.",
+    registers: [this.registry],
+  });
+
+  readonly subscriptionMessages = new Counter({
+    name: "subscription_messages_total",
+    help: "Subscription messages written to WebSockets.",
+    registers: [this.registry],
+  });
+
+  readonly subscriptionEventsDropped = new Counter({
+    name: "subscription_events_dropped_total",
+    help: "Events dropped because a subscription group's queue was full.",
+    registers: [this.registry],
+  });
+
+  readonly slowConsumersClosed = new Counter({
+    name: "websocket_slow_consumers_closed_total",
+    help: "WebSockets cut off because their unsent data passed the limit.",
+    registers: [this.registry],
+  });
+
+  readonly ingestEvents = new Counter({
+    name: "ingest_events_total",
+    help: "Telephony events handled, by path (http, stream) and outcome (applied, duplicate, ignored, rejected).",
+    labelNames: ["source", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly streamEntriesAbandoned = new Counter({
+    name: "ingest_stream_entries_abandoned_total",
+    help: "Redis-stream entries acknowledged unapplied after STREAM_MAX_DELIVERIES failed deliveries (also counted as rejected).",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

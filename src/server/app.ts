@@ -5,15 +5,14 @@ import express, { type ErrorRequestHandler, type RequestHandler } from "express"
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema } from "graphql";
-import { WebSocketServer } from "ws";
-import { useServer } from "graphql-ws/use/ws";
+import type { GraphQLSchema } from "graphql";
 import type { AppConfig } from "../config/config";
 import { loadEncryptionKey } from "../config/encryption-key";
 import type { Logger } from "../common/logger";
 import { SecretBox } from "../common/secret-box";
 import { openDatabase, type Database, type OpenDatabaseOptions } from "../db/data-source";
 import { buildContext, type ContextDeps } from "../context/build-context";
+import { attachWebSockets } from "./websocket";
 import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
@@ -23,6 +22,10 @@ import { bearerKey } from "../modules/api-key/api-key.service";
 import { Metrics } from "../observability/metrics";
 import { createRestRouter } from "../rest/router";
 import { createServices, type Services } from "../services";
+import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
+import { createEventsRouter } from "../ingest/events.route";
+import { RegistrationExpiry } from "../ingest/registration-expiry";
+import { StreamConsumer } from "../ingest/stream-consumer";
 import type { Principal } from "../auth/principal";
 
 export interface RunningServer {
@@ -112,44 +115,16 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
-    const deps: ContextDeps = { dataSource: db.dataSource, services, log };
-    const schema = await buildAppSchema();
+    const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
+    const schema = await buildAppSchema(pubsub);
 
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", true);
     const httpServer = http.createServer(app);
-    const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: config.bodyLimitBytes });
     const authenticate = (header: unknown): Promise<Principal | null> => services.apiKeys.authenticate(bearerKey(header));
-
-    const wsServer = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
-      {
-        schema,
-        onConnect: async (ctx) => {
-          const principal = await authenticate(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
-          if (!principal) return false;
-          ctx.extra.principal = principal;
-          return true;
-        },
-        // Apollo's plugins do not run for WebSocket operations, so the same limits are applied here.
-        onSubscribe: (_ctx, _id, payload) => {
-          try {
-            assertComplexity(schema, parse(payload.query), payload.variables ?? undefined, payload.operationName, config.graphql);
-          } catch (error) {
-            if (error instanceof GraphQLError) return [error];
-            throw error;
-          }
-        },
-        validate: (validationSchema, document, rules) =>
-          validate(validationSchema, document, [...(rules ?? specifiedRules), depthRule(config.graphql)]),
-        context: (ctx) => buildContext(deps, ctx.extra.principal ?? null),
-      },
-      wss,
-    );
-    wss.on("connection", (socket) => {
-      metrics.websocketsOpen.inc();
-      socket.once("close", () => metrics.websocketsOpen.dec());
-    });
+    const formatError = createFormatError(log);
+    const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
 
     const apollo = new ApolloServer<RequestContext>({
       schema,
@@ -158,10 +133,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // Auth is a bearer header, never a cookie, so there is no ambient credential to forge.
       csrfPrevention: false,
       validationRules: [depthRule(config.graphql)],
-      formatError: createFormatError(log),
+      formatError,
       plugins: [
         ApolloServerPluginDrainHttpServer({ httpServer }),
-        { async serverWillStart() { return { async drainServer() { await wsServer.dispose(); } }; } },
+        { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
         metricsPlugin(metrics, schema, config),
       ],
     });
@@ -188,6 +163,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
+    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));
@@ -199,10 +175,20 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
+    const cdrPartitions = new CdrPartitionMaintainer(db.dataSource, config.cdrRetentionMonths, log);
+    await cdrPartitions.start();
+    const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
+    expiry.start();
+    const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
+    streamConsumer?.start();
+
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
         await apollo.stop();
+        await streamConsumer?.stop();
+        await expiry.stop();
+        await cdrPartitions.stop();
         await pubsub.close();
         await db.close();
       })());

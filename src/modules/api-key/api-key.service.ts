@@ -7,6 +7,7 @@ import { Role, TENANT_BOUND_ROLES } from "../../auth/role";
 import { badInput, forbidden, notFound } from "../../common/errors";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
+import { API_KEY_REVOKED_TOPIC } from "../../subscriptions/topics";
 import { Tenant } from "../tenant/tenant.entity";
 import { ApiKey } from "./api-key.entity";
 import { CreateApiKeyInput, type CreatedApiKey } from "./api-key.inputs";
@@ -62,6 +63,11 @@ export class ApiKeyService {
     return principal;
   }
 
+  /** Drops cached look-ups, so a key revoked on another instance stops working here at once. */
+  invalidateCache(): void {
+    this.cache.clear();
+  }
+
   /** Whether the key behind a principal is still valid (long-lived WebSockets re-check with this). */
   async isStillValid(principal: Principal): Promise<boolean> {
     if (principal.apiKeyId === null) return true;
@@ -111,6 +117,8 @@ export class ApiKeyService {
     if (!key || (principal.role !== Role.ADMIN && key.tenantId !== principal.tenantId)) throw notFound("API key");
     if (!key.revokedAt) await ctx.manager.update(ApiKey, { id }, { revokedAt: new Date() });
     this.cache.clear();
+    // Every instance closes the WebSockets this key opened.
+    await ctx.pubsub.publish(API_KEY_REVOKED_TOPIC, { apiKeyId: key.id });
     return key.id;
   }
 

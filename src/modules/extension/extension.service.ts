@@ -18,6 +18,8 @@ import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
+import { publishRegistration } from "../../subscriptions/events";
+import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import type { TenantService } from "../tenant/tenant.service";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
@@ -218,7 +220,9 @@ export class ExtensionService {
       const [rows]: [ExtensionRow[]] = await tx.manager
         .query(`UPDATE extension AS e SET ${sets.join(", ")} WHERE e.id = ${p.add(current.id)} RETURNING ${EXTENSION_COLUMNS}`, p.values)
         .catch(translateUnique);
-      return rows[0];
+      const updated = rows[0];
+      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, updated);
+      return updated;
     });
   }
 
@@ -328,6 +332,17 @@ export class ExtensionService {
     const current = await this.get(ctx, rawId);
     await assertValid(input, this.tenantChange(current, tenantId));
     return this.update(ctx, current.id, input);
+  }
+
+  /** A disabled extension keeps no registration: its live devices are unregistered, each with its event. */
+  private async unregisterDevices(tx: RequestContext, extension: ExtensionRow): Promise<void> {
+    const [devices]: [DeviceRow[]] = await tx.manager.query(
+      `UPDATE device AS d SET unregistered_at = now(), updated_at = now()
+       WHERE d.extension_id = $1 AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
+      [extension.id],
+    );
+    const occurredAt = new Date().toISOString();
+    for (const device of devices) publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
   }
 
   /** Loads and row-locks an extension the caller may change; another tenant's answers as not found. */

@@ -49,7 +49,9 @@ export class QueueAgent {
   ])
   queueRow?: Relation<Queue>;
 
-  @ManyToOne("Extension", { onDelete: "RESTRICT" })
+  // Checked at commit: a lone extension delete is still refused, but a tenant's cascade (which
+  // reaches extensions before queues) may finish removing both (see the DeferQueueAgentExtensionFk migration).
+  @ManyToOne("Extension", { onDelete: "NO ACTION", deferrable: "INITIALLY DEFERRED" })
   @JoinColumn([
     { name: "extension_id", referencedColumnName: "id", foreignKeyConstraintName: "fk_queue_agent__extension" },
     { name: "tenant_id", referencedColumnName: "tenantId" },

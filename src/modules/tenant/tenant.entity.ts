@@ -1,10 +1,11 @@
 import { Field, ID, Int, ObjectType } from "type-graphql";
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique, UpdateDateColumn } from "typeorm";
+import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique, UpdateDateColumn } from "typeorm";
 
 @ObjectType({ description: "A customer organisation; the SIP realm and the unit of isolation." })
 @Entity({ name: "tenant" })
 @Unique("uq_tenant__slug", ["slug"])
 @Unique("uq_tenant__sip_domain", ["sipDomain"])
+@Check("ck_tenant__max_extensions", `"max_extensions" >= 0`)
 export class Tenant {
   @Field(() => ID)
   @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_tenant" })

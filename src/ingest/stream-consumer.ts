@@ -1,0 +1,285 @@
+import { randomBytes } from "node:crypto";
+import os from "node:os";
+import { Redis } from "ioredis";
+import { Role } from "../auth/role";
+import { ErrorCode, type FieldErrors } from "../common/errors";
+import type { Logger } from "../common/logger";
+import type { AppConfig } from "../config/config";
+import { buildContext, type ContextDeps } from "../context/build-context";
+import type { Metrics } from "../observability/metrics";
+import type { IngestOutcome } from "./ingest.service";
+
+/** The stream and consumer group of contract §6; the key gets REDIS_PREFIX in front (empty in production). */
+export const STREAM_KEY = "pbx:events";
+export const CONSUMER_GROUP = "pbx-api";
+
+const BATCH = 100;
+const MAX_BLOCK_MS = 2_000;
+const MAX_CLAIM_INTERVAL_MS = 5_000;
+const MAX_BACKOFF_MS = 10_000;
+/** XAUTOCLAIM rounds per recovery pass, so a huge backlog of orphans cannot starve new entries. */
+const CLAIM_ROUNDS = 10;
+
+/** [entry id, flat field/value list]; fields are null for an entry trimmed from the stream while pending. */
+type StreamEntry = [id: string, fields: string[] | null];
+
+/**
+ * Removes, atomically, the group's consumers other than ours that own no pending entry and have not
+ * read for a while (instances that stopped or died; each start uses a fresh name). Checking and
+ * deleting in one script means a consumer cannot take entries between the two and lose them.
+ */
+const PRUNE_CONSUMERS = `
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  local idle = f['inactive']
+  if idle == nil or idle < 0 then idle = f['idle'] end
+  if f['name'] ~= ARGV[2] and f['pending'] == 0 and idle >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed[#removed + 1] = f['name']
+  end
+end
+return removed`;
+
+/**
+ * Reads telephony events from the Redis stream through the `pbx-api` consumer group shared by every
+ * instance, so each entry is handled by one instance. An entry is acknowledged only after the
+ * handler has committed it (a refused event is acknowledged too: it can never become valid). When
+ * the handler throws (infrastructure), the entry stays pending and is retried — by this instance
+ * once the database answers again, or by another one that claims it after STREAM_CLAIM_IDLE_MS.
+ * Entries are handled one at a time, in stream order, so one call's events keep their order here.
+ */
+export class StreamConsumer {
+  readonly key: string;
+  /** Unique per process start: a restarted instance never inherits a dead one's pending entries by name. */
+  readonly consumer = `${os.hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
+  private readonly log: Logger;
+  /** Only ever runs the blocking XREADGROUP, so stop() can cut it without touching other commands. */
+  private readonly reader: Redis;
+  private readonly commands: Redis;
+  private readonly claimIdleMs: number;
+  private readonly claimIntervalMs: number;
+  private readonly blockMs: number;
+  private stopping = false;
+  private running?: Promise<void>;
+  private wake?: () => void;
+
+  constructor(
+    private readonly deps: ContextDeps,
+    private readonly metrics: Metrics,
+    private readonly config: Pick<AppConfig, "redisPrefix" | "streamClaimIdleMs" | "streamMaxDeliveries" | "bodyLimitBytes">,
+    redisUrl: string,
+  ) {
+    this.key = `${config.redisPrefix}${STREAM_KEY}`;
+    this.log = deps.log.child({ component: "stream-consumer", stream: this.key, consumer: this.consumer });
+    this.claimIdleMs = config.streamClaimIdleMs;
+    this.claimIntervalMs = Math.min(MAX_CLAIM_INTERVAL_MS, Math.max(100, Math.floor(this.claimIdleMs / 2)));
+    this.blockMs = Math.min(MAX_BLOCK_MS, this.claimIntervalMs);
+    this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: `pbx-api:stream-reader:${this.consumer}` });
+    this.commands = new Redis(redisUrl, { connectionName: `pbx-api:stream:${this.consumer}` });
+    for (const [name, conn] of [["stream-reader", this.reader], ["stream-commands", this.commands]] as const) {
+      conn.on("error", (error: Error) => this.log.warn({ err: error, connection: name }, "redis connection error"));
+    }
+  }
+
+  /** Starts the loop in the background; it creates the group (from the stream's start) when missing. */
+  start(): void {
+    this.running ??= this.run();
+    this.log.info("consuming telephony events from the Redis stream");
+  }
+
+  /** Stops reading, lets the batch in hand finish and be acknowledged, then closes the connections. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    // Ends a blocked XREADGROUP at once; entries it was about to deliver stay pending and get claimed.
+    this.reader.disconnect();
+    await this.running;
+    await this.commands.quit().catch(() => this.commands.disconnect());
+  }
+
+  private async run(): Promise<void> {
+    let groupReady = false;
+    /** Entries were left pending in our own list by a failed batch: read them again before new ones. */
+    let backlog = false;
+    let failures = 0;
+    let nextClaimAt = 0;
+    while (!this.stopping) {
+      try {
+        if (failures > 0) await this.databaseAnswers();
+        if (!groupReady) groupReady = await this.ensureGroup();
+        if (Date.now() >= nextClaimAt) {
+          await this.claimOrphans();
+          nextClaimAt = Date.now() + this.claimIntervalMs;
+        }
+        if (backlog) {
+          const own = await this.read(this.commands, "0");
+          backlog = own.length > 0;
+          await this.handle(own, true);
+        } else {
+          await this.handle(await this.read(this.reader, ">"), false);
+        }
+        failures = 0;
+      } catch (error) {
+        if (this.stopping) break;
+        failures++;
+        backlog = true;
+        if (/NOGROUP/.test(String((error as Error)?.message))) groupReady = false;
+        this.log.error({ err: error, failures }, "stream consumption failed; the entries stay pending and will be retried");
+        await this.pause(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  }
+
+  /**
+   * After a failure, waits until the database answers before touching the stream again: every read
+   * of a pending entry counts as a delivery, and an outage must not push good entries over
+   * STREAM_MAX_DELIVERIES.
+   */
+  private async databaseAnswers(): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.deps.dataSource.query("SELECT 1");
+        return;
+      } catch (error) {
+        if (attempt === 1) this.log.warn({ err: error }, "waiting for the database before reading the stream again");
+        await this.pause(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(attempt, 6)));
+      }
+    }
+  }
+
+  private async ensureGroup(): Promise<boolean> {
+    try {
+      // From id 0, so entries written before any instance ever ran are handled too.
+      await this.commands.xgroup("CREATE", this.key, CONSUMER_GROUP, "0", "MKSTREAM");
+    } catch (error) {
+      if (!/BUSYGROUP/.test(String((error as Error)?.message))) throw error;
+    }
+    return true;
+  }
+
+  private async read(conn: Redis, from: ">" | "0"): Promise<StreamEntry[]> {
+    const reply = (
+      from === ">"
+        ? await conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "BLOCK", this.blockMs, "STREAMS", this.key, ">")
+        : await conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "STREAMS", this.key, "0")
+    ) as unknown as Array<[string, StreamEntry[]]> | null;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  /** Takes over entries another consumer has held unacknowledged for STREAM_CLAIM_IDLE_MS, then prunes idle consumers. */
+  private async claimOrphans(): Promise<void> {
+    let cursor = "0-0";
+    for (let round = 0; round < CLAIM_ROUNDS && !this.stopping; round++) {
+      const [next, entries] = (await this.commands.xautoclaim(this.key, CONSUMER_GROUP, this.consumer, this.claimIdleMs, cursor, "COUNT", BATCH)) as [
+        string,
+        StreamEntry[],
+      ];
+      if (entries.length) {
+        this.log.info({ entries: entries.length }, "claimed stream entries left pending by another consumer");
+        await this.handle(entries, true);
+      }
+      cursor = next;
+      if (cursor === "0-0") break;
+    }
+    const removed = (await this.commands.eval(PRUNE_CONSUMERS, 1, this.key, CONSUMER_GROUP, this.consumer, this.claimIdleMs * 10)) as string[];
+    if (removed.length) this.log.info({ consumers: removed }, "removed idle stream consumers that held no entries");
+  }
+
+  /**
+   * Handles entries in order and acknowledges the ones done — also when a later one fails, which
+   * then stays pending. `redelivered` entries (claimed, or re-read after a failure) are first checked
+   * against STREAM_MAX_DELIVERIES.
+   */
+  private async handle(entries: StreamEntry[], redelivered: boolean): Promise<void> {
+    if (entries.length === 0) return;
+    const done: string[] = [];
+    try {
+      const deliveries = redelivered ? await this.deliveryCounts(entries) : new Map<string, number>();
+      for (const [id, fields] of entries) {
+        if (fields !== null) {
+          const count = deliveries.get(id) ?? 1;
+          if (count > this.config.streamMaxDeliveries) this.abandon(id, fields, count);
+          else await this.process(id, fields);
+        }
+        done.push(id);
+      }
+    } finally {
+      if (done.length) await this.commands.xack(this.key, CONSUMER_GROUP, ...done);
+    }
+  }
+
+  private async deliveryCounts(entries: StreamEntry[]): Promise<Map<string, number>> {
+    const rows = (await this.commands.xpending(this.key, CONSUMER_GROUP, entries[0][0], entries[entries.length - 1][0], BATCH * 10, this.consumer)) as Array<
+      [string, string, number, number]
+    >;
+    return new Map(rows.map(([id, , , count]) => [id, Number(count)]));
+  }
+
+  private async process(id: string, fields: string[]): Promise<void> {
+    const parsed = this.decode(fields);
+    let outcome: IngestOutcome;
+    if ("errors" in parsed) {
+      outcome = { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The stream entry is invalid.", errors: parsed.errors };
+    } else {
+      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, `stream:${id}`);
+      // Throws only when the handler could not run (database down): the entry then stays pending.
+      outcome = await ctx.services.ingest.ingest(ctx, parsed.raw);
+    }
+    this.metrics.ingestEvents.inc({ source: "stream", outcome: outcome.status });
+    const about = "raw" in parsed ? describe(parsed.raw) : {};
+    if (outcome.status === "rejected") {
+      this.log.warn({ entryId: id, ...about, code: outcome.code, reason: outcome.message, errors: outcome.errors ?? {} }, "rejected a telephony event from the stream");
+    } else {
+      this.log.debug({ entryId: id, ...about, outcome: outcome.status, reason: outcome.reason }, "telephony event from the stream");
+    }
+  }
+
+  private decode(fields: string[]): { raw: unknown } | { errors: FieldErrors } {
+    let text: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "event") text = fields[i + 1];
+    if (text === undefined) return { errors: { event: ["The stream entry has no event field (XADD pbx:events * event <json>)."] } };
+    if (Buffer.byteLength(text) > this.config.bodyLimitBytes) return { errors: { event: [`The event is larger than ${this.config.bodyLimitBytes} bytes.`] } };
+    try {
+      return { raw: JSON.parse(text) as unknown };
+    } catch {
+      return { errors: { event: ["The event field is not valid JSON."] } };
+    }
+  }
+
+  private abandon(id: string, fields: string[], deliveries: number): void {
+    this.metrics.ingestEvents.inc({ source: "stream", outcome: "rejected" });
+    this.metrics.streamEntriesAbandoned.inc();
+    const parsed = this.decode(fields);
+    this.log.error(
+      { entryId: id, ...("raw" in parsed ? describe(parsed.raw) : {}), deliveries, maxDeliveries: this.config.streamMaxDeliveries },
+      "abandoned a stream entry that failed on every delivery; acknowledged without applying it",
+    );
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}
+
+const LOGGED_FIELDS = ["type", "action", "tenant_id", "domain", "extension", "call_id", "queue"] as const;
+
+/** What a log line may say about an event: identifying fields only, never the whole entry. */
+function describe(raw: unknown): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return out;
+  for (const field of LOGGED_FIELDS) {
+    const value = (raw as Record<string, unknown>)[field];
+    if (typeof value === "string") out[field] = value.slice(0, 128);
+    else if (typeof value === "number" && Number.isFinite(value)) out[field] = value;
+  }
+  return out;
+}

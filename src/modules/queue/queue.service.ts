@@ -1,0 +1,226 @@
+import { parseId, readScope, requirePrincipal, requireRole, writeScope } from "../../auth/access";
+import { Role } from "../../auth/role";
+import {
+  badInput,
+  notFound,
+  pgConstraint,
+  pgErrorCode,
+  PG_FOREIGN_KEY_VIOLATION,
+  PG_UNIQUE_VIOLATION,
+} from "../../common/errors";
+import { groupBy } from "../../common/group-by";
+import { assertValid } from "../../common/validation";
+import type { RequestContext } from "../../context/request-context";
+import { SqlParams } from "../../db/sql";
+import { transactional } from "../../db/transaction";
+import type { QueueAgent } from "./queue-agent.entity";
+import { QueueStrategy, type Queue } from "./queue.entity";
+import { CreateQueueInput, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
+
+export type QueueRow = Omit<Queue, "tenantRow">;
+export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow">;
+
+export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number, q.strategy,
+  q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
+
+export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
+  a.penalty, a.paused, a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
+
+const QUEUE_ORDER = `q.tenant_id, q.name, q.id`;
+/** A queue's agents in the order calls are offered to them: lower penalty first. */
+const AGENT_ORDER = `a.penalty, a.id`;
+/** An extension's memberships in enrolment order. */
+const MEMBERSHIP_ORDER = `a.id`;
+
+const READERS = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
+const WRITERS = [Role.ADMIN, Role.TENANT_ADMIN];
+
+const TAKEN_NUMBER = "The queue number has already been taken.";
+const ALREADY_AGENT = "The extension is already an agent of this queue.";
+
+function translateQueueWrite(error: unknown): never {
+  const code = pgErrorCode(error);
+  if (code === PG_UNIQUE_VIOLATION && pgConstraint(error) === "uq_queue__tenant_id__number") throw badInput({ number: [TAKEN_NUMBER] });
+  // An ADMIN may name any tenant id; one that does not exist is reported like any unknown tenant.
+  if (code === PG_FOREIGN_KEY_VIOLATION && pgConstraint(error) === "fk_queue__tenant_id") {
+    throw notFound("Tenant", { tenantId: ["The selected tenant does not exist."] });
+  }
+  throw error;
+}
+
+/**
+ * Queues and their agents. Every method checks the caller's role before it looks anything up, so a
+ * refusal never tells whether an id exists; another tenant's queue, agent or extension answers
+ * NOT_FOUND exactly like a missing one.
+ */
+export class QueueService {
+  async get(ctx: RequestContext, rawId: string | number): Promise<QueueRow> {
+    const principal = requireRole(ctx, ...READERS);
+    const id = parseId(rawId);
+    const row = id === null ? null : await ctx.loaders.queue.load(id);
+    if (!row || (principal.role !== Role.ADMIN && principal.tenantId !== row.tenantId)) throw notFound("Queue");
+    return row;
+  }
+
+  /** Root `queues(tenantId)`: one tenant's queues, or every tenant's for an ADMIN who names none. */
+  async list(ctx: RequestContext, tenantId: string | number | null | undefined): Promise<QueueRow[]> {
+    requireRole(ctx, ...READERS);
+    const scope = readScope(ctx, tenantId);
+    const p = new SqlParams();
+    const where = scope === null ? "" : `WHERE q.tenant_id = ${p.add(scope)}`;
+    return ctx.manager.query(`SELECT ${QUEUE_COLUMNS} FROM queue q ${where} ORDER BY ${QUEUE_ORDER}`, p.values);
+  }
+
+  async create(ctx: RequestContext, input: CreateQueueInput): Promise<QueueRow> {
+    requireRole(ctx, ...WRITERS);
+    await assertValid(input);
+    const tenantId = writeScope(ctx, input.tenantId);
+    const [row]: QueueRow[] = await ctx.manager
+      .query(`INSERT INTO queue AS q (tenant_id, name, number, strategy) VALUES ($1, $2, $3, $4) RETURNING ${QUEUE_COLUMNS}`, [
+        tenantId,
+        input.name,
+        input.number,
+        input.strategy ?? QueueStrategy.RING_ALL,
+      ])
+      .catch(translateQueueWrite);
+    return row;
+  }
+
+  async update(ctx: RequestContext, rawId: string | number, input: UpdateQueueInput): Promise<QueueRow> {
+    requireRole(ctx, ...WRITERS);
+    await assertValid(input);
+    return transactional(ctx, async (tx) => {
+      const current = await this.lockQueue(tx, rawId, "UPDATE");
+      const p = new SqlParams();
+      const sets: string[] = [];
+      if (input.name !== undefined) sets.push(`name = ${p.add(input.name)}`);
+      if (input.number !== undefined) sets.push(`number = ${p.add(input.number)}`);
+      if (input.strategy !== undefined) sets.push(`strategy = ${p.add(input.strategy)}`);
+      if (sets.length === 0) return current;
+      const [rows]: [QueueRow[]] = await tx.manager
+        .query(`UPDATE queue AS q SET ${sets.join(", ")}, updated_at = now() WHERE q.id = ${p.add(current.id)} RETURNING ${QUEUE_COLUMNS}`, p.values)
+        .catch(translateQueueWrite);
+      return rows[0];
+    });
+  }
+
+  /** Deletes the queue; its memberships go with it (the foreign key cascades). */
+  async delete(ctx: RequestContext, rawId: string | number): Promise<number> {
+    requireRole(ctx, ...WRITERS);
+    return transactional(ctx, async (tx) => {
+      const current = await this.lockQueue(tx, rawId, "UPDATE");
+      await tx.manager.query(`DELETE FROM queue WHERE id = $1`, [current.id]);
+      return current.id;
+    });
+  }
+
+  /**
+   * Enrols an extension of the queue's tenant. Locking the queue and the extension (shared) orders
+   * this against deleting either: a concurrent deleteExtension either sees the new membership
+   * (and refuses) or has removed the extension before we look (NOT_FOUND).
+   */
+  async addAgent(
+    ctx: RequestContext,
+    rawQueueId: string | number,
+    rawExtensionId: string | number,
+    penalty: number | null | undefined,
+  ): Promise<QueueAgentRow> {
+    requireRole(ctx, ...WRITERS);
+    await assertValid(Object.assign(new QueueAgentSettings(), { penalty }));
+    return transactional(ctx, async (tx) => {
+      const queue = await this.lockQueue(tx, rawQueueId, "SHARE");
+      const extensionId = parseId(rawExtensionId);
+      // The extension must be one of the queue's tenant; any other answers as missing.
+      const [extension]: Array<{ id: number }> =
+        extensionId === null
+          ? []
+          : await tx.manager.query(`SELECT id FROM extension WHERE id = $1 AND tenant_id = $2 FOR SHARE`, [extensionId, queue.tenantId]);
+      if (!extension) throw notFound("Extension", { extensionId: ["The selected extension does not exist."] });
+      const [row]: QueueAgentRow[] = await tx.manager
+        .query(
+          `INSERT INTO queue_agent AS a (tenant_id, queue_id, extension_id, penalty) VALUES ($1, $2, $3, $4)
+           ON CONFLICT ON CONSTRAINT uq_queue_agent__queue_id__extension_id DO NOTHING
+           RETURNING ${QUEUE_AGENT_COLUMNS}`,
+          [queue.tenantId, queue.id, extension.id, penalty ?? 0],
+        );
+      if (!row) throw badInput({ extensionId: [ALREADY_AGENT] });
+      return row;
+    });
+  }
+
+  async updateAgent(
+    ctx: RequestContext,
+    rawId: string | number,
+    settings: { penalty?: number | null; paused?: boolean | null },
+  ): Promise<QueueAgentRow> {
+    requireRole(ctx, ...WRITERS);
+    await assertValid(Object.assign(new QueueAgentSettings(), settings));
+    return transactional(ctx, async (tx) => {
+      const current = await this.lockAgent(tx, rawId);
+      const p = new SqlParams();
+      const sets: string[] = [];
+      if (settings.penalty !== undefined && settings.penalty !== null) sets.push(`penalty = ${p.add(settings.penalty)}`);
+      if (settings.paused !== undefined && settings.paused !== null) sets.push(`paused = ${p.add(settings.paused)}`);
+      if (sets.length === 0) return current;
+      const [rows]: [QueueAgentRow[]] = await tx.manager.query(
+        `UPDATE queue_agent AS a SET ${sets.join(", ")}, updated_at = now() WHERE a.id = ${p.add(current.id)} RETURNING ${QUEUE_AGENT_COLUMNS}`,
+        p.values,
+      );
+      return rows[0];
+    });
+  }
+
+  async removeAgent(ctx: RequestContext, rawId: string | number): Promise<number> {
+    requireRole(ctx, ...WRITERS);
+    return transactional(ctx, async (tx) => {
+      const current = await this.lockAgent(tx, rawId);
+      await tx.manager.query(`DELETE FROM queue_agent WHERE id = $1`, [current.id]);
+      return current.id;
+    });
+  }
+
+  /** `Tenant.queues` for many tenants: one query. */
+  async listForTenants(ctx: RequestContext, tenantIds: readonly number[]): Promise<QueueRow[][]> {
+    const rows: QueueRow[] = await ctx.manager.query(
+      `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.tenant_id = ANY($1::int[]) ORDER BY ${QUEUE_ORDER}`,
+      [tenantIds],
+    );
+    return groupBy(tenantIds, rows, (row) => row.tenantId);
+  }
+
+  /** `Queue.agents` for many queues: one query. */
+  async agentsOfQueues(ctx: RequestContext, queueIds: readonly number[]): Promise<QueueAgentRow[][]> {
+    const rows: QueueAgentRow[] = await ctx.manager.query(
+      `SELECT ${QUEUE_AGENT_COLUMNS} FROM queue_agent a WHERE a.queue_id = ANY($1::int[]) ORDER BY ${AGENT_ORDER}`,
+      [queueIds],
+    );
+    return groupBy(queueIds, rows, (row) => row.queueId);
+  }
+
+  /** `Extension.queueMemberships` for many extensions: one query. */
+  async membershipsOfExtensions(ctx: RequestContext, extensionIds: readonly number[]): Promise<QueueAgentRow[][]> {
+    const rows: QueueAgentRow[] = await ctx.manager.query(
+      `SELECT ${QUEUE_AGENT_COLUMNS} FROM queue_agent a WHERE a.extension_id = ANY($1::int[]) ORDER BY ${MEMBERSHIP_ORDER}`,
+      [extensionIds],
+    );
+    return groupBy(extensionIds, rows, (row) => row.extensionId);
+  }
+
+  /** Loads and row-locks a queue the caller may change; another tenant's answers as not found. */
+  private async lockQueue(tx: RequestContext, rawId: string | number, mode: "UPDATE" | "SHARE"): Promise<QueueRow> {
+    const principal = requirePrincipal(tx);
+    const id = parseId(rawId);
+    const [row]: QueueRow[] = id === null ? [] : await tx.manager.query(`SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.id = $1 FOR ${mode}`, [id]);
+    if (!row || (principal.role !== Role.ADMIN && principal.tenantId !== row.tenantId)) throw notFound("Queue");
+    return row;
+  }
+
+  private async lockAgent(tx: RequestContext, rawId: string | number): Promise<QueueAgentRow> {
+    const principal = requirePrincipal(tx);
+    const id = parseId(rawId);
+    const [row]: QueueAgentRow[] =
+      id === null ? [] : await tx.manager.query(`SELECT ${QUEUE_AGENT_COLUMNS} FROM queue_agent a WHERE a.id = $1 FOR UPDATE`, [id]);
+    if (!row || (principal.role !== Role.ADMIN && principal.tenantId !== row.tenantId)) throw notFound("Queue agent");
+    return row;
+  }
+}

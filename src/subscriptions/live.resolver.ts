@@ -1,0 +1,124 @@
+import { Arg, Ctx, Field, ID, ObjectType, registerEnumType, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
+import { readScope } from "../auth/access";
+import { notFound } from "../common/errors";
+import type { RequestContext } from "../context/request-context";
+import { ActiveCall } from "../modules/active-call/active-call.entity";
+import { Cdr } from "../modules/cdr/cdr.entity";
+import { Device } from "../modules/device/device.entity";
+import { Extension } from "../modules/extension/extension.entity";
+import type { CallEventPayload, RegistrationEventPayload } from "./events";
+import { liveSubscribe, type LivePlan } from "./live";
+import { allTenantsTopic, tenantTopic } from "./topics";
+
+export enum RegistrationEventType {
+  REGISTERED = "REGISTERED",
+  REFRESHED = "REFRESHED",
+  UNREGISTERED = "UNREGISTERED",
+  EXPIRED = "EXPIRED",
+}
+registerEnumType(RegistrationEventType, { name: "RegistrationEventType" });
+
+export enum CallEventType {
+  STARTED = "STARTED",
+  ANSWERED = "ANSWERED",
+  HELD = "HELD",
+  RESUMED = "RESUMED",
+  ENDED = "ENDED",
+}
+registerEnumType(CallEventType, { name: "CallEventType" });
+
+@ObjectType({ description: "A device registered, refreshed, unregistered or expired." })
+export class RegistrationEvent {
+  @Field(() => RegistrationEventType)
+  type!: RegistrationEventType;
+
+  @Field(() => ID)
+  tenantId!: number;
+
+  @Field(() => Extension)
+  extension!: Extension;
+
+  @Field(() => Device)
+  device!: Device;
+
+  @Field()
+  occurredAt!: Date;
+}
+
+@ObjectType({ description: "A call leg started, was answered, held, resumed or ended (then `cdr` is its record)." })
+export class ActiveCallEvent {
+  @Field(() => CallEventType)
+  type!: CallEventType;
+
+  @Field(() => ID)
+  tenantId!: number;
+
+  @Field(() => ActiveCall, { description: "The leg as of this event (for ENDED: as it was when it ended)." })
+  call!: ActiveCall;
+
+  @Field(() => Cdr, { nullable: true })
+  cdr!: Cdr | null;
+
+  @Field()
+  occurredAt!: Date;
+}
+
+type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
+
+/** The topic a tenant-scoped subscription listens on: the caller's tenant, one named tenant, or all (ADMIN). */
+async function tenantPlan(ctx: RequestContext, kind: "registrations" | "calls", tenantId: unknown): Promise<LivePlan> {
+  const scope = readScope(ctx, tenantId as string | null | undefined);
+  if (scope === null) return { topic: allTenantsTopic(kind) };
+  if (!(await ctx.loaders.tenant.load(scope))) throw notFound("Tenant");
+  return { topic: tenantTopic(kind, scope) };
+}
+
+async function registrationPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
+  return liveSubscribe(context, await tenantPlan(context, "registrations", args.tenantId), context.pubsub);
+}
+
+async function callPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
+  if (args.extensionId === undefined || args.extensionId === null) {
+    return liveSubscribe(context, await tenantPlan(context, "calls", args.tenantId), context.pubsub);
+  }
+  const scope = readScope(context, args.tenantId as string | null | undefined);
+  const extension = await context.services.extensions.get(context, args.extensionId as string);
+  if (scope !== null && extension.tenantId !== scope) throw notFound("Extension");
+  const plan: LivePlan = {
+    topic: tenantTopic("calls", extension.tenantId),
+    filter: (payload) => (payload as CallEventPayload).call.extensionId === extension.id,
+  };
+  return liveSubscribe(context, plan, context.pubsub);
+}
+
+/**
+ * Live registration and call events. Topics come from the authenticated scope, never from raw
+ * arguments; another tenant's id answers NOT_FOUND. Over graphql-ws each event is executed once per
+ * distinct subscription and the same bytes go to everyone who shares it (src/subscriptions/fanout-hub.ts).
+ */
+@Resolver()
+export class LiveResolver {
+  @Subscription(() => RegistrationEvent, {
+    subscribe: registrationPlan,
+    description: "Registrations of the tenant's devices. Tenant keys may omit tenantId; an ADMIN who omits it receives every tenant's.",
+  })
+  registrationEvents(
+    @Root() event: RegistrationEventPayload,
+    @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
+    @Ctx() _ctx: RequestContext,
+  ): RegistrationEventPayload {
+    return event;
+  }
+
+  @Subscription(() => ActiveCallEvent, {
+    subscribe: callPlan,
+    description: "Call-leg events of the tenant, or of one extension. An ADMIN who names neither receives every tenant's.",
+  })
+  activeCallEvents(
+    @Root() event: CallEventPayload,
+    @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
+    @Arg("extensionId", () => ID, { nullable: true }) _extensionId: string | null,
+  ): CallEventPayload {
+    return event;
+  }
+}

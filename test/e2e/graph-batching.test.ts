@@ -1,0 +1,87 @@
+import "reflect-metadata";
+import { AddQueueAgentDocument, CreateQueueDocument, TenantGraphDocument } from "../graphql/generated";
+import { createExtension, createTenant, uniq } from "../support/factories";
+import { startTestServer, type TestServer } from "../support/server";
+import { recordStatements } from "../support/sql-counter";
+
+/**
+ * No N+1: one nested read (tenant → extensions → devices, queueMemberships → queue → agents →
+ * extension) issues the same number of SQL statements whatever the number of extensions.
+ */
+let ts: TestServer;
+const QUEUES_PER_TENANT = 3;
+
+/** A tenant with `size` extensions, each with two devices (one live, one expired) and two queue memberships. */
+async function populatedTenant(size: number): Promise<string> {
+  const tenant = await createTenant(ts, { maxExtensions: size });
+  const queues: Array<{ id: string }> = [];
+  for (let q = 0; q < QUEUES_PER_TENANT; q++) {
+    const { createQueue } = await ts.ok(CreateQueueDocument, { input: { tenantId: tenant.id, name: `Queue ${q} ${uniq()}`, number: String(800 + q) } });
+    queues.push(createQueue);
+  }
+  const extensions = [];
+  for (let i = 0; i < size; i++) extensions.push(await createExtension(ts, tenant.id, { extensionNumber: String(1000 + i) }));
+  await Promise.all(
+    extensions.flatMap((extension, i) => [
+      ts.ok(AddQueueAgentDocument, { queueId: queues[i % QUEUES_PER_TENANT].id, extensionId: extension.id, penalty: i % 4 }),
+      ts.ok(AddQueueAgentDocument, { queueId: queues[(i + 1) % QUEUES_PER_TENANT].id, extensionId: extension.id }),
+    ]),
+  );
+  // Devices arrive through registrations (a later path); here they are written directly.
+  await ts.server.db.dataSource.query(
+    `INSERT INTO device (tenant_id, extension_id, contact_uri, user_agent, transport, registered_at, expires_at)
+     SELECT e.tenant_id, e.id, 'sip:' || e.extension_number || '@10.0.0.' || n || ':5060', 'Phone/1.0', 'udp',
+            now() - interval '1 hour', CASE WHEN n = 1 THEN now() + interval '1 hour' ELSE now() - interval '1 minute' END
+       FROM extension e CROSS JOIN generate_series(1, 2) AS n WHERE e.tenant_id = $1`,
+    [Number(tenant.id)],
+  );
+  return tenant.id;
+}
+
+let small: string;
+let large: string;
+
+beforeAll(async () => {
+  ts = await startTestServer();
+  small = await populatedTenant(5);
+  large = await populatedTenant(50);
+});
+afterAll(() => ts?.stop());
+
+async function readGraph(tenantId: string) {
+  // The admin key of the environment is checked without a database look-up, so only the query's own statements count.
+  return recordStatements(ts.server.db.dataSource, () => ts.ok(TenantGraphDocument, { id: tenantId, first: 50 }));
+}
+
+describe("the nested tenant graph is read in a constant number of statements", () => {
+  it("returns the whole graph for 50 extensions", async () => {
+    const { result } = await readGraph(large);
+    const nodes = result.tenant.extensions.nodes;
+    expect(result.tenant.queues).toHaveLength(QUEUES_PER_TENANT);
+    expect(nodes).toHaveLength(50);
+    for (const node of nodes) {
+      expect(node.registered).toBe(true);
+      expect(node.devices).toHaveLength(2);
+      expect(node.devices.map((d) => d.registered)).toEqual([true, false]);
+      expect(node.devices.every((d) => d.extension.id === node.id)).toBe(true);
+      expect(node.queueMemberships).toHaveLength(2);
+      for (const membership of node.queueMemberships) {
+        expect(membership.queue.agents.some((agent) => agent.extension.id === node.id)).toBe(true);
+      }
+    }
+    const agentsPerQueue = nodes[0].queueMemberships.map((m) => m.queue.agents.length);
+    expect(agentsPerQueue.every((n) => n >= 16)).toBe(true);
+  });
+
+  it("issues as many statements for 50 extensions as for 5", async () => {
+    const five = await readGraph(small);
+    const fifty = await readGraph(large);
+    expect(five.result.tenant.extensions.nodes).toHaveLength(5);
+    expect(fifty.result.tenant.extensions.nodes).toHaveLength(50);
+    expect(fifty.statements).toHaveLength(five.statements.length);
+    // About one statement per edge: tenant, queues, extensions, devices, registered, memberships,
+    // queue, agents, and extension (which Device.extension and QueueAgent.extension may load in two batches).
+    expect(fifty.statements.length).toBeLessThanOrEqual(10);
+    expect(fifty.statements.every((sql) => /^SELECT /i.test(sql))).toBe(true);
+  });
+});
