@@ -3,7 +3,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["dist/**", "node_modules/**", "test/graphql/generated.ts", ".data/**", "coverage/**"] },
+  { ignores: [".test-build/**", "dist/**", "node_modules/**", "test/graphql/generated.ts", ".data/**", "coverage/**"] },
   eslint.configs.recommended,
   tseslint.configs.recommended,
   {

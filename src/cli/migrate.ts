@@ -2,6 +2,7 @@ import "reflect-metadata";
 import { createLogger } from "../common/logger";
 import { ConfigError, loadConfig } from "../config/config";
 import { openDatabase } from "../db/data-source";
+import { migrate } from "../db/migrate";
 
 /** `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database in DATA_DIR) and exits. */
 async function main(): Promise<void> {
@@ -9,7 +10,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
   try {
-    const applied = await db.dataSource.runMigrations({ transaction: "each" });
+    const applied = await migrate(db);
     log.info({ database: db.engine, applied: applied.map((m) => m.name) }, applied.length ? "applied migrations" : "no pending migrations");
   } finally {
     await db.close();

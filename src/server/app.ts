@@ -11,6 +11,7 @@ import { loadEncryptionKey } from "../config/encryption-key";
 import type { Logger } from "../common/logger";
 import { SecretBox } from "../common/secret-box";
 import { openDatabase, type Database, type OpenDatabaseOptions } from "../db/data-source";
+import { migrate } from "../db/migrate";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { attachWebSockets } from "./websocket";
 import type { RequestContext } from "../context/request-context";
@@ -109,7 +110,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   try {
     if (config.migrateOnStart) {
-      const applied = await db.dataSource.runMigrations({ transaction: "each" });
+      const applied = await migrate(db);
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
     const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });

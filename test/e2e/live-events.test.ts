@@ -6,6 +6,7 @@ import {
   RevokeApiKeyDocument,
   UpdateExtensionDocument,
   ApiKeysDocument,
+  CreateApiKeyDocument,
 } from "../graphql/generated";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents, subscribe } from "../support/live";
@@ -248,10 +249,7 @@ describe("access", () => {
 
   it("a revoked key stops receiving: its socket is closed", async () => {
     const { tenant } = await tenantWithExtension();
-    const { createApiKey } = await ts.ok(
-      (await import("../graphql/generated")).CreateApiKeyDocument,
-      { input: { name: "wallboard", role: "VIEWER", tenantId: tenant.id } },
-    );
+    const { createApiKey } = await ts.ok(CreateApiKeyDocument, { input: { name: "wallboard", role: "VIEWER", tenantId: tenant.id } });
     const sub = await subscribe(ts, RegistrationEventsDocument, {}, createApiKey.key);
     const closed = new Promise<number>((resolve) => sub.client.on("closed", (e) => resolve((e as { code: number }).code)));
     await ts.ok(RevokeApiKeyDocument, { id: createApiKey.apiKey.id });

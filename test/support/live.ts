@@ -21,13 +21,14 @@ export interface LiveSubscription<T> {
  * subscription (counted by the server's subscriptions_active gauge, so open them one at a time).
  */
 export async function subscribe<T, V>(
-  ts: TestServer,
+  target: TestServer | LiveTarget,
   doc: TypedDocumentNode<T, V>,
   variables: V,
   key: string,
   options: { expectError?: boolean } = {},
 ): Promise<LiveSubscription<T>> {
-  const before = await activeSubscriptions(ts);
+  const ts: LiveTarget = "server" in target ? inProcessTarget(target) : target;
+  const before = await ts.activeSubscriptions();
   const client = createClient({ url: ts.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${key}` } });
   const received: LiveSubscription<T>["received"] = [];
   const waiters = new Set<() => void>();
@@ -83,26 +84,52 @@ export async function subscribe<T, V>(
     // Waits until the server has let go too, so the next subscribe() counts from a settled baseline.
     close: async () => {
       const attached = !options.expectError && !failure;
-      const count = await activeSubscriptions(ts);
+      const count = await ts.activeSubscriptions();
       await client.dispose();
       const deadline = Date.now() + 2000;
-      while (attached && (await activeSubscriptions(ts)) >= count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (attached && (await ts.activeSubscriptions()) >= count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     },
   };
   if (!options.expectError) {
     const deadline = Date.now() + 5000;
-    while ((await activeSubscriptions(ts)) <= before) {
+    while ((await ts.activeSubscriptions()) <= before) {
       if (failure) throw new Error(`subscription refused: ${JSON.stringify(failure)}`);
       if (Date.now() > deadline) throw new Error("the server did not attach the subscription");
       await new Promise((r) => setTimeout(r, 10));
     }
-    if (ts.server.pubsub instanceof RedisPubSub) await ts.server.pubsub.flushSubscriptions();
+    await ts.settle?.();
   }
   return sub;
 }
 
-async function activeSubscriptions(ts: TestServer): Promise<number> {
-  return (await ts.server.metrics.subscriptionsActive.get()).values[0]?.value ?? 0;
+/** A server the tests can subscribe to and observe: its WebSocket URL and how many subscriptions it holds. */
+export interface LiveTarget {
+  wsUrl: string;
+  activeSubscriptions(): Promise<number>;
+  /** Resolves once the server's pub/sub subscriptions are in effect (Redis acknowledges SUBSCRIBE asynchronously). */
+  settle?(): Promise<void>;
+}
+
+function inProcessTarget(ts: TestServer): LiveTarget {
+  return {
+    wsUrl: ts.wsUrl,
+    activeSubscriptions: async () => (await ts.server.metrics.subscriptionsActive.get()).values[0]?.value ?? 0,
+    settle: async () => {
+      if (ts.server.pubsub instanceof RedisPubSub) await ts.server.pubsub.flushSubscriptions();
+    },
+  };
+}
+
+/** A server in another process, observed through its /metrics; `settle` waits for Redis to list a subscriber on `channel`. */
+export function remoteTarget(url: string, settle?: () => Promise<void>): LiveTarget {
+  return {
+    wsUrl: url.replace(/^http/, "ws") + "/graphql",
+    activeSubscriptions: async () => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^subscriptions_active (\d+)/m.exec(text)?.[1] ?? 0);
+    },
+    settle,
+  };
 }
 
 /** Posts telephony events as `key`. */

@@ -41,6 +41,27 @@ export interface TestServerOptions {
 
 let counter = 0;
 
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl() });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, empty PostgreSQL schema (DATABASE_URL) for one server or one group of servers. */
+export async function createTestSchema(): Promise<string> {
+  const schema = `t_${process.pid}_${++counter}_${randomBytes(3).toString("hex")}`;
+  await adminQuery(`CREATE SCHEMA ${schema}`);
+  return schema;
+}
+
+export async function dropTestSchema(schema: string): Promise<void> {
+  await adminQuery(`DROP SCHEMA ${schema} CASCADE`);
+}
+
 /** Starts the real server on a random port with its own database (schema or embedded copy). */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const adminKey = `test-admin-${randomBytes(12).toString("hex")}`;
@@ -48,13 +69,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const url = databaseUrl();
   let schema: string | undefined = options.shareSchemaOf ? (options.shareSchemaOf as TestServerInternal).schema : undefined;
   const ownsSchema = url !== undefined && schema === undefined;
-  if (ownsSchema) {
-    schema = `t_${process.pid}_${++counter}_${randomBytes(3).toString("hex")}`;
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-  }
+  if (ownsSchema) schema = await createTestSchema();
   const config = loadConfig({
     PORT: "0",
     HOST: "127.0.0.1",
@@ -94,12 +109,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const stop = async () => {
     await server.stop();
-    if (ownsSchema) {
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      await client.query(`DROP SCHEMA ${schema} CASCADE`);
-      await client.end();
-    }
+    if (ownsSchema) await dropTestSchema(schema!);
     if (!options.shareSchemaOf) fs.rmSync(dataDir, { recursive: true, force: true });
   };
   const result: TestServerInternal = { url: base, wsUrl: base.replace(/^http/, "ws") + "/graphql", adminKey: key, server, gql, ok, http, stop, schema, dataDir };

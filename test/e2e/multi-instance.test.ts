@@ -1,0 +1,157 @@
+import { randomBytes } from "node:crypto";
+import { print } from "graphql";
+import { Redis } from "ioredis";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import {
+  CreateApiKeyDocument,
+  CreateExtensionDocument,
+  CreateTenantDocument,
+  ExtensionLiveDocument,
+  RegistrationEventsDocument,
+  RevokeApiKeyDocument,
+} from "../graphql/generated";
+import { databaseUrl, redisUrl, requireReal } from "../support/env";
+import { remoteTarget, subscribe } from "../support/live";
+import { spawnServer, type ServerProcess } from "../support/process";
+import { createTestSchema, dropTestSchema } from "../support/server";
+
+/**
+ * Two real server processes on one PostgreSQL schema and one Redis, as production runs them:
+ * what is ingested on one instance reaches subscribers of the other within a second.
+ */
+const real = requireReal("redis") && requireReal("postgres");
+const suite = real ? describe : describe.skip;
+
+suite("two instances", () => {
+  const adminKey = `test-admin-${randomBytes(12).toString("hex")}`;
+  const prefix = `test:${randomBytes(4).toString("hex")}:`;
+  let schema: string;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let redis: Redis;
+  let ingestKey: string;
+  let tenant: { id: string; sipDomain: string };
+  let extensionId: string;
+  let viewerKey: string;
+
+  const gql = async <T, V>(server: ServerProcess, doc: TypedDocumentNode<T, V>, variables: V, key = adminKey): Promise<T> => {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: print(doc), variables }),
+    });
+    const body = (await res.json()) as { data: T; errors?: unknown };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const channelSubscribed = (channel: string) => async () => {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const [, count] = (await redis.pubsub("NUMSUB", `${prefix}pbx:topic:${channel}`)) as [string, number];
+      if (Number(count) > 0) return;
+      if (Date.now() > deadline) throw new Error(`nobody subscribed to ${channel}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const register = (contact: string, expires = 3600) => ({
+    type: "registration",
+    action: "register",
+    domain: tenant.sipDomain,
+    extension: "1001",
+    contact,
+    transport: "tls",
+    expires,
+  });
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    redis = new Redis(redisUrl()!);
+    const env = {
+      DATABASE_URL: databaseUrl()!,
+      DATABASE_SCHEMA: schema,
+      REDIS_URL: redisUrl()!,
+      REDIS_PREFIX: prefix,
+      ADMIN_API_KEY: adminKey,
+      SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+      EXPIRY_SWEEP_MS: "200",
+    };
+    // Started together: migrations take turns under an advisory lock.
+    [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
+    const u = randomBytes(4).toString("hex");
+    tenant = (await gql(a, CreateTenantDocument, { input: { name: "Multi", slug: `multi-${u}`, sipDomain: `multi-${u}.pbx.test`, maxExtensions: 5 } })).createTenant;
+    extensionId = (await gql(a, CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1001", secret: "s3cur3p@ss-long" } })).createExtension.id;
+    ingestKey = (await gql(a, CreateApiKeyDocument, { input: { name: "engine", role: "INGEST" } })).createApiKey.key;
+    viewerKey = (await gql(a, CreateApiKeyDocument, { input: { name: "wallboard", role: "VIEWER", tenantId: tenant.id } })).createApiKey.key;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (a && b) expect(await Promise.all([a.stop(), b.stop()])).toEqual([0, 0]);
+    await redis?.quit();
+    if (schema) await dropTestSchema(schema);
+  });
+
+  it("an event ingested over HTTP on A reaches a subscriber on B within a second, and B already sees the state", async () => {
+    const sub = await subscribe(remoteTarget(b.url, channelSubscribed(`tenant.${tenant.id}.registrations`)), RegistrationEventsDocument, {}, viewerKey);
+    try {
+      const started = Date.now();
+      const res = await fetch(`${a.url}/api/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ingestKey}` },
+        body: JSON.stringify(register("sip:1001@192.0.2.10:5061")),
+      });
+      expect(res.status).toBe(200);
+      const event = (await sub.next(() => true, 1000)).registrationEvents;
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(event).toMatchObject({ type: "REGISTERED", device: { contactUri: "sip:1001@192.0.2.10:5061", transport: "TLS" } });
+      const seen = await gql(b, ExtensionLiveDocument, { id: extensionId }, viewerKey);
+      expect(seen.extension.devices.map((d) => d.contactUri)).toContain("sip:1001@192.0.2.10:5061");
+    } finally {
+      await sub.close();
+    }
+  });
+
+  it("an entry on the Redis stream is handled once, by one instance, and reaches the subscriber on B", async () => {
+    const sub = await subscribe(remoteTarget(b.url, channelSubscribed(`tenant.${tenant.id}.registrations`)), RegistrationEventsDocument, {}, viewerKey);
+    try {
+      const started = Date.now();
+      await redis.xadd(`${prefix}pbx:events`, "*", "event", JSON.stringify(register("sip:1001@192.0.2.11:5061")));
+      const event = (await sub.next(() => true, 1000)).registrationEvents;
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(event.device.contactUri).toBe("sip:1001@192.0.2.11:5061");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(sub.received).toHaveLength(1);
+      const pending = (await redis.xpending(`${prefix}pbx:events`, "pbx-api")) as [number, ...unknown[]];
+      expect(pending[0]).toBe(0);
+    } finally {
+      await sub.close();
+    }
+  });
+
+  it("both instances sweep expiries, and a registration expires exactly once", async () => {
+    const sub = await subscribe(remoteTarget(a.url, channelSubscribed(`tenant.${tenant.id}.registrations`)), RegistrationEventsDocument, {}, viewerKey);
+    try {
+      await fetch(`${b.url}/api/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ingestKey}` },
+        body: JSON.stringify(register("sip:1001@192.0.2.12:5061", 1)),
+      });
+      await sub.next((e) => e.registrationEvents.type === "EXPIRED" && e.registrationEvents.device.contactUri === "sip:1001@192.0.2.12:5061", 5000);
+      await new Promise((r) => setTimeout(r, 800));
+      const expired = sub.received.filter(
+        (m) => m.data?.registrationEvents.type === "EXPIRED" && m.data.registrationEvents.device.contactUri === "sip:1001@192.0.2.12:5061",
+      );
+      expect(expired).toHaveLength(1);
+    } finally {
+      await sub.close();
+    }
+  });
+
+  it("revoking a key on A closes its sockets on B", async () => {
+    const { createApiKey } = await gql(a, CreateApiKeyDocument, { input: { name: "temp", role: "VIEWER", tenantId: tenant.id } });
+    const sub = await subscribe(remoteTarget(b.url, channelSubscribed(`tenant.${tenant.id}.registrations`)), RegistrationEventsDocument, {}, createApiKey.key);
+    const closed = new Promise<number>((resolve) => sub.client.on("closed", (e) => resolve((e as { code: number }).code)));
+    await gql(a, RevokeApiKeyDocument, { id: createApiKey.apiKey.id });
+    expect(await closed).toBe(4403);
+    await sub.close();
+  });
+});
