@@ -1,0 +1,251 @@
+/**
+ * Live fan-out benchmark: how many subscription messages per second one server process delivers.
+ *
+ *   npm run bench:fanout -- [--clients 2000] [--groups 1] [--rate 50] [--duration 10]
+ *
+ * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required), opens
+ * --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
+ * split over --groups distinct subscriptions (one tenant each), then publishes --rate events per second
+ * per tenant straight onto the tenant's Redis topic — the path every ingested event takes after its
+ * commit — so the figure measures fan-out (one execution per event per distinct subscription, the same
+ * bytes to every subscriber), not ingestion. It prints delivered messages/s, the server's CPU per
+ * message, and the p50/p99 delay from publish to receipt.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { createHash } from "node:crypto";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const clients = arg("clients", 2000);
+const groups = arg("groups", 1);
+const rate = arg("rate", 50);
+const duration = arg("duration", 10);
+
+function cpuMs(pid: number): number {
+  const [utime, stime] = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).map(Number);
+  return ((utime + stime) * 1000) / 100;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A bare graphql-transport-ws client over a TCP socket: it frames its few messages itself and walks
+ * the server's frames by their headers without decoding text, so the client side of this benchmark
+ * costs far less per message than the server it measures (both share this machine's two cores).
+ */
+class RawClient {
+  private pending = Buffer.alloc(0);
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly onNext: (frame: Buffer) => void,
+    private readonly onText: (text: string) => void,
+  ) {
+    socket.on("data", (chunk: Buffer) => this.read(chunk));
+  }
+
+  static open(port: number, key: string, query: string, onNext: (frame: Buffer) => void): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.setNoDelay(true);
+      const nonce = randomBytes(16).toString("base64");
+      let handshake = "";
+      const onHandshake = (chunk: Buffer) => {
+        handshake += chunk.toString("latin1");
+        const end = handshake.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        socket.off("data", onHandshake);
+        const accept = createHash("sha1").update(nonce + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+        if (!handshake.startsWith("HTTP/1.1 101") || !handshake.includes(accept)) return reject(new Error(handshake.slice(0, 200)));
+        const client: RawClient = new RawClient(socket, onNext, (text) => {
+          if (text.startsWith('{"type":"connection_ack"')) {
+            client.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query } }));
+            resolve(client);
+          } else if (text.includes('"type":"ping"')) client.send('{"type":"pong"}');
+          else if (text.includes('"type":"error"')) reject(new Error(text));
+        });
+        const rest = Buffer.from(handshake.slice(end + 4), "latin1");
+        if (rest.length) client.read(rest);
+        client.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${key}` } }));
+      };
+      socket.on("data", onHandshake);
+      socket.once("error", reject);
+      socket.write(
+        `GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${nonce}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n`,
+      );
+    });
+  }
+
+  /** Client frames must be masked (RFC 6455); a zero mask keeps the payload as it is. */
+  send(text: string, opcode = 0x1): void {
+    const payload = Buffer.from(text);
+    const header = payload.length < 126 ? Buffer.from([0x80 | opcode, 0x80 | payload.length]) : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    this.socket.write(Buffer.concat([header, Buffer.alloc(4), payload]));
+  }
+
+  private read(chunk: Buffer): void {
+    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = 0;
+    for (;;) {
+      if (buf.length - offset < 2) break;
+      const opcode = buf[offset] & 0x0f;
+      let length = buf[offset + 1] & 0x7f;
+      let header = 2;
+      if (length === 126) {
+        if (buf.length - offset < 4) break;
+        length = buf.readUInt16BE(offset + 2);
+        header = 4;
+      } else if (length === 127) {
+        if (buf.length - offset < 10) break;
+        length = Number(buf.readBigUInt64BE(offset + 2));
+        header = 10;
+      }
+      if (buf.length - offset < header + length) break;
+      const start = offset + header;
+      if (opcode === 0x1) {
+        // `{"id":` starts every subscription `next` frame; protocol messages start with `{"type":`.
+        if (buf[start + 2] === 0x69) this.onNext(buf.subarray(start, start + length));
+        else this.onText(buf.toString("utf8", start, start + length));
+      } else if (opcode === 0x9) this.send(buf.toString("latin1", start, start + length), 0xa);
+      offset = start + length;
+    }
+    this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
+    buf = this.pending;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+const QUERY = `subscription { registrationEvents { type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt } } }`;
+
+async function main(): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  const redisUrl = process.env.REDIS_URL;
+  if (!databaseUrl || !redisUrl) throw new Error("bench:fanout needs DATABASE_URL and REDIS_URL");
+  const schema = `bench_fanout_${randomBytes(3).toString("hex")}`;
+  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const port = await freePort();
+  const adminKey = `bench-${randomBytes(16).toString("hex")}`;
+  const server = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("listening on")) resolve();
+    });
+    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const gql = async (query: string, key = adminKey) => {
+    const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
+    const body = (await res.json()) as { data: any; errors?: unknown };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+
+  const tenants: Array<{ id: number; key: string; extension: any }> = [];
+  for (let g = 0; g < groups; g++) {
+    const t = (await gql(`mutation { createTenant(input: { name: "B${g}", slug: "bench-${g}", sipDomain: "bench-${g}.test", maxExtensions: 5 }) { id } }`)).createTenant;
+    const e = (await gql(`mutation { createExtension(input: { tenantId: ${t.id}, extensionNumber: "1001", secret: "s3cur3p@ss" }) { id tenantId extensionNumber displayName email status voicemailEnabled hasSecret createdAt updatedAt } }`)).createExtension;
+    const key = (await gql(`mutation { createApiKey(input: { name: "wall", role: VIEWER, tenantId: ${t.id} }) { key } }`)).createApiKey.key;
+    tenants.push({ id: Number(t.id), key, extension: { ...e, id: Number(e.id), tenantId: Number(e.tenantId), status: "active" } });
+  }
+
+  let received = 0;
+  const delays: number[] = [];
+  const sockets: RawClient[] = [];
+  for (let i = 0; i < clients; i++) {
+    const tenant = tenants[i % groups];
+    sockets.push(
+      await RawClient.open(port, tenant.key, QUERY, (frame) => {
+        received++;
+        if (received % 997 === 0) {
+          const sent = /"occurredAt":"([^"]+)"/.exec(frame.toString());
+          if (sent) delays.push(Date.now() - Date.parse(sent[1]));
+        }
+      }),
+    );
+  }
+  // Let the subscriptions attach (each group SUBSCRIBEs once).
+  const redis = new Redis(redisUrl);
+  for (;;) {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    if (Number(/^subscriptions_active (\d+)/m.exec(metrics)?.[1]) >= clients) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+
+  const device = { id: 1, tenantId: 0, extensionId: 0, contactUri: "sip:1001@192.0.2.1:5060", userAgent: "bench", sourceAddress: "192.0.2.1:5060", transport: "udp", registeredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600e3).toISOString(), unregisteredAt: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), registered: true };
+  const cpu0 = cpuMs(server.pid!);
+  const own0 = process.cpuUsage();
+  const received0 = received;
+  const started = Date.now();
+  let published = 0;
+  const tick = 20;
+  const timer = setInterval(() => {
+    const due = Math.floor(((Date.now() - started) / 1000) * rate) - published;
+    for (let n = 0; n < due; n++) {
+      for (const t of tenants) {
+        const payload = { type: "REFRESHED", tenantId: t.id, extension: t.extension, device: { ...device, tenantId: t.id, extensionId: t.extension.id }, occurredAt: new Date().toISOString() };
+        void redis.publish(`${prefix}pbx:topic:tenant.${t.id}.registrations`, JSON.stringify(payload));
+      }
+      published++;
+    }
+  }, tick);
+  await new Promise((r) => setTimeout(r, duration * 1000));
+  clearInterval(timer);
+  await new Promise((r) => setTimeout(r, 1000));
+  const seconds = (Date.now() - started) / 1000;
+  const cpu = cpuMs(server.pid!) - cpu0;
+  const own = process.cpuUsage(own0);
+  const messages = received - received0;
+  const expected = published * clients;
+  delays.sort((x, y) => x - y);
+  const pct = (p: number) => (delays.length ? delays[Math.min(delays.length - 1, Math.floor(delays.length * p))] : NaN);
+  process.stdout.write(
+    [
+      `clients ${clients}, distinct subscriptions ${groups}, events ${rate}/s per subscription for ${duration}s`,
+      `delivered ${messages} of ${expected} messages (${((100 * messages) / Math.max(1, expected)).toFixed(1)}%)`,
+      `throughput ${(messages / seconds).toFixed(0)} messages/s; server CPU ${((cpu / messages) * 1000).toFixed(2)} µs/message (${((cpu / 1000 / seconds) * 100).toFixed(0)}% of a core)`,
+      `publish→receipt delay p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
+      `client (this process) CPU ${(((own.user + own.system) / 1e6 / seconds) * 100).toFixed(0)}% of a core`,
+      "",
+    ].join("\n"),
+  );
+  for (const s of sockets) s.destroy();
+  await redis.quit();
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
