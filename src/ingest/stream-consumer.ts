@@ -108,7 +108,10 @@ export class StreamConsumer {
     while (!this.stopping) {
       try {
         if (failures > 0) await this.databaseAnswers();
-        if (!groupReady) groupReady = await this.ensureGroup();
+        if (!groupReady) {
+          await this.ensureGroup();
+          groupReady = true;
+        }
         if (Date.now() >= nextClaimAt) {
           await this.claimOrphans();
           nextClaimAt = Date.now() + this.claimIntervalMs;
@@ -149,14 +152,13 @@ export class StreamConsumer {
     }
   }
 
-  private async ensureGroup(): Promise<boolean> {
+  private async ensureGroup(): Promise<void> {
     try {
       // From id 0, so entries written before any instance ever ran are handled too.
       await this.commands.xgroup("CREATE", this.key, CONSUMER_GROUP, "0", "MKSTREAM");
     } catch (error) {
       if (!/BUSYGROUP/.test(String((error as Error)?.message))) throw error;
     }
-    return true;
   }
 
   private async read(conn: Redis, from: ">" | "0"): Promise<StreamEntry[]> {

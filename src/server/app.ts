@@ -133,6 +133,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       includeStacktraceInErrorResponses: false,
       // Auth is a bearer header, never a cookie, so there is no ambient credential to forge.
       csrfPrevention: false,
+      // main.ts owns SIGTERM/SIGINT (drain, close sockets with 1001, exit 0); Apollo's own handlers
+      // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
+      stopOnTerminationSignals: false,
       validationRules: [depthRule(config.graphql)],
       formatError,
       plugins: [
@@ -169,6 +172,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));
 
+    // CDR months exist before the first event can arrive.
+    const cdrPartitions = new CdrPartitionMaintainer(db.dataSource, config.cdrRetentionMonths, log);
+    await cdrPartitions.start();
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => resolve());
@@ -176,8 +182,6 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const port = (httpServer.address() as AddressInfo).port;
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
-    const cdrPartitions = new CdrPartitionMaintainer(db.dataSource, config.cdrRetentionMonths, log);
-    await cdrPartitions.start();
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;

@@ -34,6 +34,8 @@ async function npmStart(port: number, extraEnv: Record<string, string> = {}): Pr
   delete env.REDIS_URL;
   delete env.ADMIN_API_KEY;
   delete env.NODE_OPTIONS;
+  // Jest sets NODE_ENV=test, which changes library behaviour (Apollo's signal handlers); run as a user would.
+  delete env.NODE_ENV;
   const child = spawn("npm", ["start"], { cwd: root, env });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));

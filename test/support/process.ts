@@ -43,6 +43,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const port = await freePort();
   const childEnv: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env };
   delete childEnv.NODE_OPTIONS;
+  delete childEnv.NODE_ENV;
   const child = spawn(process.execPath, [path.join(outDir, "src/main.js")], { cwd: root, env: childEnv });
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
