@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     `PBX control plane listening on ${server.url}`,
     `  GraphQL   POST ${server.url}/graphql   (WebSocket: ${server.url.replace(/^http/, "ws")}/graphql)`,
     `  REST      ${server.url}/api/extensions`,
+    `  Wallboard ${server.url}/wallboard`,
     `  Database  ${server.db.engine === "pglite" ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)"}`,
     `  Pub/sub   ${server.pubsub.kind === "redis" ? "Redis (REDIS_URL)" : "in-process (single instance)"}`,
   ];

@@ -7,6 +7,7 @@ import { CdrService } from "./modules/cdr/cdr.service";
 import { DeviceService } from "./modules/device/device.service";
 import { ExtensionService } from "./modules/extension/extension.service";
 import { QueueService } from "./modules/queue/queue.service";
+import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
 
@@ -16,6 +17,7 @@ export interface Services {
   extensions: ExtensionService;
   apiKeys: ApiKeyService;
   queues: QueueService;
+  queueStats: QueueStatsService;
   devices: DeviceService;
   cdrs: CdrService;
   activeCalls: ActiveCallService;
@@ -30,6 +32,7 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     extensions: new ExtensionService(tenants, deps.secretBox),
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
+    queueStats: new QueueStatsService(),
     devices,
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),

@@ -8,6 +8,7 @@ import type { AppConfig } from "../config/config";
 import { migrations } from "../../migrations";
 import { entities } from "./entities";
 import { SnakeNamingStrategy } from "./naming-strategy";
+import { pgTypes } from "./pg-types";
 
 /** Options shared by the server, the CLI scripts and ormconfig.ts: one description of the schema. */
 export function baseDataSourceOptions(): PostgresDataSourceOptions {
@@ -49,10 +50,9 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
       poolSize: 20,
       applicationName: "pbx-api",
       extra: {
-        options: [
-          `-c statement_timeout=${config.statementTimeoutMs}`,
-          schema ? `-c search_path=${schema}` : "",
-        ].join(" "),
+        // UTC sessions: date arithmetic does not depend on the server's zone, and timestamps print ISO-like.
+        options: [`-c statement_timeout=${config.statementTimeoutMs}`, "-c TimeZone=UTC", schema ? `-c search_path=${schema}` : ""].join(" "),
+        types: pgTypes,
       },
     });
     await dataSource.initialize();
@@ -72,7 +72,7 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
     ...baseDataSourceOptions(),
     // One WASM backend: a pool of one serializes transactions, which keeps row locks meaningful.
     poolSize: 1,
-    extra: { ...createPgConfig(pglite) },
+    extra: { ...createPgConfig(pglite), types: pgTypes },
   });
   await dataSource.initialize();
   return {

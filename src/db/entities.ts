@@ -4,7 +4,8 @@ import { Cdr } from "../modules/cdr/cdr.entity";
 import { Device } from "../modules/device/device.entity";
 import { Extension } from "../modules/extension/extension.entity";
 import { QueueAgent } from "../modules/queue/queue-agent.entity";
+import { QueueCall } from "../modules/queue/queue-call.entity";
 import { Queue } from "../modules/queue/queue.entity";
 import { Tenant } from "../modules/tenant/tenant.entity";
 
-export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall];
+export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall, QueueCall];

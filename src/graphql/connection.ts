@@ -4,7 +4,7 @@ import { badInput } from "../common/errors";
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class PageInfo {
   @Field()
   hasNextPage!: boolean;
@@ -83,7 +83,7 @@ export class ConnectionPage<T> {
 
 /** Declares the `<Name>Edge` and `<Name>Connection` GraphQL types for a node type. */
 export function connectionType<T extends object>(node: ClassType<T>, name: string) {
-  @ObjectType(`${name}Edge`)
+  @ObjectType(`${name}Edge`, { simpleResolvers: true })
   class Edge {
     @Field()
     cursor!: string;
@@ -92,7 +92,7 @@ export function connectionType<T extends object>(node: ClassType<T>, name: strin
     node!: T;
   }
 
-  @ObjectType(`${name}Connection`)
+  @ObjectType(`${name}Connection`, { simpleResolvers: true })
   class Connection {
     @Field(() => [Edge])
     edges!: Edge[];

@@ -1,21 +1,22 @@
 import DataLoader from "dataloader";
-import type { EntityManager } from "typeorm";
 import type { RequestContext } from "../context/request-context";
 import { EXTENSION_COLUMNS, type ExtensionListArgs, type ExtensionRow } from "../modules/extension/extension.service";
 import type { Tenant } from "../modules/tenant/tenant.entity";
 import { DEVICE_COLUMNS, type DeviceRow } from "../modules/device/device.service";
 import { QUEUE_COLUMNS, type QueueAgentRow, type QueueRow } from "../modules/queue/queue.service";
 import type { ActiveCallRow } from "../modules/active-call/active-call.service";
+import type { QueueStatsRow } from "../modules/queue/queue-stats.service";
 import type { CdrQuery, CdrRow } from "../modules/cdr/cdr.service";
 import type { ConnectionPage } from "./connection";
+import { readRows } from "../db/read";
 
-const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions",
+const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions", timezone,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Loads rows by id with one `= ANY($1)` query per batch, answering in key order. */
-function byId<T extends { id: number }>(manager: EntityManager, sql: string): DataLoader<number, T | null> {
+function byId<T extends { id: number }>(ctx: RequestContext, sql: string): DataLoader<number, T | null> {
   return new DataLoader<number, T | null>(async (ids) => {
-    const rows: T[] = await manager.query(sql, [ids]);
+    const rows: T[] = await readRows<T>({ dataSource: ctx.dataSource, manager: ctx.dataSource.manager }, sql, [ids]);
     const map = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => map.get(id) ?? null);
   });
@@ -56,6 +57,7 @@ export interface Loaders {
   queue: DataLoader<number, QueueRow | null>;
   queuesByTenant: DataLoader<number, QueueRow[]>;
   agentsByQueue: DataLoader<number, QueueAgentRow[]>;
+  queueStats: DataLoader<number, QueueStatsRow | null>;
   membershipsByExtension: DataLoader<number, QueueAgentRow[]>;
   device: DataLoader<number, DeviceRow | null>;
   devicesByExtension: DataLoader<number, DeviceRow[]>;
@@ -73,16 +75,17 @@ export interface Loaders {
 export function createLoaders(ctx: RequestContext): Loaders {
   const manager = ctx.dataSource.manager;
   return {
-    tenant: byId<Tenant>(manager, `SELECT ${TENANT_COLUMNS} FROM tenant WHERE id = ANY($1::int[])`),
-    extension: byId<ExtensionRow>(manager, `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.id = ANY($1::int[])`),
+    tenant: byId<Tenant>(ctx, `SELECT ${TENANT_COLUMNS} FROM tenant WHERE id = ANY($1::int[])`),
+    extension: byId<ExtensionRow>(ctx, `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.id = ANY($1::int[])`),
     extensionsByTenant: groupedByArgs((tenantIds, args: ExtensionListArgs) =>
       ctx.services.extensions.listForTenants({ ...ctx, manager }, tenantIds, args),
     ),
-    queue: byId<QueueRow>(manager, `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.id = ANY($1::int[])`),
+    queue: byId<QueueRow>(ctx, `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.id = ANY($1::int[])`),
     queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
     agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
+    queueStats: new DataLoader((ids) => ctx.services.queueStats.compute(manager, ids)),
     membershipsByExtension: new DataLoader((ids) => ctx.services.queues.membershipsOfExtensions({ ...ctx, manager }, ids)),
-    device: byId<DeviceRow>(manager, `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.id = ANY($1::int[])`),
+    device: byId<DeviceRow>(ctx, `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.id = ANY($1::int[])`),
     devicesByExtension: new DataLoader((ids) => ctx.services.devices.listForExtensions({ ...ctx, manager }, ids)),
     registeredByExtension: new DataLoader((ids) => ctx.services.devices.registeredAmong({ ...ctx, manager }, ids)),
     cdrsByTenant: groupedByArgs((ids, args: CdrQuery) => ctx.services.cdrs.pagesFor({ ...ctx, manager }, { kind: "tenant", ids }, args)),

@@ -9,7 +9,9 @@ import type { Transport } from "../modules/device/device.entity";
 import { EXTENSION_COLUMNS, type ExtensionRow } from "../modules/extension/extension.service";
 import { ExtensionStatus } from "../modules/extension/extension.entity";
 import { publishRegistration } from "../subscriptions/events";
+import { publishQueueChange } from "../subscriptions/queue-stats-feed";
 import { applyCallEvent } from "./call-events";
+import { applyQueueEvent } from "./queue-events";
 import { parseTelephonyEvent, type CallEventInput, type RegistrationEventInput, type TelephonyEvent } from "./telephony-event";
 
 export type IngestOutcome =
@@ -49,11 +51,15 @@ export class IngestService {
       case "call":
         return transactional(ctx, async (tx) => {
           const target = await this.resolve(tx, event, event.extension);
-          return { ...(await applyCallEvent(tx, target, event)), type: "call", action: event.action };
+          const outcome = await applyCallEvent(tx, target, event);
+          // An agent's calls make it busy or free in every queue it serves.
+          if (outcome.status === "applied") publishQueueChange(tx, await queuesServedBy(tx, target.extension.id));
+          return { ...outcome, type: "call", action: event.action };
         });
       case "queue":
-        throw new AppError(ErrorCode.BAD_USER_INPUT, "Queue events are not handled by this version.", {
-          type: ["Queue events are not handled by this version."],
+        return transactional(ctx, async (tx) => {
+          const tenantId = await this.resolveTenant(tx, event);
+          return { ...(await applyQueueEvent(tx, tenantId, event)), type: "queue", action: event.action };
         });
     }
   }
@@ -105,6 +111,17 @@ export class IngestService {
    * see them: a tenant-bound INGEST key only ever reaches its own tenant. Unknown ones are refused.
    */
   private async resolve(tx: RequestContext, event: RegistrationEventInput | CallEventInput, number: string): Promise<ResolvedTarget> {
+    const tenantId = await this.resolveTenant(tx, event);
+    const [extension]: ExtensionRow[] = await tx.manager.query(
+      `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.tenant_id = $1 AND e.extension_number = $2`,
+      [tenantId, number],
+    );
+    if (!extension) throw notFound("Extension", { extension: [`The tenant has no extension ${number}.`] });
+    return { tenantId, extension };
+  }
+
+  /** The event's tenant, by tenant_id or SIP domain, as the principal may see it. */
+  private async resolveTenant(tx: RequestContext, event: TelephonyEvent): Promise<number> {
     const principal = requireRole(tx, Role.INGEST, Role.ADMIN);
     const [tenant]: Array<{ id: number }> =
       event.tenant_id !== undefined
@@ -114,13 +131,13 @@ export class IngestService {
     if (!tenant || (principal.tenantId !== null && principal.tenantId !== tenant.id)) {
       throw notFound("Tenant", { [field]: ["No tenant has this " + (field === "domain" ? "SIP domain." : "id.")] });
     }
-    const [extension]: ExtensionRow[] = await tx.manager.query(
-      `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.tenant_id = $1 AND e.extension_number = $2`,
-      [tenant.id, number],
-    );
-    if (!extension) throw notFound("Extension", { extension: [`The tenant has no extension ${number}.`] });
-    return { tenantId: tenant.id, extension };
+    return tenant.id;
   }
+}
+
+async function queuesServedBy(tx: RequestContext, extensionId: number): Promise<number[]> {
+  const rows: Array<{ queueId: number }> = await tx.manager.query(`SELECT queue_id AS "queueId" FROM queue_agent WHERE extension_id = $1`, [extensionId]);
+  return rows.map((row) => row.queueId);
 }
 
 export function occurredAtOf(event: { occurred_at?: string }): Date {

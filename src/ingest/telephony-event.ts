@@ -144,7 +144,8 @@ const CLASSES = { registration: RegistrationEventInput, call: CallEventInput, qu
 
 function collect(errors: ValidationError[]): FieldErrors {
   const fields: FieldErrors = {};
-  for (const e of errors) if (e.constraints) fields[e.property] = Object.values(e.constraints);
+  // Two rules may share one message (type and format); say it once.
+  for (const e of errors) if (e.constraints) fields[e.property] = [...new Set(Object.values(e.constraints))];
   return fields;
 }
 

@@ -1,4 +1,5 @@
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { expressMiddleware } from "@as-integrations/express5";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
@@ -27,6 +28,7 @@ import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
+import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
 
 export interface RunningServer {
@@ -139,6 +141,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       validationRules: [depthRule(config.graphql)],
       formatError,
       plugins: [
+        // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
+        ApolloServerPluginCacheControlDisabled(),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
         metricsPlugin(metrics, schema, config),
@@ -169,6 +173,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     );
     app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
+    app.use("/wallboard", createWallboardRouter(log));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));
 
@@ -191,6 +196,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const stop = () =>
       (stopping ??= (async () => {
         await apollo.stop();
+        services.queueStats.close();
         await streamConsumer?.stop();
         await expiry.stop();
         await cdrPartitions.stop();

@@ -27,7 +27,7 @@ export enum CallEventType {
 }
 registerEnumType(CallEventType, { name: "CallEventType" });
 
-@ObjectType({ description: "A device registered, refreshed, unregistered or expired." })
+@ObjectType({ simpleResolvers: true, description: "A device registered, refreshed, unregistered or expired." })
 export class RegistrationEvent {
   @Field(() => RegistrationEventType)
   type!: RegistrationEventType;
@@ -45,7 +45,7 @@ export class RegistrationEvent {
   occurredAt!: Date;
 }
 
-@ObjectType({ description: "A call leg started, was answered, held, resumed or ended (then `cdr` is its record)." })
+@ObjectType({ simpleResolvers: true, description: "A call leg started, was answered, held, resumed or ended (then `cdr` is its record)." })
 export class ActiveCallEvent {
   @Field(() => CallEventType)
   type!: CallEventType;

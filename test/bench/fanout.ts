@@ -101,7 +101,7 @@ class RawClient {
   }
 
   private read(chunk: Buffer): void {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     let offset = 0;
     for (;;) {
       if (buf.length - offset < 2) break;
@@ -127,7 +127,6 @@ class RawClient {
       offset = start + length;
     }
     this.pending = offset < buf.length ? Buffer.from(buf.subarray(offset)) : Buffer.alloc(0);
-    buf = this.pending;
   }
 
   destroy(): void {
@@ -149,7 +148,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
   const server = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
+    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? "production", PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {

@@ -42,7 +42,8 @@ let small: string;
 let large: string;
 
 beforeAll(async () => {
-  ts = await startTestServer();
+  // No background sweep may run while statements are being counted.
+  ts = await startTestServer({ env: { EXPIRY_SWEEP_MS: "3600000" } });
   small = await populatedTenant(5);
   large = await populatedTenant(50);
 });

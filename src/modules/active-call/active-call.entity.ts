@@ -15,7 +15,7 @@ registerEnumType(CallState, { name: "CallState" });
  * A call leg in progress: state, not history. The row goes when the leg ends (and becomes a CDR)
  * or with its extension; the composite foreign key keeps the extension inside the tenant.
  */
-@ObjectType({ description: "A call leg in progress on an extension: RINGING → ANSWERED ⇄ HELD, until it ends and becomes a CDR." })
+@ObjectType({ simpleResolvers: true, description: "A call leg in progress on an extension: RINGING → ANSWERED ⇄ HELD, until it ends and becomes a CDR." })
 @Entity({ name: "active_call" })
 @Unique("uq_active_call__tenant_id__call_id__extension_id", ["tenantId", "callId", "extensionId"])
 @Index("ix_active_call__extension_id", ["extensionId"])

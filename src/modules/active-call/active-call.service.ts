@@ -1,3 +1,4 @@
+import { readRows } from "../../db/read";
 import { readScope } from "../../auth/access";
 import { notFound } from "../../common/errors";
 import { groupBy } from "../../common/group-by";
@@ -25,9 +26,9 @@ export class ActiveCallService {
   /** Root `activeCalls(tenantId)`: one tenant, or every tenant for an ADMIN who names none. */
   async list(ctx: RequestContext, tenantId: string | null | undefined): Promise<ActiveCallRow[]> {
     const scope = readScope(ctx, tenantId);
-    if (scope === null) return ctx.manager.query(`SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a ${ORDER}`);
+    if (scope === null) return readRows(ctx, `SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a ${ORDER}`);
     // The tenant row comes along (calls or not), so a missing tenant is told apart in the same statement.
-    const rows: Array<Omit<ActiveCallRow, "id"> & { id: string | null }> = await ctx.manager.query(
+    const rows: Array<Omit<ActiveCallRow, "id"> & { id: string | null }> = await readRows(ctx,
       `SELECT ${ACTIVE_CALL_COLUMNS} FROM tenant t LEFT JOIN active_call a ON a.tenant_id = t.id WHERE t.id = $1 ${ORDER}`,
       [scope],
     );
@@ -37,7 +38,7 @@ export class ActiveCallService {
 
   /** `Tenant.activeCalls` for every tenant of a batch, in one query. */
   async listForTenants(ctx: RequestContext, tenantIds: readonly number[]): Promise<ActiveCallRow[][]> {
-    const rows: ActiveCallRow[] = await ctx.manager.query(
+    const rows: ActiveCallRow[] = await readRows(ctx,
       `SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a WHERE a.tenant_id = ANY($1::int[]) ${ORDER}`,
       [tenantIds],
     );
@@ -46,7 +47,7 @@ export class ActiveCallService {
 
   /** `Extension.activeCalls` for every extension of a batch, in one query. */
   async listForExtensions(ctx: RequestContext, extensionIds: readonly number[]): Promise<ActiveCallRow[][]> {
-    const rows: ActiveCallRow[] = await ctx.manager.query(
+    const rows: ActiveCallRow[] = await readRows(ctx,
       `SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a WHERE a.extension_id = ANY($1::int[]) ${ORDER}`,
       [extensionIds],
     );

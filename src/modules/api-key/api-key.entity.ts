@@ -14,7 +14,7 @@ import {
 import type { Tenant } from "../tenant/tenant.entity";
 import { Role } from "../../auth/role";
 
-@ObjectType({ description: "An API key. The key itself is shown once, when it is created; only its hash is stored." })
+@ObjectType({ simpleResolvers: true, description: "An API key. The key itself is shown once, when it is created; only its hash is stored." })
 @Entity({ name: "api_key" })
 @Unique("uq_api_key__key_hash", ["keyHash"])
 @Index("ix_api_key__tenant_id", ["tenantId"])

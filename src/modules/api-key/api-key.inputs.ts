@@ -18,7 +18,7 @@ export class CreateApiKeyInput {
   tenantId?: string | null;
 }
 
-@ObjectType()
+@ObjectType({ simpleResolvers: true })
 export class CreatedApiKey {
   @Field({ description: "The key itself. Shown only here, once: store it now." })
   key!: string;

@@ -5,7 +5,7 @@ import type { RequestContext } from "../../context/request-context";
 import { ApiKey } from "./api-key.entity";
 import { CreateApiKeyInput, CreatedApiKey } from "./api-key.inputs";
 
-@ObjectType({ description: "The caller, as its API key identifies it." })
+@ObjectType({ simpleResolvers: true, description: "The caller, as its API key identifies it." })
 export class Principal {
   @Field(() => Role)
   role!: Role;

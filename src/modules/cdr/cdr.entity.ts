@@ -24,7 +24,7 @@ registerEnumType(CallDisposition, { name: "CallDisposition" });
  * compares are the same). extensionId and queueId are plain references without foreign keys: the
  * record outlives both, and reads resolve a deleted one to null.
  */
-@ObjectType({ description: "A call detail record: one finished call leg involving an extension. It outlives the extension." })
+@ObjectType({ simpleResolvers: true, description: "A call detail record: one finished call leg involving an extension. It outlives the extension." })
 @Entity({ name: "cdr" })
 @Unique("uq_cdr__tenant_id__call_id__extension_number__started_at", ["tenantId", "callId", "extensionNumber", "startedAt"])
 @Index("ix_cdr__tenant_id__started_at__id", ["tenantId", "startedAt", "id"])

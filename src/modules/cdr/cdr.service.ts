@@ -1,3 +1,4 @@
+import { readRows } from "../../db/read";
 import { canRead, parseId, readScope } from "../../auth/access";
 import { badInput, notFound, type FieldErrors } from "../../common/errors";
 import { assertValid } from "../../common/validation";
@@ -57,7 +58,11 @@ export async function queueOfCall(ctx: RequestContext, call: { tenantId: number;
   return queue && queue.tenantId === call.tenantId ? queue : null;
 }
 
-type Parent = { kind: "tenant"; ids: readonly number[] } | { kind: "extension"; ids: readonly number[] };
+/** Whose CDRs: those of some tenants, or of some extensions. */
+interface Parent {
+  kind: "tenant" | "extension";
+  ids: readonly number[];
+}
 
 export class CdrService {
   /** Root `cdrs(tenantId, filter, first, after)`. */
@@ -75,10 +80,10 @@ export class CdrService {
     } else {
       scope = named;
     }
-    const found = await this.fetchPages(ctx, { kind: "tenant", ids: [scope] }, query);
-    const rows = found.get(scope);
+    const parent: Parent = { kind: "tenant", ids: [scope] };
+    const rows = (await this.fetchPages(ctx, parent, query)).get(scope);
     if (!rows) throw notFound("Tenant");
-    return this.page(ctx, { kind: "tenant", ids: [scope] }, query, scope, rows);
+    return new ConnectionPage(rows, query.limit, cursorOf, async () => (await this.countFor(ctx, parent, query)).get(scope) ?? 0);
   }
 
   /** `Tenant.cdrs`: judged here, then answered with the other tenants of the request in one query. */
@@ -117,10 +122,6 @@ export class CdrService {
     return parent.ids.map((id) => new ConnectionPage(found.get(id) ?? [], query.limit, cursorOf, async () => (await countAll()).get(id) ?? 0));
   }
 
-  private page(ctx: RequestContext, parent: Parent, query: CdrQuery, id: number, rows: CdrRow[]): ConnectionPage<CdrRow> {
-    return new ConnectionPage(rows, query.limit, cursorOf, async () => (await this.countFor(ctx, parent, query)).get(id) ?? 0);
-  }
-
   /**
    * The rows of each parent's page, keyed by the parents that exist (a parent without CDRs maps to
    * an empty list; a missing one is absent), so a root read learns both in one statement.
@@ -132,7 +133,8 @@ export class CdrService {
       parent.kind === "tenant"
         ? { from: `tenant t`, id: `t.id`, match: [`c.tenant_id = t.id`] }
         : { from: `extension x`, id: `x.id`, match: [`c.extension_id = x.id`, `c.tenant_id = x.tenant_id`] };
-    const rows: Array<CdrRow & { parentId: number }> = await ctx.manager.query(
+    // A parent without CDRs comes back once, with every page column null.
+    const rows: Array<(CdrRow | { [K in keyof CdrRow]: null }) & { parentId: number }> = await readRows(ctx,
       `SELECT ${source.id} AS "parentId", page.* FROM ${source.from}
        LEFT JOIN LATERAL (${this.pageSql(p, source.match, query)}) AS page ON true
        WHERE ${source.id} = ANY(${ids}::int[])
@@ -143,7 +145,7 @@ export class CdrService {
     for (const { parentId, ...row } of rows) {
       let list = found.get(parentId);
       if (!list) found.set(parentId, (list = []));
-      if (row.id !== null) list.push(row);
+      if (row.id !== null) list.push(row as CdrRow);
     }
     return found;
   }
@@ -177,7 +179,7 @@ export class CdrService {
            WHERE ${[`c.tenant_id = ANY(${ids}::int[])`, ...where].join(" AND ")} GROUP BY c.tenant_id`
         : `SELECT c.extension_id AS "parentId", count(*)::int AS count FROM cdr c JOIN extension x ON x.id = c.extension_id AND x.tenant_id = c.tenant_id
            WHERE ${[`c.extension_id = ANY(${ids}::int[])`, ...where].join(" AND ")} GROUP BY c.extension_id`;
-    const rows: Array<{ parentId: number; count: number }> = await ctx.manager.query(sql, p.values);
+    const rows: Array<{ parentId: number; count: number }> = await readRows(ctx, sql, p.values);
     return new Map(rows.map((r) => [r.parentId, r.count]));
   }
 

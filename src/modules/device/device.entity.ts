@@ -28,7 +28,7 @@ registerEnumType(Transport, { name: "Transport" });
  * written by registrations (refresh updates, unregister stamps unregisteredAt); they go with the
  * extension.
  */
-@ObjectType({ description: "A SIP user agent (phone, softphone, WebRTC client) registered for an extension." })
+@ObjectType({ simpleResolvers: true, description: "A SIP user agent (phone, softphone, WebRTC client) registered for an extension." })
 @Entity({ name: "device" })
 @Unique("uq_device__extension_id__contact_uri", ["extensionId", "contactUri"])
 @Index("ix_device__tenant_id", ["tenantId"])

@@ -1,3 +1,4 @@
+import { readRows } from "../../db/read";
 import { parseId, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
 import { badInput, notFound } from "../../common/errors";
@@ -48,7 +49,7 @@ export class DeviceService {
 
   /** `Extension.devices` for many extensions: one query; registered devices first, then the most recent. */
   async listForExtensions(ctx: RequestContext, extensionIds: readonly number[]): Promise<DeviceRow[][]> {
-    const rows: DeviceRow[] = await ctx.manager.query(
+    const rows: DeviceRow[] = await readRows(ctx,
       `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.extension_id = ANY($1::int[])
        ORDER BY ${REGISTERED_NOW} DESC, d.registered_at DESC, d.id`,
       [extensionIds],
@@ -58,7 +59,7 @@ export class DeviceService {
 
   /** `Extension.registered` for many extensions: one query over the live registrations only. */
   async registeredAmong(ctx: RequestContext, extensionIds: readonly number[]): Promise<boolean[]> {
-    const rows: Array<{ extensionId: number }> = await ctx.manager.query(
+    const rows: Array<{ extensionId: number }> = await readRows(ctx,
       `SELECT DISTINCT d.extension_id AS "extensionId" FROM device d WHERE d.extension_id = ANY($1::int[]) AND ${REGISTERED_NOW}`,
       [extensionIds],
     );

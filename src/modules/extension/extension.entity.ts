@@ -20,7 +20,7 @@ export enum ExtensionStatus {
 }
 registerEnumType(ExtensionStatus, { name: "ExtensionStatus" });
 
-@ObjectType({ description: "A SIP endpoint that users register against to make and take calls." })
+@ObjectType({ simpleResolvers: true, description: "A SIP endpoint that users register against to make and take calls." })
 @Entity({ name: "extension" })
 @Unique("uq_extension__tenant_id__extension_number", ["tenantId", "extensionNumber"])
 @Unique("uq_extension__id__tenant_id", ["id", "tenantId"])

@@ -1,3 +1,4 @@
+import { readRows } from "../../db/read";
 import { randomBytes } from "node:crypto";
 import { canRead, canWrite, parseId, readScope, requireRole, writeScope } from "../../auth/access";
 import { Role } from "../../auth/role";
@@ -19,6 +20,7 @@ import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { publishRegistration } from "../../subscriptions/events";
+import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import type { TenantService } from "../tenant/tenant.service";
 import { ExtensionStatus, type Extension } from "./extension.entity";
@@ -114,11 +116,11 @@ export class ExtensionService {
     if (afterId !== null) where.push(`e.id > ${p.add(afterId)}`);
     const sql = `SELECT ${EXTENSION_COLUMNS} FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY e.id LIMIT ${p.add(limit + 1)}`;
-    const rows: ExtensionRow[] = await ctx.manager.query(sql, p.values);
+    const rows: ExtensionRow[] = await readRows(ctx, sql, p.values);
     return new ConnectionPage(rows, limit, cursorOf, async () => {
       const cp = new SqlParams();
       const cw = filter(cp);
-      const [{ count }] = await ctx.manager.query(
+      const [{ count }] = await readRows<{ count: number }>(ctx,
         `SELECT count(*)::int AS count FROM extension e ${cw.length ? `WHERE ${cw.join(" AND ")}` : ""}`,
         cp.values,
       );
@@ -137,7 +139,7 @@ export class ExtensionService {
     const where = [`e.tenant_id = t.id`];
     this.addFilters(p, where, args);
     if (afterId !== null) where.push(`e.id > ${p.add(afterId)}`);
-    const rows: ExtensionRow[] = await ctx.manager.query(
+    const rows: ExtensionRow[] = await readRows(ctx,
       `SELECT x.* FROM unnest(${p.add(tenantIds)}::int[]) AS t(id)
        CROSS JOIN LATERAL (SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE ${where.join(" AND ")}
                            ORDER BY e.id LIMIT ${p.add(limit + 1)}) x`,
@@ -155,7 +157,7 @@ export class ExtensionService {
         const cp = new SqlParams();
         const conditions = [`e.tenant_id = ANY(${cp.add(tenantIds)}::int[])`];
         this.addFilters(cp, conditions, args);
-        const result: Array<{ tenantId: number; count: number }> = await ctx.manager.query(
+        const result: Array<{ tenantId: number; count: number }> = await readRows(ctx,
           `SELECT e.tenant_id AS "tenantId", count(*)::int AS count FROM extension e WHERE ${conditions.join(" AND ")} GROUP BY e.tenant_id`,
           cp.values,
         );
@@ -244,6 +246,7 @@ export class ExtensionService {
       }
       await tx.manager.query(`DELETE FROM queue_agent WHERE extension_id = $1`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
+      publishQueueChange(tx, queues.map((q) => q.id));
       return current.id;
     });
   }
@@ -288,11 +291,11 @@ export class ExtensionService {
     this.addFilters(p, where, args);
     const condition = where.length ? `WHERE ${where.join(" AND ")}` : "";
     const [rows, [{ total }]]: [ExtensionRow[], Array<{ total: number }>] = await Promise.all([
-      ctx.manager.query(
+      readRows<ExtensionRow>(ctx,
         `SELECT ${EXTENSION_COLUMNS} FROM extension e ${condition} ORDER BY e.id LIMIT ${p.add(perPage)} OFFSET ${p.add((page - 1) * perPage)}`,
         p.values,
       ),
-      ctx.manager.query(`SELECT count(*)::int AS total FROM extension e ${condition}`, p.values.slice(0, p.values.length - 2)),
+      readRows<{ total: number }>(ctx, `SELECT count(*)::int AS total FROM extension e ${condition}`, p.values.slice(0, p.values.length - 2)),
     ]);
     return { rows, total, page, perPage };
   }

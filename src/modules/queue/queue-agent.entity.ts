@@ -19,7 +19,7 @@ import type { Queue } from "./queue.entity";
  * An extension enrolled in a queue. The composite foreign keys (queue_id, tenant_id) and
  * (extension_id, tenant_id) make an agent of another tenant impossible in the database itself.
  */
-@ObjectType({ description: "An extension enrolled as an agent of a queue." })
+@ObjectType({ simpleResolvers: true, description: "An extension enrolled as an agent of a queue." })
 @Entity({ name: "queue_agent" })
 @Unique("uq_queue_agent__queue_id__extension_id", ["queueId", "extensionId"])
 @Index("ix_queue_agent__extension_id", ["extensionId"])

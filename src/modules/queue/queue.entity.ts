@@ -1,4 +1,4 @@
-import { Field, ID, ObjectType, registerEnumType } from "type-graphql";
+import { Field, ID, Int, ObjectType, registerEnumType } from "type-graphql";
 import {
   Check,
   Column,
@@ -23,12 +23,13 @@ export enum QueueStrategy {
 }
 registerEnumType(QueueStrategy, { name: "QueueStrategy" });
 
-@ObjectType({ description: "A call queue of a tenant; its agents are extensions of the same tenant." })
+@ObjectType({ simpleResolvers: true, description: "A call queue of a tenant; its agents are extensions of the same tenant." })
 @Entity({ name: "queue" })
 @Unique("uq_queue__tenant_id__number", ["tenantId", "number"])
 @Unique("uq_queue__id__tenant_id", ["id", "tenantId"])
 @Check("ck_queue__number", `"number" ~ '^[0-9]{1,20}$'`)
 @Check("ck_queue__strategy", `"strategy" IN ('ring_all', 'round_robin', 'least_recent', 'fewest_calls', 'random', 'linear')`)
+@Check("ck_queue__service_level_seconds", `"service_level_seconds" >= 1 AND "service_level_seconds" <= 3600`)
 export class Queue {
   @Field(() => ID)
   @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_queue" })
@@ -53,6 +54,10 @@ export class Queue {
   @Field(() => QueueStrategy)
   @Column({ type: "varchar", length: 16, default: QueueStrategy.RING_ALL })
   strategy!: QueueStrategy;
+
+  @Field(() => Int, { description: "The answer-time target of its service level: a call answered within this many seconds of joining meets it." })
+  @Column({ type: "integer", default: 20 })
+  serviceLevelSeconds!: number;
 
   @Field()
   @CreateDateColumn({ type: "timestamptz" })

@@ -1,8 +1,10 @@
-import { IsBoolean, IsDefined, IsEnum, IsInt, IsString, Length, Matches, Min, ValidateIf } from "class-validator";
-import { Field, ID, InputType } from "type-graphql";
+import { IsBoolean, IsDefined, IsEnum, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from "class-validator";
+import { Field, ID, InputType, Int } from "type-graphql";
 import { QueueStrategy } from "./queue.entity";
 
 export const QUEUE_NUMBER_PATTERN = /^[0-9]{1,20}$/;
+export const DEFAULT_SERVICE_LEVEL_SECONDS = 20;
+export const MAX_SERVICE_LEVEL_SECONDS = 3600;
 
 /** Validate when the field was sent; undefined means "not given". */
 const present = (_: object, value: unknown) => value !== undefined;
@@ -15,6 +17,7 @@ const M = {
   strategy: `The strategy must be one of ${Object.keys(QueueStrategy).join(", ")}.`,
   penalty: "The penalty must be a whole number of at least 0.",
   paused: "The paused field must be true or false.",
+  serviceLevelSeconds: `The service level seconds must be a whole number from 1 to ${MAX_SERVICE_LEVEL_SECONDS}.`,
 };
 
 /** The queue rules of the contract, in one place for every transport. */
@@ -38,6 +41,17 @@ export class CreateQueueInput {
   @ValidateIf(presentNotNull)
   @IsEnum(QueueStrategy, { message: M.strategy })
   strategy?: QueueStrategy | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    defaultValue: DEFAULT_SERVICE_LEVEL_SECONDS,
+    description: "Service-level target: calls answered within this many seconds (1 to 3600) meet it.",
+  })
+  @ValidateIf(presentNotNull)
+  @IsInt({ message: M.serviceLevelSeconds })
+  @Min(1, { message: M.serviceLevelSeconds })
+  @Max(MAX_SERVICE_LEVEL_SECONDS, { message: M.serviceLevelSeconds })
+  serviceLevelSeconds?: number | null;
 }
 
 @InputType()
@@ -58,6 +72,13 @@ export class UpdateQueueInput {
   @ValidateIf(present)
   @IsEnum(QueueStrategy, { message: M.strategy })
   strategy?: QueueStrategy;
+
+  @Field(() => Int, { nullable: true })
+  @ValidateIf(present)
+  @IsInt({ message: M.serviceLevelSeconds })
+  @Min(1, { message: M.serviceLevelSeconds })
+  @Max(MAX_SERVICE_LEVEL_SECONDS, { message: M.serviceLevelSeconds })
+  serviceLevelSeconds?: number;
 }
 
 /**

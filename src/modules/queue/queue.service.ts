@@ -1,3 +1,4 @@
+import { readRows } from "../../db/read";
 import { parseId, readScope, requirePrincipal, requireRole, writeScope } from "../../auth/access";
 import { Role } from "../../auth/role";
 import {
@@ -13,14 +14,15 @@ import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
+import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import type { QueueAgent } from "./queue-agent.entity";
 import { QueueStrategy, type Queue } from "./queue.entity";
-import { CreateQueueInput, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
+import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 
 export type QueueRow = Omit<Queue, "tenantRow">;
 export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow">;
 
-export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number, q.strategy,
+export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number, q.strategy, q.service_level_seconds AS "serviceLevelSeconds",
   q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
 
 export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
@@ -68,7 +70,7 @@ export class QueueService {
     const scope = readScope(ctx, tenantId);
     const p = new SqlParams();
     const where = scope === null ? "" : `WHERE q.tenant_id = ${p.add(scope)}`;
-    return ctx.manager.query(`SELECT ${QUEUE_COLUMNS} FROM queue q ${where} ORDER BY ${QUEUE_ORDER}`, p.values);
+    return readRows(ctx, `SELECT ${QUEUE_COLUMNS} FROM queue q ${where} ORDER BY ${QUEUE_ORDER}`, p.values);
   }
 
   async create(ctx: RequestContext, input: CreateQueueInput): Promise<QueueRow> {
@@ -76,12 +78,10 @@ export class QueueService {
     await assertValid(input);
     const tenantId = writeScope(ctx, input.tenantId);
     const [row]: QueueRow[] = await ctx.manager
-      .query(`INSERT INTO queue AS q (tenant_id, name, number, strategy) VALUES ($1, $2, $3, $4) RETURNING ${QUEUE_COLUMNS}`, [
-        tenantId,
-        input.name,
-        input.number,
-        input.strategy ?? QueueStrategy.RING_ALL,
-      ])
+      .query(
+        `INSERT INTO queue AS q (tenant_id, name, number, strategy, service_level_seconds) VALUES ($1, $2, $3, $4, $5) RETURNING ${QUEUE_COLUMNS}`,
+        [tenantId, input.name, input.number, input.strategy ?? QueueStrategy.RING_ALL, input.serviceLevelSeconds ?? DEFAULT_SERVICE_LEVEL_SECONDS],
+      )
       .catch(translateQueueWrite);
     return row;
   }
@@ -96,6 +96,10 @@ export class QueueService {
       if (input.name !== undefined) sets.push(`name = ${p.add(input.name)}`);
       if (input.number !== undefined) sets.push(`number = ${p.add(input.number)}`);
       if (input.strategy !== undefined) sets.push(`strategy = ${p.add(input.strategy)}`);
+      if (input.serviceLevelSeconds !== undefined) {
+        sets.push(`service_level_seconds = ${p.add(input.serviceLevelSeconds)}`);
+        publishQueueChange(tx, [current.id]);
+      }
       if (sets.length === 0) return current;
       const [rows]: [QueueRow[]] = await tx.manager
         .query(`UPDATE queue AS q SET ${sets.join(", ")}, updated_at = now() WHERE q.id = ${p.add(current.id)} RETURNING ${QUEUE_COLUMNS}`, p.values)
@@ -110,6 +114,7 @@ export class QueueService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockQueue(tx, rawId, "UPDATE");
       await tx.manager.query(`DELETE FROM queue WHERE id = $1`, [current.id]);
+      publishQueueChange(tx, [current.id]);
       return current.id;
     });
   }
@@ -144,6 +149,7 @@ export class QueueService {
           [queue.tenantId, queue.id, extension.id, penalty ?? 0],
         );
       if (!row) throw badInput({ extensionId: [ALREADY_AGENT] });
+      publishQueueChange(tx, [queue.id]);
       return row;
     });
   }
@@ -162,6 +168,7 @@ export class QueueService {
       if (settings.penalty !== undefined && settings.penalty !== null) sets.push(`penalty = ${p.add(settings.penalty)}`);
       if (settings.paused !== undefined && settings.paused !== null) sets.push(`paused = ${p.add(settings.paused)}`);
       if (sets.length === 0) return current;
+      publishQueueChange(tx, [current.queueId]);
       const [rows]: [QueueAgentRow[]] = await tx.manager.query(
         `UPDATE queue_agent AS a SET ${sets.join(", ")}, updated_at = now() WHERE a.id = ${p.add(current.id)} RETURNING ${QUEUE_AGENT_COLUMNS}`,
         p.values,
@@ -175,13 +182,14 @@ export class QueueService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockAgent(tx, rawId);
       await tx.manager.query(`DELETE FROM queue_agent WHERE id = $1`, [current.id]);
+      publishQueueChange(tx, [current.queueId]);
       return current.id;
     });
   }
 
   /** `Tenant.queues` for many tenants: one query. */
   async listForTenants(ctx: RequestContext, tenantIds: readonly number[]): Promise<QueueRow[][]> {
-    const rows: QueueRow[] = await ctx.manager.query(
+    const rows: QueueRow[] = await readRows(ctx,
       `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.tenant_id = ANY($1::int[]) ORDER BY ${QUEUE_ORDER}`,
       [tenantIds],
     );
@@ -190,7 +198,7 @@ export class QueueService {
 
   /** `Queue.agents` for many queues: one query. */
   async agentsOfQueues(ctx: RequestContext, queueIds: readonly number[]): Promise<QueueAgentRow[][]> {
-    const rows: QueueAgentRow[] = await ctx.manager.query(
+    const rows: QueueAgentRow[] = await readRows(ctx,
       `SELECT ${QUEUE_AGENT_COLUMNS} FROM queue_agent a WHERE a.queue_id = ANY($1::int[]) ORDER BY ${AGENT_ORDER}`,
       [queueIds],
     );
@@ -199,7 +207,7 @@ export class QueueService {
 
   /** `Extension.queueMemberships` for many extensions: one query. */
   async membershipsOfExtensions(ctx: RequestContext, extensionIds: readonly number[]): Promise<QueueAgentRow[][]> {
-    const rows: QueueAgentRow[] = await ctx.manager.query(
+    const rows: QueueAgentRow[] = await readRows(ctx,
       `SELECT ${QUEUE_AGENT_COLUMNS} FROM queue_agent a WHERE a.extension_id = ANY($1::int[]) ORDER BY ${MEMBERSHIP_ORDER}`,
       [extensionIds],
     );

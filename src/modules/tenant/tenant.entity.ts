@@ -1,7 +1,7 @@
 import { Field, ID, Int, ObjectType } from "type-graphql";
 import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique, UpdateDateColumn } from "typeorm";
 
-@ObjectType({ description: "A customer organisation; the SIP realm and the unit of isolation." })
+@ObjectType({ simpleResolvers: true, description: "A customer organisation; the SIP realm and the unit of isolation." })
 @Entity({ name: "tenant" })
 @Unique("uq_tenant__slug", ["slug"])
 @Unique("uq_tenant__sip_domain", ["sipDomain"])
@@ -26,6 +26,10 @@ export class Tenant {
   @Field(() => Int, { description: "How many extensions may exist at once." })
   @Column({ type: "integer" })
   maxExtensions!: number;
+
+  @Field({ description: "IANA time zone of the tenant (default UTC); its day is the wallboards' \"today\"." })
+  @Column({ type: "varchar", length: 64, default: "UTC" })
+  timezone!: string;
 
   @Field()
   @CreateDateColumn({ type: "timestamptz" })

@@ -1,10 +1,16 @@
-import { IsDefined, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from "class-validator";
+import { IsDefined, IsInt, IsString, IsTimeZone, Length, Matches, Max, Min, ValidateIf } from "class-validator";
 import { Field, InputType, Int } from "type-graphql";
 
 export const SLUG_PATTERN = /^[a-z0-9-]{1,63}$/;
 /** A DNS hostname: dot-separated labels of letters, digits and inner hyphens, 253 characters at most. */
 export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const MAX_EXTENSIONS_CEILING = 1_000_000;
+/**
+ * An IANA zone name (Area/Location, or UTC). The shape check keeps out what Intl would also accept
+ * but PostgreSQL reads differently: a bare offset such as "+01:00" is POSIX-style there, its sign inverted.
+ */
+export const TIME_ZONE_PATTERN = /^(?=.{1,64}$)[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
+const TIME_ZONE_MESSAGE = "The timezone must be an IANA time zone name such as Europe/Berlin or UTC.";
 
 const present = (_: object, value: unknown) => value !== undefined;
 
@@ -31,6 +37,13 @@ export class CreateTenantInput {
   @Min(0, { message: "The max extensions must be at least 0." })
   @Max(MAX_EXTENSIONS_CEILING, { message: `The max extensions may not be greater than ${MAX_EXTENSIONS_CEILING}.` })
   maxExtensions!: number;
+
+  @Field({ nullable: true, defaultValue: "UTC", description: "IANA time zone; its day is the wallboards' \"today\"." })
+  @ValidateIf(present)
+  @IsString({ message: TIME_ZONE_MESSAGE })
+  @Matches(TIME_ZONE_PATTERN, { message: TIME_ZONE_MESSAGE })
+  @IsTimeZone({ message: TIME_ZONE_MESSAGE })
+  timezone?: string;
 }
 
 @InputType()
@@ -59,4 +72,11 @@ export class UpdateTenantInput {
   @Min(0, { message: "The max extensions must be at least 0." })
   @Max(MAX_EXTENSIONS_CEILING, { message: `The max extensions may not be greater than ${MAX_EXTENSIONS_CEILING}.` })
   maxExtensions?: number;
+
+  @Field({ nullable: true })
+  @ValidateIf(present)
+  @IsString({ message: TIME_ZONE_MESSAGE })
+  @Matches(TIME_ZONE_PATTERN, { message: TIME_ZONE_MESSAGE })
+  @IsTimeZone({ message: TIME_ZONE_MESSAGE })
+  timezone?: string;
 }

@@ -1,0 +1,432 @@
+/* global window, document, sessionStorage, fetch, location, URLSearchParams, graphqlWs */
+/*
+ * The queue wallboard: one tile per queue of the tenant, fed by the queueStats subscription, with
+ * the agents by state and the calls in progress. No framework and no build: graphql-ws's own
+ * browser build (served by this server) carries the subscriptions. The key lives in sessionStorage
+ * of this tab only.
+ */
+(() => {
+  "use strict";
+
+  const STORED_KEY = "pbx.wallboard.key";
+  const STORED_TENANT = "pbx.wallboard.tenant";
+  const params = new URLSearchParams(location.search);
+  /** Service-level target in percent (?target=80): tiles below it turn red. */
+  const TARGET = Math.min(100, Math.max(1, Number(params.get("target")) || 80)) / 100;
+  /** Agents and calls are re-read at most this often after a change, and at least every REREAD_MS. */
+  const DETAIL_DELAY_MS = 400;
+  const REREAD_MS = 30_000;
+  const MAX_CALL_ROWS = 40;
+
+  const STATS_FIELDS = `queueId callsWaiting longestWaitSeconds agentsTotal agentsAvailable agentsBusy agentsPaused
+    answeredToday abandonedToday averageWaitSeconds serviceLevel updatedAt`;
+  const ME = `query WallboardMe { me { role tenantId } }`;
+  const BOARD = `query WallboardBoard($tenantId: ID!) {
+    tenant(id: $tenantId) { id name timezone }
+    queues(tenantId: $tenantId) {
+      id name number serviceLevelSeconds
+      agents { id paused extension { id extensionNumber displayName } }
+    }
+    activeCalls(tenantId: $tenantId) {
+      id direction state callerNumber callerName calleeNumber startedAt answeredAt
+      extension { id extensionNumber displayName }
+      queue { id name }
+    }
+  }`;
+  const QUEUE_STATS = `subscription WallboardQueueStats($queueId: ID!) { queueStats(queueId: $queueId) { ${STATS_FIELDS} } }`;
+  const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID) { activeCallEvents(tenantId: $tenantId) { type } }`;
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+
+  /** Everything about the board being shown; replaced on sign-in. */
+  let board = null;
+
+  // ---- formatting ----------------------------------------------------------------------------
+
+  function duration(totalSeconds) {
+    const s = Math.max(0, Math.floor(totalSeconds));
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    const ss = String(s % 60).padStart(2, "0");
+    return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+  }
+
+  const percent = (share) => `${Math.round(share * 100)}%`;
+
+  function setStatus(state, text) {
+    const status = $("status");
+    status.dataset.state = state;
+    status.textContent = text;
+  }
+
+  // ---- GraphQL over HTTP ----------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(message, code) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  async function query(key, text, variables) {
+    const res = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: text, variables }),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (body.errors && body.errors.length) {
+      const first = body.errors[0];
+      throw new ApiError(first.message, first.extensions && first.extensions.code);
+    }
+    if (!res.ok || !body.data) throw new ApiError(`The server answered ${res.status}.`, "HTTP");
+    return body.data;
+  }
+
+  // ---- sign-in --------------------------------------------------------------------------------
+
+  function showLogin(message) {
+    $("board").hidden = true;
+    $("signout").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    $("title").textContent = "Queue wallboard";
+    setStatus("offline", "Not connected");
+    $("key").focus();
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(STORED_KEY);
+    sessionStorage.removeItem(STORED_TENANT);
+    if (board) board.close();
+    board = null;
+    showLogin(message);
+  }
+
+  async function signIn(key, tenantInput) {
+    $("login").hidden = true;
+    setStatus("connecting", "Connecting…");
+    let me;
+    try {
+      ({ me } = await query(key, ME));
+    } catch (error) {
+      return signOut(error.code === "UNAUTHENTICATED" ? "The key was not accepted." : error.message);
+    }
+    if (me.role === "INGEST") return signOut("An INGEST key cannot read queues; use a VIEWER key.");
+    const tenantId = me.tenantId || tenantInput;
+    if (!tenantId) return signOut("An ADMIN key sees every tenant: give the tenant id too.");
+    sessionStorage.setItem(STORED_KEY, key);
+    sessionStorage.setItem(STORED_TENANT, tenantInput || "");
+    board = new Board(key, tenantId);
+    board.start();
+  }
+
+  // ---- the board ------------------------------------------------------------------------------
+
+  class Board {
+    constructor(key, tenantId) {
+      this.key = key;
+      this.tenantId = String(tenantId);
+      /** queue id → { queue, stats, receivedAt, dispose, tile } */
+      this.queues = new Map();
+      this.calls = [];
+      this.detailTimer = null;
+      this.closed = false;
+      this.client = graphqlWs.createClient({
+        url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
+        connectionParams: () => ({ authorization: `Bearer ${this.key}` }),
+        keepAlive: 10_000,
+        retryAttempts: Infinity,
+        // A refused or revoked key is final; anything else (server restart, network) is retried.
+        shouldRetry: (event) => !isAuthClose(event),
+        on: {
+          connecting: () => setStatus("connecting", "Connecting…"),
+          connected: () => setStatus("live", "Live"),
+          closed: (event) => {
+            if (this.closed) return;
+            if (isAuthClose(event)) signOut("The key was refused or has been revoked.");
+            else setStatus("offline", "Reconnecting…");
+          },
+        },
+      });
+    }
+
+    start() {
+      $("board").hidden = false;
+      $("signout").hidden = false;
+      this.disposeCalls = this.client.subscribe(
+        { query: CALL_EVENTS, variables: { tenantId: this.tenantId } },
+        { next: () => this.scheduleDetails(), error: (error) => this.onSubscriptionError(error), complete: () => undefined },
+      );
+      this.reread = window.setInterval(() => this.load(), REREAD_MS);
+      this.load();
+    }
+
+    close() {
+      this.closed = true;
+      window.clearInterval(this.reread);
+      window.clearTimeout(this.detailTimer);
+      for (const entry of this.queues.values()) entry.dispose();
+      if (this.disposeCalls) this.disposeCalls();
+      this.client.dispose();
+      $("tiles").replaceChildren();
+      $("calls").tBodies[0].replaceChildren();
+    }
+
+    scheduleDetails() {
+      if (this.detailTimer !== null || this.closed) return;
+      this.detailTimer = window.setTimeout(() => {
+        this.detailTimer = null;
+        this.load();
+      }, DETAIL_DELAY_MS);
+    }
+
+    /** Reads the queues, their agents and the calls in progress; follows new queues, lets go of deleted ones. */
+    async load() {
+      let data;
+      try {
+        data = await query(this.key, BOARD, { tenantId: this.tenantId });
+      } catch (error) {
+        if (this.closed) return;
+        if (error.code === "UNAUTHENTICATED") return signOut("The key was refused or has been revoked.");
+        if (error.code === "NOT_FOUND" || error.code === "FORBIDDEN") return signOut(error.message);
+        setStatus("offline", "Server unreachable, retrying…");
+        return;
+      }
+      if (this.closed) return;
+      $("title").textContent = `${data.tenant.name} · queues`;
+      this.calls = data.activeCalls;
+      const seen = new Set();
+      for (const queue of data.queues) {
+        seen.add(queue.id);
+        let entry = this.queues.get(queue.id);
+        if (!entry) {
+          entry = { queue, stats: null, receivedAt: 0, tile: buildTile(queue) };
+          entry.dispose = this.follow(queue.id);
+          this.queues.set(queue.id, entry);
+        }
+        entry.queue = queue;
+      }
+      for (const [id, entry] of this.queues) {
+        if (seen.has(id)) continue;
+        entry.dispose();
+        this.queues.delete(id);
+      }
+      const tiles = $("tiles");
+      tiles.replaceChildren(...data.queues.map((queue) => this.queues.get(queue.id).tile));
+      $("empty").hidden = data.queues.length > 0;
+      this.render();
+    }
+
+    follow(queueId) {
+      return this.client.subscribe(
+        { query: QUEUE_STATS, variables: { queueId } },
+        {
+          next: (message) => this.onStats(queueId, message),
+          error: (error) => this.onSubscriptionError(error),
+          complete: () => undefined,
+        },
+      );
+    }
+
+    onStats(queueId, message) {
+      const entry = this.queues.get(queueId);
+      if (!entry) return;
+      if (message.errors && message.errors.length) {
+        // NOT_FOUND: the queue was deleted; the next read drops its tile.
+        this.scheduleDetails();
+        return;
+      }
+      const stats = message.data.queueStats;
+      const before = entry.stats;
+      entry.stats = stats;
+      entry.receivedAt = Date.now();
+      renderStats(entry);
+      // Agents changed state: re-read who is who (the figures already arrived).
+      if (!before || before.agentsBusy !== stats.agentsBusy || before.agentsPaused !== stats.agentsPaused || before.agentsTotal !== stats.agentsTotal) {
+        this.scheduleDetails();
+      }
+    }
+
+    onSubscriptionError(error) {
+      const first = Array.isArray(error) ? error[0] : null;
+      const code = first && first.extensions && first.extensions.code;
+      if (code === "UNAUTHENTICATED" || code === "FORBIDDEN") signOut(first.message);
+      else if (code === "NOT_FOUND") this.scheduleDetails();
+    }
+
+    render() {
+      const busy = new Set(this.calls.map((call) => call.extension.id));
+      for (const entry of this.queues.values()) {
+        renderAgents(entry, busy);
+        renderStats(entry);
+      }
+      renderCalls(this.calls);
+    }
+
+    /** Once a second: waits and call times move on between updates. */
+    tick() {
+      for (const entry of this.queues.values()) renderLongestWait(entry);
+      renderCallTimes();
+    }
+  }
+
+  function isAuthClose(event) {
+    return Boolean(event) && (event.code === 4401 || event.code === 4403);
+  }
+
+  // ---- rendering ------------------------------------------------------------------------------
+
+  const FIGURES = [
+    ["callsWaiting", "waiting", "big"],
+    ["longestWaitSeconds", "longest wait", "big"],
+    ["serviceLevel", "service level", "big"],
+    ["agentsAvailable", "available", "agents"],
+    ["agentsBusy", "on a call", "agents"],
+    ["agentsPaused", "paused", "agents"],
+    ["agentsTotal", "agents", "agents"],
+    ["answeredToday", "answered today", "day"],
+    ["abandonedToday", "abandoned today", "day"],
+    ["averageWaitSeconds", "average wait", "day"],
+  ];
+
+  function buildTile(queue) {
+    const tile = el("article", "tile");
+    tile.dataset.queueId = queue.id;
+    const head = el("header");
+    head.append(el("h2", "name", queue.name), el("span", "number", queue.number));
+    tile.append(head);
+    const rows = { big: el("div", "row big"), agents: el("div", "row agents"), day: el("div", "row day") };
+    for (const [field, label, row] of FIGURES) {
+      const figure = el("div", "figure");
+      figure.dataset.field = field;
+      figure.append(el("span", "value", "–"), el("span", "label", label));
+      rows[row].append(figure);
+    }
+    tile.append(rows.big, rows.agents, rows.day, el("ul", "people"));
+    return tile;
+  }
+
+  function figure(entry, field) {
+    return entry.tile.querySelector(`[data-field="${field}"]`);
+  }
+
+  function show(entry, field, raw, text) {
+    const node = figure(entry, field);
+    node.dataset.value = String(raw);
+    node.querySelector(".value").textContent = text;
+  }
+
+  function renderStats(entry) {
+    const { stats, queue, tile } = entry;
+    tile.querySelector(".name").textContent = queue.name;
+    tile.querySelector(".number").textContent = queue.number;
+    figure(entry, "serviceLevel").querySelector(".label").textContent = `service level (${queue.serviceLevelSeconds} s)`;
+    if (!stats) return;
+    show(entry, "callsWaiting", stats.callsWaiting, String(stats.callsWaiting));
+    show(entry, "serviceLevel", stats.serviceLevel, percent(stats.serviceLevel));
+    for (const field of ["agentsAvailable", "agentsBusy", "agentsPaused", "agentsTotal", "answeredToday", "abandonedToday"]) {
+      show(entry, field, stats[field], String(stats[field]));
+    }
+    show(entry, "averageWaitSeconds", stats.averageWaitSeconds, duration(Math.round(stats.averageWaitSeconds)));
+    tile.classList.toggle("breach", stats.serviceLevel < TARGET);
+    tile.classList.toggle("waiting", stats.callsWaiting > 0);
+    tile.dataset.updatedAt = stats.updatedAt;
+    renderLongestWait(entry);
+  }
+
+  /** The longest wait grows between updates; the raw figure stays in data-value. */
+  function renderLongestWait(entry) {
+    const { stats, queue } = entry;
+    if (!stats) return;
+    const waited = stats.callsWaiting > 0 ? stats.longestWaitSeconds + (Date.now() - entry.receivedAt) / 1000 : 0;
+    show(entry, "longestWaitSeconds", stats.longestWaitSeconds, duration(waited));
+    figure(entry, "longestWaitSeconds").classList.toggle("over", waited > queue.serviceLevelSeconds);
+  }
+
+  const STATE_ORDER = { available: 0, busy: 1, paused: 2 };
+  const STATE_LABEL = { available: "available", busy: "on a call", paused: "paused" };
+
+  function renderAgents(entry, busy) {
+    const people = entry.tile.querySelector(".people");
+    const agents = entry.queue.agents.map((agent) => ({
+      name: agent.extension.displayName || agent.extension.extensionNumber,
+      number: agent.extension.extensionNumber,
+      state: agent.paused ? "paused" : busy.has(agent.extension.id) ? "busy" : "available",
+    }));
+    agents.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.name.localeCompare(b.name));
+    people.replaceChildren(
+      ...agents.map((agent) => {
+        const item = el("li", `agent ${agent.state}`);
+        item.dataset.state = agent.state;
+        item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}`;
+        item.append(el("span", "who", agent.name), el("span", "ext", agent.number));
+        return item;
+      }),
+    );
+  }
+
+  function renderCalls(calls) {
+    const body = $("calls").tBodies[0];
+    const shown = calls.slice(0, MAX_CALL_ROWS);
+    body.replaceChildren(
+      ...shown.map((call) => {
+        const row = el("tr", call.state.toLowerCase());
+        const extension = call.extension.displayName ? `${call.extension.displayName} (${call.extension.extensionNumber})` : call.extension.extensionNumber;
+        const caller = [call.callerName, call.callerNumber].filter(Boolean).join(" ");
+        const time = el("td", "time");
+        time.dataset.since = call.answeredAt || call.startedAt;
+        row.append(
+          el("td", "", extension),
+          el("td", "", caller || "–"),
+          el("td", "", call.calleeNumber || "–"),
+          el("td", "", call.queue ? call.queue.name : "–"),
+          el("td", "state", call.state.toLowerCase()),
+          time,
+        );
+        return row;
+      }),
+    );
+    $("call-count").textContent = calls.length ? `(${calls.length})` : "";
+    $("no-calls").hidden = calls.length > 0;
+    $("calls").hidden = calls.length === 0;
+    renderCallTimes();
+  }
+
+  function renderCallTimes() {
+    for (const cell of document.querySelectorAll("#calls td.time")) {
+      cell.textContent = duration((Date.now() - Date.parse(cell.dataset.since)) / 1000);
+    }
+  }
+
+  // ---- start-up -------------------------------------------------------------------------------
+
+  function clock() {
+    $("clock").textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("login").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = $("key").value.trim();
+      const tenant = $("tenant").value.trim();
+      $("key").value = "";
+      if (key) signIn(key, tenant);
+    });
+    $("signout").addEventListener("click", () => signOut(""));
+    window.setInterval(() => {
+      clock();
+      if (board) board.tick();
+    }, 1000);
+    clock();
+    const key = sessionStorage.getItem(STORED_KEY);
+    if (key) signIn(key, sessionStorage.getItem(STORED_TENANT) || "");
+    else showLogin("");
+  });
+})();

@@ -1,0 +1,195 @@
+import fs from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { AddQueueAgentDocument, CreateQueueWithTargetDocument, QueueStatsNowDocument, UpdateQueueAgentDocument } from "../graphql/generated";
+import { createExtension, createKey, tenantWithKeys } from "../support/factories";
+import { postEvents } from "../support/live";
+import { startTestServer, type TestServer } from "../support/server";
+
+/**
+ * The wallboard in a real browser: Debian's Chromium driven by playwright-core (which downloads no
+ * browser of its own). The page must come up from the server alone, take a VIEWER key, and show
+ * tiles that follow real events over graphql-ws, matching the figures GraphQL answers.
+ */
+/** Debian's package by default; CHROMIUM_PATH points elsewhere on a machine that keeps it elsewhere. */
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard.png");
+/** Evaluated in the page (this project's TypeScript has no DOM types): the key the tab keeps. */
+const STORED_KEY = `sessionStorage.getItem("pbx.wallboard.key")`;
+
+function chromiumAvailable(): boolean {
+  if (fs.existsSync(CHROMIUM)) return true;
+  if (process.env.CI === "true" || process.env.REQUIRE_REAL_SERVICES === "1") {
+    throw new Error(`The wallboard browser test needs Chromium at ${CHROMIUM} (Debian package "chromium": apt-get install -y chromium).`);
+  }
+  process.stderr.write(`SKIPPED: the wallboard browser test needs Chromium at ${CHROMIUM} (apt-get install -y chromium); it did not run.\n`);
+  return false;
+}
+
+const FIGURES = [
+  "callsWaiting",
+  "longestWaitSeconds",
+  "agentsTotal",
+  "agentsAvailable",
+  "agentsBusy",
+  "agentsPaused",
+  "answeredToday",
+  "abandonedToday",
+  "averageWaitSeconds",
+  "serviceLevel",
+] as const;
+
+(chromiumAvailable() ? describe : describe.skip)("the wallboard in Chromium", () => {
+  let ts: TestServer;
+  let browser: Browser;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    ts = await startTestServer();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await ts?.stop();
+  });
+
+  const figure = (queueId: string, field: string) => `[data-queue-id="${queueId}"] [data-field="${field}"]`;
+  const waitFor = (queueId: string, field: string, value: string | number) =>
+    page.waitForSelector(`${figure(queueId, field)}[data-value="${value}"]`, { timeout: 10_000 });
+
+  /** Every figure of the tile, as the page holds it (the raw value, not the formatted text). */
+  const tile = async (queueId: string) =>
+    Object.fromEntries(
+      await Promise.all(FIGURES.map(async (field) => [field, Number(await page.getAttribute(figure(queueId, field), "data-value"))] as const)),
+    );
+
+  it("shows live tiles from real events, matching the figures GraphQL answers", async () => {
+    const ingestKey = await createKey(ts, "INGEST", null);
+    const { tenant, viewerKey } = await tenantWithKeys(ts, { name: "Acme Support Centre" });
+    const queues = [];
+    for (const [name, number] of [
+      ["Support", "600"],
+      ["Sales", "601"],
+    ]) {
+      queues.push((await ts.ok(CreateQueueWithTargetDocument, { input: { tenantId: tenant.id, name, number } })).createQueue);
+    }
+    const [support, sales] = queues;
+    const memberships: string[] = [];
+    for (const [i, displayName] of ["Alice Moreau", "Bob Okafor", "Chen Wei"].entries()) {
+      const extension = await createExtension(ts, tenant.id, { extensionNumber: `20${i + 1}`, displayName });
+      memberships.push((await ts.ok(AddQueueAgentDocument, { queueId: support.id, extensionId: extension.id })).addQueueAgent.id);
+      if (i < 2) await ts.ok(AddQueueAgentDocument, { queueId: sales.id, extensionId: extension.id });
+    }
+
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.on("console", (message) => {
+      if (message.type() === "error" || message.type() === "warning") problems.push(`${message.type()}: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("requestfailed", (request) => problems.push(`request failed: ${request.url()}`));
+
+    await page.goto(`${ts.url}/wallboard`);
+    await page.fill("#key", viewerKey);
+    await page.click("#login button[type=submit]");
+    await waitFor(support.id, "callsWaiting", 0);
+    await waitFor(sales.id, "callsWaiting", 0);
+    await page.waitForSelector('#status[data-state="live"]');
+    expect(await page.textContent("#title")).toBe("Acme Support Centre · queues");
+    expect(await page.evaluate(STORED_KEY)).toBe(viewerKey);
+
+    const domain = tenant.sipDomain;
+    const queueEvent = (queue: string, action: string, callId: string, extra: Record<string, unknown> = {}) => ({
+      type: "queue",
+      action,
+      domain,
+      queue,
+      call_id: callId,
+      ...extra,
+    });
+    const at = Date.now();
+    const iso = (secondsAgo: number) => new Date(at - secondsAgo * 1000).toISOString();
+
+    // Two callers join Support: the tile goes from 0 to 2 waiting without a reload.
+    await postEvents(ts, ingestKey, [queueEvent("600", "join", "w1", { occurred_at: iso(40) }), queueEvent("600", "join", "w2", { occurred_at: iso(12) })]);
+    await waitFor(support.id, "callsWaiting", 2);
+
+    // Alice picks up the first (after 38 s: a service-level breach), Bob takes a direct call, Chen pauses.
+    await postEvents(ts, ingestKey, [
+      { type: "call", action: "start", domain, extension: "201", call_id: "w1-201", linked_id: "w1", direction: "inbound", caller_number: "+14155550123", caller_name: "Dana Smith", callee_number: "600", queue: "600", occurred_at: iso(3) },
+      { type: "call", action: "answer", domain, extension: "201", call_id: "w1-201", occurred_at: iso(2) },
+      queueEvent("600", "answer", "w1", { agent: "201", occurred_at: iso(2) }),
+      { type: "call", action: "start", domain, extension: "202", call_id: "d-202", direction: "outbound", caller_number: "202", callee_number: "+442071234567", occurred_at: iso(1) },
+      queueEvent("601", "join", "s1", { occurred_at: iso(5) }),
+      queueEvent("601", "abandon", "s1", { occurred_at: iso(1) }),
+    ]);
+    await ts.ok(UpdateQueueAgentDocument, { id: memberships[2], paused: true });
+    await waitFor(support.id, "answeredToday", 1);
+    await waitFor(support.id, "callsWaiting", 1);
+    await waitFor(support.id, "agentsPaused", 1);
+    await waitFor(support.id, "agentsBusy", 2);
+    await waitFor(sales.id, "abandonedToday", 1);
+    await waitFor(sales.id, "agentsBusy", 2);
+
+    // The page shows exactly what GraphQL answers.
+    for (const queue of [support, sales]) {
+      const { stats } = (await ts.ok(QueueStatsNowDocument, { id: queue.id }, viewerKey)).queue;
+      const shown = await tile(queue.id);
+      const { longestWaitSeconds, ...rest } = shown;
+      const { longestWaitSeconds: queried, updatedAt: _updatedAt, queueId: _queueId, ...figures } = stats;
+      expect(rest).toEqual(figures);
+      expect(Math.abs(longestWaitSeconds - queried)).toBeLessThanOrEqual(2);
+    }
+    const supportTile = `[data-queue-id="${support.id}"]`;
+    expect(await page.getAttribute(supportTile, "class")).toContain("breach");
+    expect(await page.textContent(`${figure(support.id, "serviceLevel")} .value`)).toBe("0%");
+    expect(await page.textContent(`${figure(support.id, "averageWaitSeconds")} .value`)).toBe("0:38");
+    // The agents by state, and the calls in progress.
+    expect(await page.$$eval(`${supportTile} .agent`, (items) => items.map((i: any) => [i.querySelector(".who").textContent, i.dataset.state]))).toEqual([
+      ["Alice Moreau", "busy"],
+      ["Bob Okafor", "busy"],
+      ["Chen Wei", "paused"],
+    ]);
+    await page.waitForFunction(`document.querySelectorAll("#calls tbody tr").length === 2`);
+    expect(await page.textContent("#calls tbody")).toContain("Dana Smith +14155550123");
+
+    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // The key survives a reload of the tab; signing out forgets it.
+    await page.reload();
+    await waitFor(support.id, "answeredToday", 1);
+    await page.click("#signout");
+    await page.waitForSelector("#login:not([hidden])");
+    expect(await page.evaluate(STORED_KEY)).toBeNull();
+
+    expect(problems).toEqual([]);
+  });
+
+  it("refuses a key it cannot use, saying why", async () => {
+    const ingestKey = await createKey(ts, "INGEST", null);
+    const wrong = await browser.newPage();
+    try {
+      await wrong.goto(`${ts.url}/wallboard`);
+      await wrong.fill("#key", "not-a-key");
+      await wrong.click("#login button[type=submit]");
+      await wrong.waitForSelector("#login-error:text('The key was not accepted.')");
+      await wrong.fill("#key", ingestKey);
+      await wrong.click("#login button[type=submit]");
+      await wrong.waitForSelector("#login-error:text('An INGEST key cannot read queues; use a VIEWER key.')");
+      expect(await wrong.evaluate(STORED_KEY)).toBeNull();
+    } finally {
+      await wrong.close();
+    }
+  });
+});
