@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { AddQueueAgentDocument, CreateQueueDocument, TenantGraphDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateQueueDocument, NestedReadDocument, TenantGraphDocument } from "../graphql/generated";
 import { createExtension, createTenant, uniq } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
 import { recordStatements } from "../support/sql-counter";
@@ -84,5 +84,21 @@ describe("the nested tenant graph is read in a constant number of statements", (
     // queue, agents, and extension (which Device.extension and QueueAgent.extension may load in two batches).
     expect(fifty.statements.length).toBeLessThanOrEqual(10);
     expect(fifty.statements.every((sql) => /^SELECT /i.test(sql))).toBe(true);
+  });
+
+  it("brings a page's devices, memberships and their queues along in the page's own statement", async () => {
+    const { result, statements } = await recordStatements(ts.server.db.dataSource, () => ts.ok(NestedReadDocument, { id: large }));
+    const nodes = result.tenant.extensions.nodes;
+    expect(nodes).toHaveLength(50);
+    expect(nodes.every((n) => n.registered && n.devices.length === 2 && n.queueMemberships.length === 2)).toBe(true);
+    expect(nodes.every((n) => n.queueMemberships.every((m) => m.queue.name.length > 0))).toBe(true);
+    // The tenant, then one page statement carrying the rest as JSON.
+    expect(statements).toHaveLength(2);
+    // The same answer as the loaders give one level at a time.
+    const { result: viaLoaders } = await readGraph(large);
+    for (const [i, node] of viaLoaders.tenant.extensions.nodes.entries()) {
+      expect(nodes[i].devices.map((d) => [d.id, d.registered])).toEqual(node.devices.map((d) => [d.id, d.registered]));
+      expect(nodes[i].queueMemberships.map((m) => m.queue.name)).toEqual(node.queueMemberships.map((m) => m.queue.name));
+    }
   });
 });

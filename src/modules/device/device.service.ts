@@ -13,7 +13,9 @@ import { RegistrationInput, UnregistrationInput } from "./device.inputs";
 export type DeviceRow = Omit<Device, "extensionRow" | "registered"> & { registered: boolean };
 
 /** Registered now, by the database clock: not unregistered and not past its expiry. */
-const REGISTERED_NOW = `(d.unregistered_at IS NULL AND d.expires_at > now())`;
+export const REGISTERED_NOW = `(d.unregistered_at IS NULL AND d.expires_at > now())`;
+/** Registered devices first, then the most recent. */
+export const DEVICE_ORDER = `${REGISTERED_NOW} DESC, d.registered_at DESC, d.id`;
 
 export const DEVICE_COLUMNS = `d.id, d.tenant_id AS "tenantId", d.extension_id AS "extensionId", d.contact_uri AS "contactUri",
   d.user_agent AS "userAgent", d.source_address AS "sourceAddress", d.transport, d.registered_at AS "registeredAt",
@@ -51,7 +53,7 @@ export class DeviceService {
   async listForExtensions(ctx: RequestContext, extensionIds: readonly number[]): Promise<DeviceRow[][]> {
     const rows: DeviceRow[] = await readRows(ctx,
       `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.extension_id = ANY($1::int[])
-       ORDER BY ${REGISTERED_NOW} DESC, d.registered_at DESC, d.id`,
+       ORDER BY ${DEVICE_ORDER}`,
       [extensionIds],
     );
     return groupBy(extensionIds, rows, (row) => row.extensionId);

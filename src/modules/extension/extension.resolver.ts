@@ -1,4 +1,6 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
+import { extensionPrefetch } from "../../graphql/extension-prefetch";
 import type { RequestContext } from "../../context/request-context";
 import { connectionComplexity, connectionType } from "../../graphql/connection";
 import { Tenant } from "../tenant/tenant.entity";
@@ -17,8 +19,8 @@ export class ExtensionResolver {
   }
 
   @Query(() => ExtensionConnection, { complexity: connectionComplexity })
-  extensions(@Args() { tenantId, ...args }: ExtensionsArgs, @Ctx() ctx: RequestContext) {
-    return ctx.services.extensions.list(ctx, tenantId, args);
+  extensions(@Args() { tenantId, ...args }: ExtensionsArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo) {
+    return ctx.services.extensions.list(ctx, tenantId, { ...args, prefetch: extensionPrefetch(info) });
   }
 
   @FieldResolver(() => Tenant)

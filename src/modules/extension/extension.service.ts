@@ -18,6 +18,7 @@ import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
+import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../graphql/extension-prefetch";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
@@ -38,6 +39,8 @@ export interface ExtensionListArgs {
   status?: ExtensionStatus | null;
   first?: number | null;
   after?: string | null;
+  /** Relations the page's nodes select, fetched in the page's own statement (see extension-prefetch). */
+  prefetch?: ExtensionPrefetch;
 }
 
 /** Queues that block deleting an extension (invariant 3). */
@@ -114,9 +117,9 @@ export class ExtensionService {
     const p = new SqlParams();
     const where = filter(p);
     if (afterId !== null) where.push(`e.id > ${p.add(afterId)}`);
-    const sql = `SELECT ${EXTENSION_COLUMNS} FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+    const sql = `SELECT ${EXTENSION_COLUMNS}${prefetchColumns(args.prefetch)} FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
       ORDER BY e.id LIMIT ${p.add(limit + 1)}`;
-    const rows: ExtensionRow[] = await readRows(ctx, sql, p.values);
+    const rows = primeFromRows(ctx, await readRows<ExtensionRow>(ctx, sql, p.values));
     return new ConnectionPage(rows, limit, cursorOf, async () => {
       const cp = new SqlParams();
       const cw = filter(cp);
@@ -139,11 +142,15 @@ export class ExtensionService {
     const where = [`e.tenant_id = t.id`];
     this.addFilters(p, where, args);
     if (afterId !== null) where.push(`e.id > ${p.add(afterId)}`);
-    const rows: ExtensionRow[] = await readRows(ctx,
-      `SELECT x.* FROM unnest(${p.add(tenantIds)}::int[]) AS t(id)
-       CROSS JOIN LATERAL (SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE ${where.join(" AND ")}
-                           ORDER BY e.id LIMIT ${p.add(limit + 1)}) x`,
-      p.values,
+    const rows = primeFromRows(
+      ctx,
+      await readRows<ExtensionRow>(
+        ctx,
+        `SELECT x.* FROM unnest(${p.add(tenantIds)}::int[]) AS t(id)
+         CROSS JOIN LATERAL (SELECT ${EXTENSION_COLUMNS}${prefetchColumns(args.prefetch)} FROM extension e WHERE ${where.join(" AND ")}
+                             ORDER BY e.id LIMIT ${p.add(limit + 1)}) x`,
+        p.values,
+      ),
     );
     const byTenant = new Map<number, ExtensionRow[]>();
     for (const row of rows) {

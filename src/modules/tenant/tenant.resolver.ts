@@ -1,4 +1,6 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Mutation, Query, Resolver, Root } from "type-graphql";
+import { extensionPrefetch } from "../../graphql/extension-prefetch";
 import type { RequestContext } from "../../context/request-context";
 import { connectionComplexity } from "../../graphql/connection";
 import { ExtensionPageArgs } from "../extension/extension.args";
@@ -19,10 +21,16 @@ export class TenantResolver {
   }
 
   @FieldResolver(() => ExtensionConnection, { complexity: connectionComplexity })
-  extensions(@Root() tenant: Tenant, @Args() args: ExtensionPageArgs, @Ctx() ctx: RequestContext) {
+  extensions(@Root() tenant: Tenant, @Args() args: ExtensionPageArgs, @Ctx() ctx: RequestContext, @Info() info: GraphQLResolveInfo) {
     return ctx.loaders.extensionsByTenant.load({
       parentId: tenant.id,
-      args: { first: args.first ?? null, after: args.after ?? null, search: args.search ?? null, status: args.status ?? null },
+      args: {
+        first: args.first ?? null,
+        after: args.after ?? null,
+        search: args.search ?? null,
+        status: args.status ?? null,
+        prefetch: extensionPrefetch(info),
+      },
     });
   }
 
