@@ -1,42 +1,42 @@
 import "reflect-metadata";
-import { ConfigError, loadConfig } from "./config/config";
-import { createLogger } from "./common/logger";
+import cluster from "node:cluster";
+import { ConfigError, loadConfig, type AppConfig } from "./config/config";
+import { createLogger, type Logger } from "./common/logger";
+import { openDatabase } from "./db/data-source";
+import { migrate } from "./db/migrate";
+import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { startServer } from "./server/app";
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${error.message}\n`);
-      process.exit(78);
-    }
-    throw error;
-  }
-  const log = createLogger(config.logLevel);
-  const server = await startServer(config, { log });
-  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind }, "listening");
+interface Started {
+  url: string;
+  database: "postgres" | "pglite";
+  pubsub: "redis" | "in-process";
+  generatedAdminKey: string | null;
+}
 
-  // The banner goes to stdout directly: it is for the person who ran `npm start`, not for the log pipeline.
+/** For the person who ran `npm start`, so straight to stdout rather than through the log pipeline. */
+function printBanner(config: AppConfig, started: Started, workers: number): void {
+  const { url } = started;
   const lines = [
     "",
-    `PBX control plane listening on ${server.url}`,
-    `  GraphQL   POST ${server.url}/graphql   (WebSocket: ${server.url.replace(/^http/, "ws")}/graphql)`,
-    `  REST      ${server.url}/api/extensions`,
-    `  Wallboard ${server.url}/wallboard`,
-    `  Database  ${server.db.engine === "pglite" ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)"}`,
-    `  Pub/sub   ${server.pubsub.kind === "redis" ? "Redis (REDIS_URL)" : "in-process (single instance)"}`,
+    `PBX control plane listening on ${url}${workers > 1 ? ` (${workers} worker processes)` : ""}`,
+    `  GraphQL   POST ${url}/graphql   (WebSocket: ${url.replace(/^http/, "ws")}/graphql)`,
+    `  REST      ${url}/api/extensions`,
+    `  Wallboard ${url}/wallboard`,
+    `  Database  ${started.database === "pglite" ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)"}`,
+    `  Pub/sub   ${started.pubsub === "redis" ? "Redis (REDIS_URL)" : "in-process (single instance)"}`,
   ];
-  if (server.generatedAdminKey) {
-    lines.push("", `  Admin API key (shown once, store it now): ${server.generatedAdminKey}`);
+  if (started.generatedAdminKey) {
+    lines.push("", `  Admin API key (shown once, store it now): ${started.generatedAdminKey}`);
   } else if (config.adminApiKey) {
     lines.push("", "  Admin API key: the ADMIN_API_KEY you set");
   } else {
     lines.push("", "  Admin API key: printed on the first start; set ADMIN_API_KEY to choose one");
   }
   process.stdout.write(lines.join("\n") + "\n\n");
+}
 
+function onTermination(log: Logger, stop: () => Promise<number>): void {
   let signalled = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (signalled) return;
@@ -47,10 +47,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 25_000);
     force.unref();
-    server.stop().then(
-      () => {
+    stop().then(
+      (code) => {
         log.info("stopped");
-        process.exit(0);
+        process.exit(code);
       },
       (error: unknown) => {
         log.error({ err: error }, "error while stopping");
@@ -60,6 +60,97 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+}
+
+/** One server in this process (the default, and each worker of a cluster). */
+async function runServer(config: AppConfig, log: Logger): Promise<void> {
+  const server = await startServer(config, { log });
+  const started: Started = { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey };
+  log.info({ url: server.url, database: started.database, pubsub: started.pubsub }, "listening");
+  if (cluster.isWorker) {
+    // The primary prints the banner once, and knows the cluster is up.
+    process.send?.({ type: "listening", url: server.url });
+    // Signals are the primary's to handle (a terminal's Ctrl-C or a group kill reaches every
+    // process): it tells each worker when to stop. A worker whose primary is gone stops too.
+    let stopping: Promise<void> | undefined;
+    const stop = () => (stopping ??= server.stop().then(() => process.exit(0), () => process.exit(1)));
+    process.on("SIGINT", () => undefined);
+    process.on("SIGTERM", () => undefined);
+    process.on("message", (message: { type?: string }) => {
+      if (message?.type === "stop") void stop();
+    });
+    process.on("disconnect", () => void stop());
+    return;
+  }
+  printBanner(config, started, 1);
+  onTermination(log, async () => {
+    await server.stop();
+    return 0;
+  });
+}
+
+/**
+ * WEB_CONCURRENCY > 1: migrations and the first-start admin key happen once here, then the workers
+ * share the port (Node's cluster module) and each other's events through Redis. A worker that dies
+ * is replaced; on SIGTERM every worker drains as a single server would, and the primary exits 0
+ * once they all have.
+ */
+async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
+  const db = await openDatabase(config);
+  let generatedAdminKey: string | null = null;
+  try {
+    if (config.migrateOnStart) await migrate(db);
+    if (!config.adminApiKey) generatedAdminKey = await new ApiKeyService(db.dataSource, undefined).ensureBootstrapAdmin();
+  } finally {
+    await db.close();
+  }
+  let stopping = false;
+  let announced = false;
+  const fork = () => cluster.fork({ MIGRATE_ON_START: "false" });
+  cluster.on("message", (_worker, message: { type?: string; url?: string }) => {
+    if (message?.type !== "listening" || announced || !message.url) return;
+    announced = true;
+    printBanner(config, { url: message.url, database: "postgres", pubsub: "redis", generatedAdminKey }, config.webConcurrency);
+  });
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) return;
+    log.error({ pid: worker.process.pid, code, signal }, "a worker exited; starting another");
+    fork();
+  });
+  for (let i = 0; i < config.webConcurrency; i++) fork();
+  onTermination(log, async () => {
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    const codes = await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<number>((resolve) => {
+            worker.once("exit", (code) => resolve(code ?? 1));
+            worker.send({ type: "stop" });
+          }),
+      ),
+    );
+    return codes.every((code) => code === 0) ? 0 : 1;
+  });
+}
+
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig();
+    if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redisUrl)) {
+      throw new ConfigError("WEB_CONCURRENCY > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process pub/sub serve one process only");
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  if (cluster.isPrimary && config.webConcurrency > 1) await runPrimary(config, log);
+  else await runServer(config, log);
 }
 
 main().catch((error: unknown) => {

@@ -28,6 +28,8 @@ export interface AppConfig {
   graphql: { maxDepth: number; maxComplexity: number };
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
+  /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
+  webConcurrency: number;
 }
 
 export class ConfigError extends Error {}
@@ -82,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamClaimIdleMs: int(env, "STREAM_CLAIM_IDLE_MS", 30_000, 100, 86_400_000),
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
+    webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

@@ -70,5 +70,10 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Tells apart the processes behind one address (WEB_CONCURRENCY workers, replicas).
+    new Gauge({ name: "pbx_instance_info", help: "This server process.", labelNames: ["pid"] as const, registers: [this.registry] }).set(
+      { pid: String(process.pid) },
+      1,
+    );
   }
 }

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { Redis } from "ioredis";
 import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { loadConfig } from "../../src/config/config";
@@ -110,6 +111,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const stop = async () => {
     await server.stop();
     if (ownsSchema) await dropTestSchema(schema!);
+    // The consumer group's stream outlives the server in the shared Redis: remove this run's.
+    if (config.redisUrl && !options.shareSchemaOf) {
+      const redis = new Redis(config.redisUrl);
+      await redis.del(`${config.redisPrefix}pbx:events`).finally(() => redis.quit());
+    }
     if (!options.shareSchemaOf) fs.rmSync(dataDir, { recursive: true, force: true });
   };
   const result: TestServerInternal = { url: base, wsUrl: base.replace(/^http/, "ws") + "/graphql", adminKey: key, server, gql, ok, http, stop, schema, dataDir };
