@@ -15,9 +15,12 @@ const MAX_PENDING_EVENTS = 10_000;
 interface Subscriber {
   socket: WebSocket;
   /** `{"id":"<id>","type":"next","payload":` — the only bytes that differ between sharers. */
-  prefix: string;
+  prefix: Buffer;
   apiKeyId: number | null;
 }
+
+const CLOSE = Buffer.from("}");
+const TEXT = { binary: false };
 
 /**
  * Subscribers that asked the same thing with the same rights: same document, variables, operation,
@@ -56,8 +59,10 @@ class Group {
   }
 
   private broadcast(json: string): void {
+    // Encoded once for everyone; each frame is this subscriber's prefix around the shared bytes.
+    const payload = Buffer.from(json);
     let sent = 0;
-    for (const subscriber of this.subscribers) if (this.hub.send(subscriber, json)) sent++;
+    for (const subscriber of this.subscribers) if (this.hub.send(subscriber, payload)) sent++;
     this.hub.metrics.subscriptionMessages.inc(sent);
   }
 
@@ -98,8 +103,8 @@ export class FanoutHub {
       this.groups.set(key, group);
       this.metrics.subscriptionGroups.set(this.groups.size);
     }
-    const subscriber: Subscriber = { socket, prefix: `{"id":${JSON.stringify(id)},"type":"next","payload":`, apiKeyId: principal.apiKeyId };
-    if (plan.initial) this.send(subscriber, await this.run(execArgs, principal, await plan.initial()));
+    const subscriber: Subscriber = { socket, prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), apiKeyId: principal.apiKeyId };
+    if (plan.initial) this.send(subscriber, Buffer.from(await this.run(execArgs, principal, await plan.initial())));
     group.subscribers.add(subscriber);
     this.metrics.subscriptionsActive.inc();
     if (principal.apiKeyId !== null) {
@@ -128,7 +133,7 @@ export class FanoutHub {
   }
 
   /** Writes one `next` frame; a socket that cannot keep up is cut off rather than buffered for. */
-  send(subscriber: Subscriber, json: string): boolean {
+  send(subscriber: Subscriber, payload: Buffer): boolean {
     const { socket } = subscriber;
     if (socket.readyState !== 1) return false;
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -137,7 +142,7 @@ export class FanoutHub {
       socket.terminate();
       return false;
     }
-    socket.send(subscriber.prefix + json + "}");
+    socket.send(Buffer.concat([subscriber.prefix, payload, CLOSE]), TEXT);
     return true;
   }
 
