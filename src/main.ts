@@ -5,7 +5,7 @@ import { createLogger, type Logger } from "./common/logger";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
-import { startServer } from "./server/app";
+import { startServer, type RunningServer } from "./server/app";
 
 interface Started {
   url: string;
@@ -62,31 +62,38 @@ function onTermination(log: Logger, stop: () => Promise<number>): void {
   process.on("SIGINT", shutdown);
 }
 
-/** One server in this process (the default, and each worker of a cluster). */
+/** One server in this process (the default). */
 async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const server = await startServer(config, { log });
-  const started: Started = { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey };
-  log.info({ url: server.url, database: started.database, pubsub: started.pubsub }, "listening");
-  if (cluster.isWorker) {
-    // The primary prints the banner once, and knows the cluster is up.
-    process.send?.({ type: "listening", url: server.url });
-    // Signals are the primary's to handle (a terminal's Ctrl-C or a group kill reaches every
-    // process): it tells each worker when to stop. A worker whose primary is gone stops too.
-    let stopping: Promise<void> | undefined;
-    const stop = () => (stopping ??= server.stop().then(() => process.exit(0), () => process.exit(1)));
-    process.on("SIGINT", () => undefined);
-    process.on("SIGTERM", () => undefined);
-    process.on("message", (message: { type?: string }) => {
-      if (message?.type === "stop") void stop();
-    });
-    process.on("disconnect", () => void stop());
-    return;
-  }
-  printBanner(config, started, 1);
+  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind }, "listening");
+  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey }, 1);
   onTermination(log, async () => {
     await server.stop();
     return 0;
   });
+}
+
+/**
+ * One worker of a cluster. Signals are the primary's to handle (a terminal's Ctrl-C or a group kill
+ * reaches every process): it tells each worker when to stop, and a worker whose primary is gone
+ * stops too — also when that happens while the worker is still starting.
+ */
+async function runWorker(config: AppConfig, log: Logger): Promise<void> {
+  const worker: { server?: RunningServer; stopRequested?: boolean; stopping?: Promise<void> } = {};
+  const stop = () => {
+    worker.stopRequested = true;
+    if (worker.server) worker.stopping ??= worker.server.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on("SIGINT", () => undefined);
+  process.on("SIGTERM", () => undefined);
+  process.on("message", (message: { type?: string }) => {
+    if (message?.type === "stop") stop();
+  });
+  process.on("disconnect", stop);
+  const server = (worker.server = await startServer(config, { log }));
+  log.info({ url: server.url, pid: process.pid }, "worker listening");
+  if (worker.stopRequested) stop();
+  else process.send?.({ type: "listening", url: server.url });
 }
 
 /**
@@ -105,12 +112,14 @@ async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
     await db.close();
   }
   let stopping = false;
-  let announced = false;
+  let listening = 0;
   const fork = () => cluster.fork({ MIGRATE_ON_START: "false" });
+  // Announced once, when every first-generation worker listens.
   cluster.on("message", (_worker, message: { type?: string; url?: string }) => {
-    if (message?.type !== "listening" || announced || !message.url) return;
-    announced = true;
-    printBanner(config, { url: message.url, database: "postgres", pubsub: "redis", generatedAdminKey }, config.webConcurrency);
+    if (message?.type !== "listening" || !message.url) return;
+    if (++listening === config.webConcurrency) {
+      printBanner(config, { url: message.url, database: "postgres", pubsub: "redis", generatedAdminKey }, config.webConcurrency);
+    }
   });
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
@@ -149,7 +158,8 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  if (cluster.isPrimary && config.webConcurrency > 1) await runPrimary(config, log);
+  if (cluster.isWorker) await runWorker(config, log);
+  else if (config.webConcurrency > 1) await runPrimary(config, log);
   else await runServer(config, log);
 }
 
