@@ -7,7 +7,6 @@ import type { DeviceService } from "../modules/device/device.service";
 import { RegistrationInput, UnregistrationInput } from "../modules/device/device.inputs";
 import type { Transport } from "../modules/device/device.entity";
 import { EXTENSION_COLUMNS, type ExtensionRow } from "../modules/extension/extension.service";
-import { ExtensionStatus } from "../modules/extension/extension.entity";
 import { publishRegistration } from "../subscriptions/events";
 import { publishQueueChange } from "../subscriptions/queue-stats-feed";
 import { applyCallEvent } from "./call-events";
@@ -71,9 +70,7 @@ export class IngestService {
       const base = { type: "registration", action: event.action };
       // Expires 0 is the SIP way to unregister.
       if (event.action === "register" && event.expires !== 0) {
-        if (extension.status !== ExtensionStatus.ACTIVE) {
-          throw new AppError(ErrorCode.BAD_USER_INPUT, "The extension is disabled.", { extension: ["The extension is disabled."] });
-        }
+        // DeviceService refuses a disabled extension under the extension's row lock.
         const input = Object.assign(new RegistrationInput(), {
           contactUri: event.contact,
           userAgent: event.user_agent ?? null,

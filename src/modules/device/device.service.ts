@@ -80,7 +80,7 @@ export class DeviceService {
     await assertValid(input);
     return transactional(ctx, async (tx) => {
       const extension = await this.lockExtension(tx, rawExtensionId);
-      if (extension.status !== ExtensionStatus.ACTIVE) throw badInput({ extension: ["The extension is disabled."] });
+      if (extension.status !== ExtensionStatus.ACTIVE) throw badInput({ extension: ["The extension is disabled."] }, "The extension is disabled.");
       const existing = await this.findByContact(tx, extension.id, input.contactUri);
       const expiresAt = new Date(input.occurredAt.getTime() + input.expiresInSeconds * 1000);
       const details = [input.userAgent ?? null, input.sourceAddress ?? null, input.transport ?? null];
