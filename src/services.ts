@@ -6,15 +6,18 @@ import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { CdrService } from "./modules/cdr/cdr.service";
 import { DeviceService } from "./modules/device/device.service";
 import { ExtensionService } from "./modules/extension/extension.service";
+import { ExtensionImportService } from "./modules/extension/extension-import";
 import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import { AuditService } from "./modules/audit/audit.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
+  extensionImport: ExtensionImportService;
   apiKeys: ApiKeyService;
   queues: QueueService;
   queueStats: QueueStatsService;
@@ -22,14 +25,17 @@ export interface Services {
   cdrs: CdrService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  audit: AuditService;
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
   const tenants = new TenantService();
   const devices = new DeviceService();
+  const extensions = new ExtensionService(tenants, deps.secretBox);
   return {
     tenants,
-    extensions: new ExtensionService(tenants, deps.secretBox),
+    extensions,
+    extensionImport: new ExtensionImportService(extensions, tenants),
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
     queueStats: new QueueStatsService(),
@@ -37,5 +43,6 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    audit: new AuditService(),
   };
 }

@@ -1,4 +1,5 @@
 import type { ExtensionPage, ExtensionRow } from "../modules/extension/extension.service";
+import type { ImportResult } from "../modules/extension/extension-import.types";
 import { HttpError } from "./errors";
 
 /** The REST representation (Laravel API resource): snake_case, integer ids, never the secret. */
@@ -72,5 +73,17 @@ export function paginated(page: ExtensionPage, path: string, filters: Record<str
       to: from === null ? null : from + page.rows.length - 1,
       total: page.total,
     },
+  };
+}
+
+/** An import result as REST spells it: snake_case fields, status values in lower case (as the REST resources' enums). */
+export function importResultResource(result: ImportResult) {
+  return {
+    dry_run: result.dryRun,
+    created: result.created,
+    updated: result.updated,
+    unchanged: result.unchanged,
+    failed: result.failed,
+    rows: result.rows.map((row) => ({ line: row.line, extension_number: row.extensionNumber, status: row.status.toLowerCase(), errors: row.errors })),
   };
 }

@@ -620,7 +620,9 @@ describe("OpenAPI 3.1 document", () => {
   });
 
   it("every documented status of every operation was answered, and matched its schema, in this suite", () => {
-    const missing = documentedResponses().filter((r) => !seen.has(r));
+    // The bulk import and export have their own suite (extension-import.test.ts), which checks theirs.
+    const own = Object.keys(OPENAPI_DOCUMENT.paths).filter((t) => !t.startsWith("/api/extensions/import") && !t.startsWith("/api/extensions/export"));
+    const missing = documentedResponses(own).filter((r) => !seen.has(r));
     expect(missing).toEqual([]);
   });
 });

@@ -22,7 +22,9 @@ import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../gr
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
+import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
@@ -80,6 +82,23 @@ function tenantAsField(error: unknown): never {
 }
 
 const secretAad = (tenantId: number) => `extension-secret:${tenantId}`;
+
+/** The credential columns stored for a secret: today its sealed envelope. Every path that sets a secret computes them here. */
+export interface ExtensionCredentials {
+  secretCiphertext: string;
+}
+
+/** The extension as the audit trail shows it: GraphQL field names and values, the secret only as "[redacted]". */
+export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret">): AuditSnapshot {
+  return {
+    extensionNumber: row.extensionNumber,
+    displayName: row.displayName,
+    email: row.email,
+    status: row.status.toUpperCase(),
+    voicemailEnabled: row.voicemailEnabled,
+    secret: row.hasSecret ? REDACTED : null,
+  };
+}
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
@@ -200,12 +219,13 @@ export class ExtensionService {
             input.extensionNumber,
             input.displayName ?? null,
             input.email ?? null,
-            this.secretBox.seal(input.secret, secretAad(tenantId)),
+            this.credentials(tenantId, input.secret).secretCiphertext,
             input.status ?? ExtensionStatus.ACTIVE,
             input.voicemailEnabled ?? false,
           ],
         )
         .catch(translateUnique);
+      await recordAudit(tx, { tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
       return row;
     });
   }
@@ -223,14 +243,18 @@ export class ExtensionService {
       if (input.email !== undefined) set("email", input.email);
       if (input.status !== undefined) set("status", input.status);
       if (input.voicemailEnabled !== undefined) set("voicemail_enabled", input.voicemailEnabled);
-      if (input.secret !== undefined) set("secret_ciphertext", this.secretBox.seal(input.secret, secretAad(current.tenantId)));
+      if (input.secret !== undefined) set("secret_ciphertext", this.credentials(current.tenantId, input.secret).secretCiphertext);
       if (sets.length === 0) return current;
       sets.push("updated_at = now()");
       const [rows]: [ExtensionRow[]] = await tx.manager
         .query(`UPDATE extension AS e SET ${sets.join(", ")} WHERE e.id = ${p.add(current.id)} RETURNING ${EXTENSION_COLUMNS}`, p.values)
         .catch(translateUnique);
       const updated = rows[0];
-      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, updated);
+      const changes = updatedChanges(extensionSnapshot(current), extensionSnapshot(updated), input.secret !== undefined ? ["secret"] : []);
+      if (!isEmpty(changes)) {
+        await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
+      }
+      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
       return updated;
     });
   }
@@ -251,8 +275,12 @@ export class ExtensionService {
           { queues },
         );
       }
-      await tx.manager.query(`DELETE FROM queue_agent WHERE extension_id = $1`, [current.id]);
+      const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
+      await recordAudit(tx, [
+        ...agents.map((agent) => agentRemoved(agent)),
+        { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
+      ]);
       publishQueueChange(tx, queues.map((q) => q.id));
       return current.id;
     });
@@ -265,11 +293,32 @@ export class ExtensionService {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
       await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, updated_at = now() WHERE id = $2`, [
-        this.secretBox.seal(secret, secretAad(current.tenantId)),
+        this.credentials(current.tenantId, secret).secretCiphertext,
         current.id,
       ]);
+      await recordAudit(tx, {
+        tenantId: current.tenantId,
+        action: "extension.secret_rotated",
+        entityType: "extension",
+        entityId: current.id,
+        changes: { secret: [current.hasSecret ? REDACTED : null, REDACTED] },
+      });
       return secret;
     });
+  }
+
+  /** The stored credentials of a secret; create, update, rotation and bulk import all compute them here. */
+  credentials(tenantId: number, secret: string): ExtensionCredentials {
+    return { secretCiphertext: this.secretBox.seal(secret, secretAad(tenantId)) };
+  }
+
+  /** Whether a stored envelope holds this secret (an import that repeats the secret changes nothing). */
+  secretMatches(tenantId: number, secretCiphertext: string, secret: string): boolean {
+    try {
+      return this.secretBox.open(secretCiphertext, secretAad(tenantId)) === secret;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -344,15 +393,20 @@ export class ExtensionService {
     return this.update(ctx, current.id, input);
   }
 
-  /** A disabled extension keeps no registration: its live devices are unregistered, each with its event. */
-  private async unregisterDevices(tx: RequestContext, extension: ExtensionRow): Promise<void> {
+  /** A disabled extension keeps no registration: the live devices of these extensions are unregistered (one statement), each with its event. */
+  async unregisterDevices(tx: RequestContext, extensions: readonly ExtensionRow[]): Promise<void> {
+    if (extensions.length === 0) return;
+    const byId = new Map(extensions.map((e) => [e.id, e]));
     const [devices]: [DeviceRow[]] = await tx.manager.query(
       `UPDATE device AS d SET unregistered_at = now(), updated_at = now()
-       WHERE d.extension_id = $1 AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
-      [extension.id],
+       WHERE d.extension_id = ANY($1::int[]) AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
+      [[...byId.keys()]],
     );
     const occurredAt = new Date().toISOString();
-    for (const device of devices) publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    for (const device of devices) {
+      const extension = byId.get(device.extensionId)!;
+      publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    }
   }
 
   /** Loads and row-locks an extension the caller may change; another tenant's answers as not found. */
