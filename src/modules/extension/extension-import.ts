@@ -53,8 +53,7 @@ function csvValue(column: Column, cell: string): unknown {
   return cell;
 }
 
-/** csv-parse counts a CR and an LF each as a line; a quoted multi-line cell moves the record's start back by as many. */
-const lineBreaks = (cells: string[]) => cells.reduce((n, cell) => n + (cell.match(/[\r\n]/g)?.length ?? 0), 0);
+const count = (cells: string[], pattern: RegExp) => cells.reduce((n, cell) => n + (cell.match(pattern)?.length ?? 0), 0);
 
 /**
  * Reads a CSV file (RFC 4180 quoting, optional UTF-8 BOM, CRLF or LF) with csv-parse as a stream:
@@ -66,14 +65,17 @@ export async function readCsvRecords(source: Readable | string): Promise<ImportR
   input.once("error", (error) => parser.destroy(error));
   const records: ImportRecord[] = [];
   let header: Array<Column | null> | null = null;
+  // csv-parse's line count is where a record ends, and counts a CRLF inside a quoted cell as two lines.
+  let crlfInCells = 0;
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      crlfInCells += count(record, /\r\n/g);
       if (header === null) {
         header = readHeader(record);
         continue;
       }
       if (records.length === IMPORT_MAX_ROWS) throw tooMany();
-      const line = info.lines - lineBreaks(record);
+      const line = info.lines - crlfInCells - count(record, /\r\n|\r|\n/g);
       if (record.length !== header.length) {
         records.push({ line, fields: {}, errors: { row: [`The line has ${record.length} fields; the header has ${header.length}.`] } });
         continue;
@@ -212,7 +214,8 @@ export class ExtensionImportService {
       const given = Object.fromEntries(Object.entries(record.fields).filter(([, v]) => v !== undefined).map(([c, v]) => [FIELD_OF[c as Column], v]));
       const updating = current !== undefined && mode === ImportMode.UPSERT;
       const input = updating ? Object.assign(new UpdateExtensionInput(), given) : Object.assign(new CreateExtensionInput(), { tenantId, ...given });
-      await assertValid(input).catch((error: unknown) => {
+      // A line that is no row (wrong field count, not an object) has nothing more to judge.
+      if (!record.errors?.row) await assertValid(input).catch((error: unknown) => {
         if (!(error instanceof AppError) || !error.fields) throw error;
         for (const [field, messages] of Object.entries(error.fields)) for (const m of messages) add(field, m);
       });
