@@ -1,5 +1,6 @@
 import type { ExtensionPage, ExtensionRow } from "../modules/extension/extension.service";
 import type { ImportResult } from "../modules/extension/extension-import.types";
+import { EXTENSION_REST_FIELDS } from "../modules/extension/extension.inputs";
 import { HttpError } from "./errors";
 
 /** The REST representation (Laravel API resource): snake_case, integer ids, never the secret. */
@@ -30,15 +31,7 @@ export function extensionResource(row: ExtensionRow): ExtensionResource {
 }
 
 /** Body field → service input field. Anything else in a body is ignored, as Laravel's validated() does. */
-const BODY_FIELDS = {
-  tenant_id: "tenantId",
-  extension_number: "extensionNumber",
-  display_name: "displayName",
-  email: "email",
-  secret: "secret",
-  status: "status",
-  voicemail_enabled: "voicemailEnabled",
-} as const;
+const BODY_FIELDS = EXTENSION_REST_FIELDS;
 
 /** The fields a body carries, renamed; an absent field stays absent (undefined) and null stays null. */
 export function inputFields(body: unknown): Record<string, unknown> {

@@ -30,7 +30,7 @@ import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
-import { AuditRetention } from "../modules/audit/audit.service";
+import { auditRetention } from "../modules/audit/audit.service";
 
 export interface RunningServer {
   url: string;
@@ -192,8 +192,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
-    const auditRetention = new AuditRetention(db.dataSource, config.auditRetentionDays, log);
-    auditRetention.start();
+    const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
+    void auditPruner?.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -205,7 +205,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await streamConsumer?.stop();
         await expiry.stop();
         await cdrPartitions.stop();
-        await auditRetention.stop();
+        await auditPruner?.stop();
         await pubsub.close();
         await db.close();
       })());

@@ -2,6 +2,7 @@ import { parseId, readScope, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
 import { badInput, type FieldErrors } from "../../common/errors";
 import type { Logger } from "../../common/logger";
+import { Periodic } from "../../common/periodic";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { readRows } from "../../db/read";
@@ -137,40 +138,11 @@ export async function pruneAuditTrail(dataSource: DataSource, retentionDays: num
   }
 }
 
-/** Runs pruning at start and then hourly while the server runs; failures are logged, never thrown. */
-export class AuditRetention {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly retentionDays: number,
-    private readonly log: Logger,
-  ) {}
-
-  start(): void {
-    if (this.retentionDays <= 0) return;
-    void this.runOnce();
-    this.timer = setInterval(() => void this.runOnce(), DAY_MS / 24);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
-  }
-
-  runOnce(): Promise<void> {
-    this.running ??= (async () => {
-      try {
-        const deleted = await pruneAuditTrail(this.dataSource, this.retentionDays);
-        if (deleted) this.log.info({ deleted, retentionDays: this.retentionDays }, "audit entries past retention deleted");
-      } catch (error) {
-        this.log.error({ err: error }, "audit retention failed");
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
-  }
+/** AUDIT_RETENTION_DAYS > 0: prunes at start and then hourly while the server runs; null when every entry is kept. */
+export function auditRetention(dataSource: DataSource, retentionDays: number, log: Logger): Periodic | null {
+  if (retentionDays <= 0) return null;
+  return new Periodic("audit retention", DAY_MS / 24, async () => {
+    const deleted = await pruneAuditTrail(dataSource, retentionDays);
+    if (deleted) log.info({ deleted, retentionDays }, "audit entries past retention deleted");
+  }, log);
 }

@@ -10,7 +10,7 @@ import { transactional } from "../../db/transaction";
 import { createdChanges, recordAudit, updatedChanges, type AuditRecord } from "../audit/audit";
 import type { TenantService } from "../tenant/tenant.service";
 import { ExtensionStatus } from "./extension.entity";
-import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
+import { CreateExtensionInput, EXTENSION_REST_FIELDS, UpdateExtensionInput } from "./extension.inputs";
 import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type ExtensionService } from "./extension.service";
 import { ImportMode, ImportRowStatus, type ImportResult, type ImportRow } from "./extension-import.types";
 
@@ -24,15 +24,8 @@ const EXPORT_BATCH = 1_000;
 
 type Column = (typeof IMPORT_COLUMNS)[number];
 const KNOWN: ReadonlySet<string> = new Set(IMPORT_COLUMNS);
-const FIELD_OF: Record<Column, string> = {
-  extension_number: "extensionNumber",
-  display_name: "displayName",
-  email: "email",
-  secret: "secret",
-  status: "status",
-  voicemail_enabled: "voicemailEnabled",
-};
-const COLUMN_OF: Record<string, string> = Object.fromEntries(Object.entries(FIELD_OF).map(([column, field]) => [field, column]));
+const FIELD_OF: Record<Column, string> = EXTENSION_REST_FIELDS;
+const COLUMN_OF: Record<string, string> = Object.fromEntries(Object.entries(EXTENSION_REST_FIELDS).map(([column, field]) => [field, column]));
 
 /** One row of a file: its line, its values by column (absent = not given), or why it is no row at all. */
 export interface ImportRecord {
