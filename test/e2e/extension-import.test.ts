@@ -164,6 +164,19 @@ describe("bulk import: dry run, the real run, upsert and the audit it leaves", (
     expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 3 });
   });
 
+  it("an upsert that disables an extension unregisters its devices, as a single update does", async () => {
+    const { tenant, adminKey } = await tenantWithKeys(ts);
+    await createExtension(ts, tenant.id, { extensionNumber: "450", secret: SECRET }, adminKey);
+    const ingest = await createKey(ts, "INGEST", null);
+    const event = { type: "registration", action: "register", domain: tenant.sipDomain, extension: "450", contact: "sip:450@10.0.0.5:5060", transport: "udp", expires: 3600 };
+    expect((await rest("POST", "/api/events", { key: ingest, json: event })).status).toBe(200);
+    const live = async () => (await sql(`SELECT count(*)::int AS n FROM device WHERE tenant_id = $1 AND unregistered_at IS NULL`, [Number(tenant.id)]))[0].n;
+    expect(await live()).toBe(1);
+    const r = await rest("POST", `/api/extensions/import?tenant_id=${tenant.id}&mode=upsert`, { key: adminKey, ...csv("extension_number,status\n450,disabled\n") });
+    expect(r.body.data).toMatchObject({ updated: 1, failed: 0 });
+    expect(await live()).toBe(0);
+  });
+
   it("parallel imports and single creates never exceed maxExtensions, and an import is whole or absent", async () => {
     const { tenant, adminKey } = await tenantWithKeys(ts, { maxExtensions: 10 });
     const file = (from: number) => "extension_number,secret\n" + Array.from({ length: 6 }, (_, i) => `${from + i},${SECRET}`).join("\n");
