@@ -86,6 +86,11 @@ describe("bulk import: refusals name every bad line, and write nothing", () => {
     expect(errorsOf(4)).toEqual([{ field: "tenant_id", messages: ["The tenant has reached its limit of 3 extensions."] }]);
     expect(errorsOf(5)).toEqual([{ field: "row", messages: ["The row must be an object."] }]);
     expect(errorsOf(6)[0].field).toBe("colour");
+    // The file itself refused, over GraphQL: malformed JSON, not an array, a CSV without its number column.
+    for (const [format, data] of [["JSON", "[{"], ["JSON", "{}"], ["CSV", "display_name\nx\n"]] as const) {
+      const refused = await ts.gql(ImportExtensionsDocument, { tenantId: tenant.id, format, data }, adminKey);
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", fields: { data: [expect.any(String)] } });
+    }
     expect(await countIn(tenant.id)).toBe(1);
   });
 
