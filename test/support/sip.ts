@@ -14,7 +14,8 @@ import { ensureEngineRole } from "../../src/engine/engine-role";
  * every process is stopped by its PID; every wait is on a condition.
  */
 
-const root = path.resolve(__dirname, "../..");
+/** The repository: from test/support, or from dist/test/support when compiled for a benchmark. */
+const root = [path.resolve(__dirname, "../.."), path.resolve(__dirname, "../../..")].find((dir) => fs.existsSync(path.join(dir, "deploy/kamailio/kamailio.cfg")))!;
 export const KAMAILIO_CFG = path.join(root, "deploy/kamailio/kamailio.cfg");
 export const SIPP_REGISTER = path.join(root, "test/support/sipp-register.xml");
 
