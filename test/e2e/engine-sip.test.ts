@@ -16,7 +16,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio } from "../support/sip";
+import { createEngineRole, freeTcpPort, registerOverWebSocket, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio } from "../support/sip";
 
 /**
  * Contract §7 end to end with real SIP clients: Kamailio runs the shipped deploy/kamailio/kamailio.cfg
@@ -131,12 +131,13 @@ suite("phones through the shipped Kamailio", () => {
     [tenant, other] = await Promise.all([createTenant(ts, { maxExtensions: 500 }), createTenant(ts)]);
   }, 30_000);
   afterAll(async () => {
+    // Kamailio logged no error while it worked (a refused authentication is a notice); its shutdown is not judged.
+    const logged = kamailio?.output() ?? "";
     await kamailio?.stop();
     await role?.drop();
     redis?.disconnect();
     await ts?.stop();
-    // Kamailio logged no error of its own (a refused authentication is a notice, not an error).
-    expect(kamailio?.output() ?? "").not.toMatch(/\b(ERROR|CRITICAL):/);
+    expect(logged).not.toMatch(/\b(ERROR|CRITICAL):/);
   });
 
   const create = async (tenantId: string, extensionNumber: string, secret: string) =>
@@ -245,6 +246,30 @@ suite("phones through the shipped Kamailio", () => {
       await second.stop();
     }
   }, 60_000);
+
+  it("registers a WebRTC client over SIP-over-WebSocket (WS_LISTEN): the device's transport is WS", async () => {
+    const ext = await create(tenant.id, "1006", "webrtc-secret-1006");
+    const wsPort = await freeTcpPort();
+    const withWebSocket = await startKamailio({
+      databaseUrl: role.url,
+      redisUrl: redisUrl()!,
+      streamKey: kamailio.streamKey,
+      defines: [`WS_LISTEN=tcp:127.0.0.1:${wsPort}`],
+    });
+    const events = await subscribe(ts, RegistrationEventsDocument, { tenantId: tenant.id }, ts.adminKey);
+    try {
+      expect((await registerOverWebSocket(wsPort, "1006", tenant.sipDomain, "wrong-secret")).status).toBe(403);
+      const { status, contact } = await registerOverWebSocket(wsPort, "1006", tenant.sipDomain, "webrtc-secret-1006");
+      expect(status).toBe(200);
+      const event = await events.next((e) => e.registrationEvents.extension.id === ext.id);
+      expect(event.registrationEvents).toMatchObject({ type: "REGISTERED", device: { contactUri: contact, transport: "WS", userAgent: "pbx-test-webrtc" } });
+      expect(events.received).toHaveLength(1);
+      expect(withWebSocket.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
+    } finally {
+      await events.close();
+      await withWebSocket.stop();
+    }
+  });
 
   it("SIPp registers 100 extensions with digest auth, and each reaches the product exactly once", async () => {
     const numbers = Array.from({ length: 100 }, (_, i) => String(3000 + i));

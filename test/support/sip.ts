@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import WebSocket from "ws";
 import { ensureEngineRole } from "../../src/engine/engine-role";
 
 /**
@@ -333,4 +334,76 @@ export async function sippRegister(kamailioPort: number, usersFile: string, call
   const col = (name: string) => Number(last[header.indexOf(name)]);
   fs.rmSync(dir, { recursive: true, force: true });
   return { code, output, successful: col("SuccessfulCall(C)"), failed: col("FailedCall(C)") };
+}
+
+/** The TCP port free now (for a WebSocket listener). */
+export async function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A WebRTC-style client's registration over SIP-over-WebSocket (RFC 7118, subprotocol "sip"): the
+ * browser's invalid host in Via and Contact, answered by digest authentication (RFC 2617 with
+ * qop=auth). Answers the final status of the authenticated REGISTER and the contact used.
+ */
+export async function registerOverWebSocket(wsPort: number, number: string, domain: string, secret: string): Promise<{ status: number; contact: string }> {
+  const socket = new WebSocket(`ws://127.0.0.1:${wsPort}/`, "sip");
+  await new Promise<void>((resolve, reject) => socket.once("open", () => resolve()).once("error", reject));
+  const host = `${randomBytes(4).toString("hex")}.invalid`;
+  const contact = `sip:${number}@${host};transport=ws`;
+  const callId = randomBytes(8).toString("hex");
+  const tag = randomBytes(4).toString("hex");
+  const md5 = (t: string) => createHash("md5").update(t).digest("hex");
+  const request = (cseq: number, authorization?: string) =>
+    [
+      `REGISTER sip:${domain} SIP/2.0`,
+      `Via: SIP/2.0/WS ${host};branch=z9hG4bK${randomBytes(6).toString("hex")}`,
+      "Max-Forwards: 70",
+      `From: <sip:${number}@${domain}>;tag=${tag}`,
+      `To: <sip:${number}@${domain}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: <${contact}>;expires=600`,
+      "User-Agent: pbx-test-webrtc",
+      ...(authorization ? [`Authorization: ${authorization}`] : []),
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+  const replies: string[] = [];
+  const waiters: Array<() => void> = [];
+  socket.on("message", (data) => {
+    replies.push(data.toString());
+    waiters.splice(0).forEach((w) => w());
+  });
+  const finalReply = async (cseq: number) =>
+    waitFor(`a final reply to REGISTER ${cseq}`, () => replies.find((r) => /^SIP\/2\.0 [2-6]\d\d/.test(r) && r.includes(`CSeq: ${cseq} REGISTER`)), 5000, 20);
+  try {
+    socket.send(request(1));
+    const challenge = await finalReply(1);
+    if (!challenge.startsWith("SIP/2.0 401")) return { status: Number(challenge.slice(8, 11)), contact };
+    const header = /^WWW-Authenticate: Digest (.*)$/im.exec(challenge)![1];
+    const param = (name: string) => new RegExp(`${name}="?([^",\\r]+)"?`).exec(header)?.[1];
+    const realm = param("realm")!;
+    const nonce = param("nonce")!;
+    const uri = `sip:${domain}`;
+    const ha1 = md5(`${number}:${realm}:${secret}`);
+    const ha2 = md5(`REGISTER:${uri}`);
+    const cnonce = randomBytes(4).toString("hex");
+    const qop = param("qop") ? "auth" : undefined;
+    const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    const authorization =
+      `Digest username="${number}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5` +
+      (qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : "");
+    socket.send(request(2, authorization));
+    const reply = await finalReply(2);
+    return { status: Number(reply.slice(8, 11)), contact };
+  } finally {
+    socket.close();
+  }
 }
