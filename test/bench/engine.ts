@@ -18,7 +18,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -26,7 +25,7 @@ import { createClient } from "graphql-ws";
 import { Redis } from "ioredis";
 import pg from "pg";
 import WebSocket from "ws";
-import { createEngineRole, sippRegister, sippUsers, startKamailio, stopProcess, waitFor } from "../support/sip";
+import { createEngineRole, freeTcpPort, sippRegister, sippUsers, startKamailio, stopProcess, waitFor } from "../support/sip";
 
 interface Options {
   rates: number[];
@@ -59,15 +58,6 @@ function options(): Options {
     tenants: positive("tenants", values.tenants),
     children: positive("children", values.children),
   };
-}
-
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function admin(databaseUrl: string, sql: string): Promise<void> {
