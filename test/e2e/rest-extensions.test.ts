@@ -620,7 +620,8 @@ describe("OpenAPI 3.1 document", () => {
   });
 
   it("every documented status of every operation was answered, and matched its schema, in this suite", () => {
-    const missing = documentedResponses().filter((r) => !seen.has(r));
+    // The engine's path is covered by its own suite (engine-credentials.test.ts).
+    const missing = documentedResponses((template) => !template.startsWith("/api/engine/")).filter((r) => !seen.has(r));
     expect(missing).toEqual([]);
   });
 });
