@@ -10,7 +10,7 @@ import { readCsvRecords, readJsonRecords } from "../modules/extension/extension-
 import { ImportMode } from "../modules/extension/extension-import.types";
 import type { RestDeps } from "./deps";
 import { HttpError, methodNotAllowed, restErrors } from "./errors";
-import { extensionResource, importResultResource, inputFields, paginated } from "./extension.resource";
+import { extensionResource, importResultResource, inputFields, paginated, subscriberResource } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
 
 const ctxOf = (res: Response): RequestContext => res.locals.ctx as RequestContext;
@@ -166,6 +166,18 @@ export function createRestRouter(deps: RestDeps): Router {
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "HEAD", "PUT", "PATCH", "DELETE"]));
+
+  router
+    .route("/engine/credentials")
+    .get(async (req, res) => {
+      const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
+      if (!principal) throw unauthenticated();
+      const ctx = buildContext(deps, principal, "rest", String(res.locals.requestId ?? randomUUID()));
+      const row = await ctx.services.credentials.subscriber(ctx, param(req.query.domain), param(req.query.username));
+      res.setHeader("Cache-Control", "no-store");
+      res.json({ data: subscriberResource(row) });
+    })
+    .all(methodNotAllowed(["GET", "HEAD"]));
 
   router.use(restErrors(deps.log));
   return router;

@@ -7,7 +7,7 @@
  * schema that it drops afterwards (without DATABASE_URL: embedded PGlite in a temporary directory),
  * and prints, per step, the wall time and the peak growth of the process's heap while the step ran:
  * a dry run, the real run (one INSERT, one audit statement), the same file again with mode=upsert
- * (every row UNCHANGED: each secret is opened and compared), an upsert that changes every row, and
+ * (every row UNCHANGED: each secret is compared by its SHA-256 digest), an upsert that changes every row, and
  * the export. The same steps at a tenth of the rows show how memory scales: with the rows, not the file.
  */
 import { randomBytes } from "node:crypto";

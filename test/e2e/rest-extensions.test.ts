@@ -620,8 +620,8 @@ describe("OpenAPI 3.1 document", () => {
   });
 
   it("every documented status of every operation was answered, and matched its schema, in this suite", () => {
-    // The bulk import and export have their own suite (extension-import.test.ts), which checks theirs.
-    const own = Object.keys(OPENAPI_DOCUMENT.paths).filter((t) => !t.startsWith("/api/extensions/import") && !t.startsWith("/api/extensions/export"));
+    // The engine's path (engine-credentials.test.ts) and the bulk import and export (extension-import.test.ts) have their own suites.
+    const own = (template: string) => !template.startsWith("/api/engine/") && !template.startsWith("/api/extensions/import") && !template.startsWith("/api/extensions/export");
     const missing = documentedResponses(own).filter((r) => !seen.has(r));
     expect(missing).toEqual([]);
   });

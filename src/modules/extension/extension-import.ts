@@ -9,6 +9,7 @@ import { readRows } from "../../db/read";
 import { transactional } from "../../db/transaction";
 import { createdChanges, recordAudit, updatedChanges, type AuditRecord } from "../audit/audit";
 import type { TenantService } from "../tenant/tenant.service";
+import { sipDigests, type ExtensionCredentials } from "./extension-credentials";
 import { ExtensionStatus } from "./extension.entity";
 import { CreateExtensionInput, EXTENSION_REST_FIELDS, UpdateExtensionInput } from "./extension.inputs";
 import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type ExtensionService } from "./extension.service";
@@ -128,7 +129,13 @@ export function parseJsonRecords(text: string): ImportRecord[] {
   return readJsonRecords(value);
 }
 
-type Stored = ExtensionRow & { secretCiphertext: string };
+type Stored = ExtensionRow & { ha1Sha256: string | null };
+
+/** The tenant an import writes to: its id and the realm its digests name. */
+interface Realm {
+  id: number;
+  sipDomain: string;
+}
 
 /** What one valid row will write. */
 interface Planned {
@@ -158,6 +165,7 @@ export class ExtensionImportService {
   constructor(
     private readonly extensions: ExtensionService,
     private readonly tenants: TenantService,
+    private readonly credentials: ExtensionCredentials,
   ) {}
 
   /** `read` runs after the caller's right to write the tenant is checked, so a refused caller's file is never read. */
@@ -169,12 +177,12 @@ export class ExtensionImportService {
       const tenant = await this.tenants.lockForWrite(tx, tenantId);
       const numbers = [...new Set(records.map((r) => r.fields.extension_number).filter((n): n is string => typeof n === "string"))];
       const existing: Stored[] = await tx.manager.query(
-        `SELECT ${EXTENSION_COLUMNS}, e.secret_ciphertext AS "secretCiphertext" FROM extension e
+        `SELECT ${EXTENSION_COLUMNS}, e.ha1_sha256 AS "ha1Sha256" FROM extension e
           WHERE e.tenant_id = $1 AND e.extension_number = ANY($2::text[]) FOR UPDATE`,
         [tenantId, numbers],
       );
       const [{ count }]: Array<{ count: number }> = await tx.manager.query(`SELECT count(*)::int AS count FROM extension WHERE tenant_id = $1`, [tenantId]);
-      const plans = await this.plan(tenantId, records, new Map(existing.map((e) => [e.extensionNumber, e])), options.mode);
+      const plans = await this.plan(tenant, records, new Map(existing.map((e) => [e.extensionNumber, e])), options.mode);
       this.applyLimit(plans, tenant.maxExtensions, count);
       const rows = plans.map((p) => p.row);
       const tally = (status: ImportRowStatus) => rows.filter((r) => r.status === status).length;
@@ -186,13 +194,14 @@ export class ExtensionImportService {
         failed: tally(ImportRowStatus.FAILED),
         rows,
       };
-      if (result.failed === 0 && !options.dryRun) await this.write(tx, tenantId, plans);
+      if (result.failed === 0 && !options.dryRun) await this.write(tx, tenant, plans);
       return result;
     });
   }
 
   /** Judges every row; a failing row keeps its messages, by column. */
-  private async plan(tenantId: number, records: ImportRecord[], existing: Map<string, Stored>, mode: ImportMode): Promise<Planned[]> {
+  private async plan(tenant: Realm, records: ImportRecord[], existing: Map<string, Stored>, mode: ImportMode): Promise<Planned[]> {
+    const tenantId = tenant.id;
     const linesOf = new Map<string, number[]>();
     for (const r of records) {
       const n = r.fields.extension_number;
@@ -233,7 +242,9 @@ export class ExtensionImportService {
         plans.push({ row: { ...row, status: ImportRowStatus.CREATED }, values, secret: v.secret });
         continue;
       }
-      const secret = v.secret !== undefined && !this.extensions.secretMatches(tenantId, current.secretCiphertext, v.secret) ? v.secret : undefined;
+      // The same secret gives the same digest: a repeated secret is no change, and nothing needs opening.
+      const sameSecret = v.secret !== undefined && current.ha1Sha256 === sipDigests(current.extensionNumber, tenant.sipDomain, v.secret).ha1Sha256;
+      const secret = v.secret !== undefined && !sameSecret ? v.secret : undefined;
       const same =
         secret === undefined &&
         values.displayName === current.displayName &&
@@ -257,21 +268,29 @@ export class ExtensionImportService {
   }
 
   /** One INSERT for the new rows, one UPDATE for the changed ones, one statement of audit entries. */
-  private async write(tx: RequestContext, tenantId: number, plans: Planned[]): Promise<void> {
+  private async write(tx: RequestContext, tenant: Realm, plans: Planned[]): Promise<void> {
+    const tenantId = tenant.id;
+    // Secrets and digests through the one function every other write of a secret uses.
+    const seal = (p: Planned) => (p.secret === undefined ? null : this.credentials.seal(tenantId, p.row.extensionNumber!, tenant.sipDomain, p.secret));
     const creates = plans.filter((p) => p.row.status === ImportRowStatus.CREATED);
     const updates = plans.filter((p) => p.row.status === ImportRowStatus.UPDATED);
     const audit: AuditRecord[] = [];
     if (creates.length) {
+      const sealed = creates.map((p) => seal(p)!);
       const rows: ExtensionRow[] = await tx.manager.query(
-        `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, status, voicemail_enabled)
-         SELECT $1, u.n, u.d, u.m, u.s, u.st, u.v FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[]) AS u(n, d, m, s, st, v)
+        `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled)
+         SELECT $1, u.n, u.d, u.m, u.s, u.h1, u.h1b, u.h2, u.st, u.v
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[]) AS u(n, d, m, s, h1, h1b, h2, st, v)
          RETURNING ${EXTENSION_COLUMNS}`,
         [
           tenantId,
           creates.map((p) => p.row.extensionNumber),
           creates.map((p) => p.values.displayName),
           creates.map((p) => p.values.email),
-          creates.map((p) => this.extensions.credentials(tenantId, p.secret!).secretCiphertext),
+          sealed.map((c) => c.secretCiphertext),
+          sealed.map((c) => c.ha1),
+          sealed.map((c) => c.ha1b),
+          sealed.map((c) => c.ha1Sha256),
           creates.map((p) => p.values.status),
           creates.map((p) => p.values.voicemailEnabled),
         ],
@@ -279,16 +298,22 @@ export class ExtensionImportService {
       for (const row of rows) audit.push({ tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
     }
     if (updates.length) {
+      const sealed = updates.map((p) => seal(p));
       const [rows]: [ExtensionRow[]] = await tx.manager.query(
         `UPDATE extension AS e SET display_name = u.d, email = u.m, status = u.st, voicemail_enabled = u.v,
-                secret_ciphertext = COALESCE(u.s, e.secret_ciphertext), updated_at = now()
-           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[]) AS u(id, d, m, s, st, v)
+                secret_ciphertext = COALESCE(u.s, e.secret_ciphertext), ha1 = COALESCE(u.h1, e.ha1), ha1b = COALESCE(u.h1b, e.ha1b),
+                ha1_sha256 = COALESCE(u.h2, e.ha1_sha256), updated_at = now()
+           FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[])
+                AS u(id, d, m, s, h1, h1b, h2, st, v)
           WHERE e.id = u.id RETURNING ${EXTENSION_COLUMNS}`,
         [
           updates.map((p) => p.current!.id),
           updates.map((p) => p.values.displayName),
           updates.map((p) => p.values.email),
-          updates.map((p) => (p.secret === undefined ? null : this.extensions.credentials(tenantId, p.secret).secretCiphertext)),
+          sealed.map((c) => c?.secretCiphertext ?? null),
+          sealed.map((c) => c?.ha1 ?? null),
+          sealed.map((c) => c?.ha1b ?? null),
+          sealed.map((c) => c?.ha1Sha256 ?? null),
           updates.map((p) => p.values.status),
           updates.map((p) => p.values.voicemailEnabled),
         ],

@@ -13,7 +13,6 @@ import {
   pgErrorCode,
   PG_UNIQUE_VIOLATION,
 } from "../../common/errors";
-import type { SecretBox } from "../../common/secret-box";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
@@ -26,11 +25,12 @@ import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updated
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
+import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
 
-/** What every read of an extension returns; the secret never leaves the table. */
-export type ExtensionRow = Omit<Extension, "secretCiphertext" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
+/** What every read of an extension returns; the secret and its digests never leave the table. */
+export type ExtensionRow = Omit<Extension, "secretCiphertext" | "ha1" | "ha1b" | "ha1Sha256" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
 
 export const EXTENSION_COLUMNS = `e.id, e.tenant_id AS "tenantId", e.extension_number AS "extensionNumber",
   e.display_name AS "displayName", e.email, e.status, e.voicemail_enabled AS "voicemailEnabled",
@@ -81,13 +81,6 @@ function tenantAsField(error: unknown): never {
   throw error;
 }
 
-const secretAad = (tenantId: number) => `extension-secret:${tenantId}`;
-
-/** The credential columns stored for a secret: today its sealed envelope. Every path that sets a secret computes them here. */
-export interface ExtensionCredentials {
-  secretCiphertext: string;
-}
-
 /** The extension as the audit trail shows it: GraphQL field names and values, the secret only as "[redacted]". */
 export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret">): AuditSnapshot {
   return {
@@ -111,7 +104,7 @@ function translateUnique(error: unknown): never {
 export class ExtensionService {
   constructor(
     private readonly tenants: TenantService,
-    private readonly secretBox: SecretBox,
+    private readonly credentials: ExtensionCredentials,
   ) {}
 
   async get(ctx: RequestContext, rawId: string | number): Promise<ExtensionRow> {
@@ -210,16 +203,20 @@ export class ExtensionService {
           { tenantId: [`The tenant has reached its limit of ${tenant.maxExtensions} extensions.`] },
         );
       }
+      const sealed = this.credentials.seal(tenantId, input.extensionNumber, tenant.sipDomain, input.secret);
       const [row]: ExtensionRow[] = await tx.manager
         .query(
-          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, status, voicemail_enabled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${EXTENSION_COLUMNS}`,
+          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${EXTENSION_COLUMNS}`,
           [
             tenantId,
             input.extensionNumber,
             input.displayName ?? null,
             input.email ?? null,
-            this.credentials(tenantId, input.secret).secretCiphertext,
+            sealed.secretCiphertext,
+            sealed.ha1,
+            sealed.ha1b,
+            sealed.ha1Sha256,
             input.status ?? ExtensionStatus.ACTIVE,
             input.voicemailEnabled ?? false,
           ],
@@ -243,7 +240,13 @@ export class ExtensionService {
       if (input.email !== undefined) set("email", input.email);
       if (input.status !== undefined) set("status", input.status);
       if (input.voicemailEnabled !== undefined) set("voicemail_enabled", input.voicemailEnabled);
-      if (input.secret !== undefined) set("secret_ciphertext", this.credentials(current.tenantId, input.secret).secretCiphertext);
+      if (input.secret !== undefined || (input.extensionNumber !== undefined && input.extensionNumber !== current.extensionNumber)) {
+        const credentials = await this.credentialsFor(tx, current, input.extensionNumber ?? current.extensionNumber, input.secret);
+        if (credentials.secretCiphertext !== undefined) set("secret_ciphertext", credentials.secretCiphertext);
+        set("ha1", credentials.ha1);
+        set("ha1b", credentials.ha1b);
+        set("ha1_sha256", credentials.ha1Sha256);
+      }
       if (sets.length === 0) return current;
       sets.push("updated_at = now()");
       const [rows]: [ExtensionRow[]] = await tx.manager
@@ -292,8 +295,12 @@ export class ExtensionService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
-      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, updated_at = now() WHERE id = $2`, [
-        this.credentials(current.tenantId, secret).secretCiphertext,
+      const sealed = await this.credentialsFor(tx, current, current.extensionNumber, secret);
+      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, ha1 = $2, ha1b = $3, ha1_sha256 = $4, updated_at = now() WHERE id = $5`, [
+        sealed.secretCiphertext,
+        sealed.ha1,
+        sealed.ha1b,
+        sealed.ha1Sha256,
         current.id,
       ]);
       await recordAudit(tx, {
@@ -305,20 +312,6 @@ export class ExtensionService {
       });
       return secret;
     });
-  }
-
-  /** The stored credentials of a secret; create, update, rotation and bulk import all compute them here. */
-  credentials(tenantId: number, secret: string): ExtensionCredentials {
-    return { secretCiphertext: this.secretBox.seal(secret, secretAad(tenantId)) };
-  }
-
-  /** Whether a stored envelope holds this secret (an import that repeats the secret changes nothing). */
-  secretMatches(tenantId: number, secretCiphertext: string, secret: string): boolean {
-    try {
-      return this.secretBox.open(secretCiphertext, secretAad(tenantId)) === secret;
-    } catch {
-      return false;
-    }
   }
 
   /**
@@ -391,6 +384,25 @@ export class ExtensionService {
     const current = await this.get(ctx, rawId);
     await assertValid(input, this.tenantChange(current, tenantId));
     return this.update(ctx, current.id, input);
+  }
+
+  /**
+   * The credentials of a locked extension under its (new) number: sealed from a new secret, or the
+   * stored secret opened to recompute the digests. The tenant's domain is read after the row lock,
+   * so a domain change that committed first is seen, and one that commits later recomputes this row.
+   */
+  private async credentialsFor(
+    tx: RequestContext,
+    current: ExtensionRow,
+    extensionNumber: string,
+    secret: string | undefined,
+  ): Promise<SipDigests & { secretCiphertext?: string }> {
+    const [row]: Array<{ sipDomain: string; secretCiphertext: string }> = await tx.manager.query(
+      `SELECT t.sip_domain AS "sipDomain", e.secret_ciphertext AS "secretCiphertext" FROM extension e JOIN tenant t ON t.id = e.tenant_id WHERE e.id = $1`,
+      [current.id],
+    );
+    if (secret !== undefined) return this.credentials.seal(current.tenantId, extensionNumber, row.sipDomain, secret);
+    return this.credentials.digestsOf(current.tenantId, extensionNumber, row.sipDomain, row.secretCiphertext);
   }
 
   /** A disabled extension keeps no registration: the live devices of these extensions are unregistered (one statement), each with its event. */

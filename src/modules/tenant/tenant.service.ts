@@ -5,6 +5,7 @@ import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { transactional } from "../../db/transaction";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditSnapshot } from "../audit/audit";
+import type { ExtensionCredentials } from "../extension/extension-credentials";
 import { Tenant } from "./tenant.entity";
 import { CreateTenantInput, UpdateTenantInput } from "./tenant.inputs";
 
@@ -25,6 +26,8 @@ export function tenantSnapshot(tenant: Tenant): AuditSnapshot {
 }
 
 export class TenantService {
+  constructor(private readonly credentials: ExtensionCredentials) {}
+
   /** Tenants the caller may see: all for ADMIN, its own for tenant keys. */
   async list(ctx: RequestContext): Promise<Tenant[]> {
     const scope = readScope(ctx);
@@ -69,8 +72,11 @@ export class TenantService {
         }
       }
       const before = tenantSnapshot(tenant);
+      const domainChanged = input.sipDomain !== undefined && input.sipDomain !== tenant.sipDomain;
       tx.manager.merge(Tenant, tenant, Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
       const saved = await tx.manager.save(tenant).catch(translateUnique);
+      // Every digest names the realm: the tenant's extensions change with it, in this transaction.
+      if (domainChanged) await this.credentials.recomputeTenant(tx, saved.id, saved.sipDomain);
       const changes = updatedChanges(before, tenantSnapshot(saved));
       if (!isEmpty(changes)) await recordAudit(tx, { tenantId: id, action: "tenant.updated", entityType: "tenant", entityId: id, changes });
       return saved;
