@@ -271,6 +271,24 @@ suite("phones through the shipped Kamailio", () => {
     }
   });
 
+  it("refuses a source that keeps failing authentication outright, right secret or not (AUTH_FAIL_LIMIT)", async () => {
+    const ext = await create(tenant.id, "1007", "guarded-secret-1007");
+    const guarded = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: kamailio.streamKey, defines: ["AUTH_FAIL_LIMIT=3"] });
+    try {
+      expect((await sipsakRegister(guarded.port, "1007", tenant.sipDomain, "guarded-secret-1007")).status).toBe(200);
+      for (const guess of ["guess-1", "guess-2", "guess-3"]) expect((await sipsakRegister(guarded.port, "1007", tenant.sipDomain, guess)).status).toBe(403);
+      const banned = await sipsakRegister(guarded.port, "1007", tenant.sipDomain, "guarded-secret-1007");
+      expect(banned.status).toBe(403);
+      // Refused before any challenge: the ban costs no database query and tells nothing.
+      expect(banned.output).not.toMatch(/^SIP\/2\.0 401/m);
+      // The engine the other tests use keeps its own count: this source is still welcome there.
+      expect((await sipsakRegister(kamailio.port, "1007", tenant.sipDomain, "guarded-secret-1007")).status).toBe(200);
+    } finally {
+      await guarded.stop();
+    }
+    expect((await devices(ext.id))?.registered).toBe(true);
+  });
+
   it("SIPp registers 100 extensions with digest auth, and each reaches the product exactly once", async () => {
     const numbers = Array.from({ length: 100 }, (_, i) => String(3000 + i));
     const created = new Map<string, string>();
