@@ -175,6 +175,14 @@ describe("bulk import: dry run, the real run, upsert and the audit it leaves", (
     // Importing the same file again changes nothing.
     const again = (await ts.ok(ImportExtensionsDocument, variables, adminKey)).importExtensions;
     expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 3 });
+    // A new secret is an update: sealed anew, its digests recomputed, audited as redacted.
+    const rotated = [{ extension_number: "400", secret: `${SECRET}-new` }];
+    const third = (await ts.ok(ImportExtensionsDocument, { ...variables, data: JSON.stringify(rotated) }, adminKey)).importExtensions;
+    expect(third).toMatchObject({ updated: 1, unchanged: 0 });
+    const [row400] = await sql(`SELECT ha1_sha256 AS h FROM extension WHERE id = $1`, [Number(kept.id)]);
+    expect(row400.h).toBe(sipDigests("400", tenant.sipDomain, `${SECRET}-new`).ha1Sha256);
+    const [entry] = (await ts.ok(AuditLogDocument, { tenantId: tenant.id, filter: { entityId: kept.id, action: "extension.updated" } }, adminKey)).auditLog.nodes;
+    expect(entry.changes).toEqual({ secret: ["[redacted]", "[redacted]"] });
   });
 
   it("an upsert that disables an extension unregisters its devices, as a single update does", async () => {
