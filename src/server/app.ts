@@ -29,6 +29,7 @@ import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
+import { Drain } from "./drain";
 import type { Principal } from "../auth/principal";
 
 export interface RunningServer {
@@ -40,7 +41,10 @@ export interface RunningServer {
   pubsub: PubSubEngine;
   services: Services;
   metrics: Metrics;
-  /** Stops accepting, finishes requests in flight, closes WebSockets with 1001, then closes the database and pub/sub. */
+  /**
+   * Stops accepting, finishes requests in flight (up to SHUTDOWN_GRACE_MS) and the stream batch in
+   * hand, closes WebSockets with 1001, then closes the database and pub/sub.
+   */
   stop(): Promise<void>;
 }
 
@@ -128,6 +132,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const authenticate = (header: unknown): Promise<Principal | null> => services.apiKeys.authenticate(bearerKey(header));
     const formatError = createFormatError(log);
     const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
+    const drain = new Drain(config.shutdownGraceMs);
 
     const apollo = new ApolloServer<RequestContext>({
       schema,
@@ -143,7 +148,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
         ApolloServerPluginCacheControlDisabled(),
-        ApolloServerPluginDrainHttpServer({ httpServer }),
+        // Requests in flight get SHUTDOWN_GRACE_MS to finish (Apollo's default is 10 s) before their connections are cut.
+        ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
         metricsPlugin(metrics, schema, config),
       ],
@@ -171,7 +177,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
-    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
+    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics, drain));
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
@@ -195,9 +201,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        await apollo.stop();
+        drain.begin();
+        // The stream consumer stops taking entries at once and finishes its batch in hand while HTTP drains.
+        await Promise.all([apollo.stop(), streamConsumer?.stop()]);
         services.queueStats.close();
-        await streamConsumer?.stop();
         await expiry.stop();
         await cdrPartitions.stop();
         await pubsub.close();
