@@ -92,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
-    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 100, 600_000),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

@@ -47,7 +47,7 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
     }
     let outcomes: IngestOutcome[];
     try {
-      outcomes = await deps.services.ingest.ingestMany(ctx, events, { proceed: () => drain.mayContinue() });
+      outcomes = await deps.services.ingest.ingestMany(ctx, events, { proceed: (stepMs) => drain.mayContinue(stepMs) });
     } catch (error) {
       if (!(error instanceof IngestInterrupted)) throw error;
       ctx.log.error({ err: error.cause }, "the database failed part-way through a batch of telephony events");

@@ -25,10 +25,11 @@ export interface ResolvedTarget {
 
 export interface IngestOptions {
   /**
-   * Asked before each transaction of a batch; false stops the batch there (the server is shutting
-   * down): the events not reached are answered `rejected` with code SERVICE_UNAVAILABLE.
+   * Asked before each transaction of a batch, with the longest one so far (ms); false stops the
+   * batch there (the server is shutting down): the events not reached are answered `rejected` with
+   * code SERVICE_UNAVAILABLE.
    */
-  proceed?: () => boolean;
+  proceed?: (stepMs: number) => boolean;
 }
 
 /**
@@ -105,12 +106,15 @@ export class IngestService {
   }
 
   private async applyLane(ctx: RequestContext, items: readonly Item[], outcomes: Array<IngestOutcome | undefined>, options: IngestOptions): Promise<void> {
+    let longestMs = 0;
     for (let start = 0; start < items.length; start += EVENTS_PER_TRANSACTION) {
-      if (options.proceed && !options.proceed()) {
+      if (options.proceed && !options.proceed(longestMs)) {
         for (const item of items.slice(start)) outcomes[item.index] = NOT_REACHED;
         return;
       }
+      const began = Date.now();
       await this.applyChunk(ctx, items.slice(start, start + EVENTS_PER_TRANSACTION), outcomes);
+      longestMs = Math.max(longestMs, Date.now() - began);
     }
   }
 

@@ -1,16 +1,17 @@
 /**
  * The shutdown's clock, for work that can stop part-way. From SIGTERM the server has
- * SHUTDOWN_GRACE_MS to finish the requests in flight before it cuts their connections; work made of
- * steps (an array of events, applied many per transaction) asks `mayContinue()` before each step and
- * stops once the last part of the grace — kept for the step in hand and the answer — has begun.
+ * SHUTDOWN_GRACE_MS to finish the requests in flight before it cuts their connections. Work made of
+ * steps (an array of events, applied many per transaction) asks `mayContinue` before each step with
+ * the time its longest step took so far, and stops when another one might not end, with time left
+ * to answer, before the deadline.
  */
 export class Drain {
   private deadline: number | undefined;
-  /** The end of the grace kept for finishing the step in hand and answering. */
-  private readonly reserveMs: number;
+  /** Kept at the end of the grace for writing the answer. */
+  private readonly answerMs: number;
 
   constructor(private readonly graceMs: number) {
-    this.reserveMs = Math.min(2_000, Math.floor(graceMs / 4));
+    this.answerMs = Math.min(250, Math.floor(graceMs / 10));
   }
 
   /** The shutdown has begun; idempotent. */
@@ -18,11 +19,8 @@ export class Drain {
     this.deadline ??= Date.now() + this.graceMs;
   }
 
-  get draining(): boolean {
-    return this.deadline !== undefined;
-  }
-
-  mayContinue(): boolean {
-    return this.deadline === undefined || Date.now() < this.deadline - this.reserveMs;
+  /** Whether a step like the longest so far (`stepMs`, with room for it to take twice as long) still fits. */
+  mayContinue(stepMs: number): boolean {
+    return this.deadline === undefined || Date.now() + 2 * stepMs + this.answerMs < this.deadline;
   }
 }
