@@ -6,7 +6,7 @@
  *                           [--tenants 4] [--extensions 250] [--post-interval 100] [--post-lanes 4]
  *
  * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required) in a
- * schema and Redis prefix of its own, creates --tenants tenants of --extensions extensions, then for
+ * schema and Redis prefix of its own (see bench-server.ts), creates --tenants tenants of --extensions extensions, then for
  * each path and rate drives a realistic mix for --duration seconds: about 60 % registrations (each
  * extension refreshing its one contact, in turn) and 40 % call-leg events (a leg starts, is answered
  * half a second later and ends two seconds after its start). The stream path XADDs every 10 ms; the
@@ -17,15 +17,11 @@
  * the all-tenants Redis topics, where every event goes once its transaction has committed). At the
  * end of each step it waits for the backlog to drain, then checks the database: one CDR per ended
  * leg, no leg left open, every extension's device carrying its last registration's expiry, and no
- * stream entry left pending. BENCH_NODE_ARGS passes node options to the server (e.g. `--cpu-prof`).
+ * stream entry left pending.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import http from "node:http";
-import net from "node:net";
-import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
+import { startBenchServer } from "./bench-server";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,15 +43,6 @@ const postLanes = positive("post-lanes", 4);
 const EXPIRES = 3600;
 /** How long a step may take to drain its backlog after sending stops before the rest counts as lost. */
 const DRAIN_MS = 60_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Extension {
   tenantId: number;
@@ -97,39 +84,10 @@ class Step {
 }
 
 async function main(): Promise<void> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL;
-  if (!databaseUrl || !redisUrl) throw new Error("bench:ingest needs DATABASE_URL and REDIS_URL");
-  const run = randomBytes(3).toString("hex");
-  const schema = `bench_ingest_${run}`;
-  const prefix = `bench:${run}:`;
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  await db.query(`CREATE SCHEMA ${schema}`);
-  const port = await freePort();
-  const adminKey = `bench-${randomBytes(16).toString("hex")}`;
-  const server: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []), path.resolve(__dirname, "../../src/main.js")], {
-    env: {
-      ...process.env,
-      NODE_ENV: process.env.NODE_ENV ?? "production",
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATABASE_SCHEMA: schema,
-      REDIS_PREFIX: prefix,
-      ADMIN_API_KEY: adminKey,
-      LOG_LEVEL: "warn",
-      SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("listening on")) resolve();
-    });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const bench = await startBenchServer("ingest");
+  const { port, adminKey, schema, prefix, db } = bench;
+  const run = prefix.split(":")[1];
+  const redisUrl = process.env.REDIS_URL!;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const request = (pathname: string, body: string): Promise<{ status: number; text: string }> =>
     new Promise((resolve, reject) => {
@@ -186,8 +144,9 @@ async function main(): Promise<void> {
   const lines: string[] = [
     `ingest bench: ${tenantCount} tenants × ${extensionsPerTenant} extensions, ${duration} s per step, ~60 % registrations / 40 % call legs (start, answer, end)`,
     `latency: XADD or POST → the change's subscription event (after commit)`,
+    `sent/s, committed/s: over the step, its legs' last events included; late: not committed within ${DRAIN_MS / 1000} s of the step's end`,
     "",
-    "path   | offered/s | sent/s | committed/s | events  | committed | lost | p50 ms | p99 ms | backlog at stop",
+    "path   | offered/s | sent/s | committed/s | events  | committed | late | p50 ms | p99 ms | backlog at stop",
     "------ | --------: | -----: | ----------: | ------: | --------: | ---: | -----: | -----: | --------------:",
   ];
   process.stdout.write(lines.join("\n") + "\n");
@@ -334,10 +293,7 @@ async function main(): Promise<void> {
   listener.disconnect();
   await redis.del(`${prefix}pbx:events`);
   await redis.quit();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
-  await db.query(`DROP SCHEMA ${schema} CASCADE`);
-  await db.end();
+  await bench.stop();
 }
 
 main().catch((error: unknown) => {
