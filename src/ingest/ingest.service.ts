@@ -54,7 +54,7 @@ export const EVENTS_PER_TRANSACTION = 250;
  */
 const MAX_LANES = 4;
 /** Below this many events per lane a batch gains less from another lane than its extra commit costs. */
-const MIN_EVENTS_PER_LANE = 50;
+const MIN_EVENTS_PER_LANE = 20;
 
 /** The outcome of an event a stopping server did not reach: nothing of it was applied. */
 export const NOT_REACHED: IngestOutcome = {
@@ -81,11 +81,6 @@ interface Item {
  */
 export class IngestService {
   constructor(private readonly devices: DeviceService) {}
-
-  async ingest(ctx: RequestContext, raw: unknown): Promise<IngestOutcome> {
-    const [outcome] = await this.ingestMany(ctx, [raw]);
-    return outcome;
-  }
 
   /** The outcome of each event, by index. Throws IngestInterrupted when the database failed part-way. */
   async ingestMany(ctx: RequestContext, raws: readonly unknown[], options: IngestOptions = {}): Promise<IngestOutcome[]> {
