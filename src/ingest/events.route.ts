@@ -29,7 +29,7 @@ const UNREACHED: IngestOutcome = {
 export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: Drain): Router {
   const router = Router();
   router.post("/", async (req: Request, res: Response) => {
-    const ctx = buildContext(deps, await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization)), String(res.locals.requestId));
+    const ctx = buildContext(deps, await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization)), "ingest", String(res.locals.requestId));
     try {
       requireRole(ctx, Role.INGEST, Role.ADMIN);
     } catch (error) {

@@ -216,7 +216,7 @@ export class StreamConsumer {
         if (parsed === null || "errors" in parsed) done.push(id);
       }
       if (batch.length === 0) return;
-      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, `stream:${batch[0].id}`);
+      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${batch[0].id}`);
       let outcomes: ReadonlyArray<IngestOutcome | undefined>;
       let failure: unknown;
       try {
