@@ -19,6 +19,7 @@ import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
 import { assertComplexity, depthRule } from "../graphql/limits";
+import { compiledReads } from "../graphql/compiled-reads.route";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { Metrics } from "../observability/metrics";
@@ -167,6 +168,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
+      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, config.graphql, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
       }),
