@@ -1,11 +1,11 @@
 import type { RequestHandler } from "express";
-import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
+import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from "graphql";
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../auth/principal";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { Metrics } from "../observability/metrics";
 import { compileRead, type CompiledRead } from "./compiled-reads";
-import { assertComplexity, depthRule, type QueryLimits } from "./limits";
+import { assertComplexity, type QueryLimits } from "./limits";
 
 interface Plan {
   read: CompiledRead;
@@ -32,12 +32,13 @@ const plainJson = (accept: string | undefined) => accept === undefined || accept
 export function compiledReads(
   schema: GraphQLSchema,
   deps: ContextDeps,
-  limits: QueryLimits,
+  options: { limits: QueryLimits; /** Apollo's own validationRules, run besides graphql's specified rules. */ validationRules: ValidationRule[] },
   metrics: Metrics,
   authenticate: (header: unknown) => Promise<Principal | null>,
 ): RequestHandler {
   const plans = new Map<string, Plan | null>();
-  const rules = [...specifiedRules, depthRule(limits)];
+  const { limits } = options;
+  const rules = [...specifiedRules, ...options.validationRules];
 
   const planFor = (query: string, operationName: string | null): Plan | null => {
     const key = `${operationName ?? ""}\u0000${query}`;

@@ -130,6 +130,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const formatError = createFormatError(log);
     const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
 
+    // Compiled reads validate a document with these same rules before planning it.
+    const validationRules = [depthRule(config.graphql)];
     const apollo = new ApolloServer<RequestContext>({
       schema,
       introspection: true,
@@ -139,7 +141,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // main.ts owns SIGTERM/SIGINT (drain, close sockets with 1001, exit 0); Apollo's own handlers
       // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
       stopOnTerminationSignals: false,
-      validationRules: [depthRule(config.graphql)],
+      validationRules,
       formatError,
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
@@ -168,7 +170,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
-      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, config.graphql, metrics, authenticate)] : []),
+      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
       }),
