@@ -84,7 +84,7 @@ export function compiledReads(
       plan.withinLimits.add(inputsKey);
     }
     void (async () => {
-      const ctx = buildContext(deps, await authenticate(req.headers.authorization), String(res.locals.requestId ?? randomUUID()));
+      const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()));
       const answer = await plan.read.run(ctx, coerced.coerced);
       if (answer === null) return next();
       metrics.graphqlOperations.inc({ operation: plan.operation.name?.value ?? "anonymous", type: "query", outcome: "success", transport: "http" });

@@ -31,6 +31,7 @@ import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
+import { auditRetention } from "../modules/audit/audit.service";
 
 export interface RunningServer {
   url: string;
@@ -117,6 +118,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
     const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
+    // Extensions stored before the digest columns existed get them now: only the application holds the key.
+    await services.credentials.backfill(db.dataSource, log);
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
@@ -172,10 +175,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       bodyErrors,
       ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
-        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
+        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
     app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
+    // A bulk import may be larger than any other body (IMPORT_BODY_LIMIT_BYTES); a CSV one is streamed by its route.
+    app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
@@ -193,6 +198,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
+    const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
+    void auditPruner?.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -204,6 +211,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await streamConsumer?.stop();
         await expiry.stop();
         await cdrPartitions.stop();
+        await auditPruner?.stop();
         await pubsub.close();
         await db.close();
       })());
