@@ -29,7 +29,7 @@ export interface AppConfig {
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
-  graphql: { maxDepth: number; maxComplexity: number };
+  graphql: { maxDepth: number; maxComplexity: number; compiledReads: boolean };
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -102,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+      compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
   };
 }

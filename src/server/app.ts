@@ -19,6 +19,7 @@ import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
 import { assertComplexity, depthRule } from "../graphql/limits";
+import { compiledReads } from "../graphql/compiled-reads.route";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { Metrics } from "../observability/metrics";
@@ -137,6 +138,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
     const drain = new Drain(config.shutdownGraceMs);
 
+    // Compiled reads validate a document with these same rules before planning it.
+    const validationRules = [depthRule(config.graphql)];
     const apollo = new ApolloServer<RequestContext>({
       schema,
       introspection: true,
@@ -146,7 +149,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // main.ts owns SIGTERM/SIGINT (drain, close sockets with 1001, exit 0); Apollo's own handlers
       // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
       stopOnTerminationSignals: false,
-      validationRules: [depthRule(config.graphql)],
+      validationRules,
       formatError,
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
@@ -176,6 +179,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
+      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
