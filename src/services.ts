@@ -10,6 +10,7 @@ import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import { VoicemailService } from "./modules/voicemail/voicemail.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -22,6 +23,7 @@ export interface Services {
   cdrs: CdrService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  voicemail: VoicemailService;
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
@@ -37,5 +39,6 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
   };
 }

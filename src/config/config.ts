@@ -30,6 +30,16 @@ export interface AppConfig {
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
   webConcurrency: number;
+  voicemail: {
+    /** Largest accepted audio of one message, in bytes (HTTP 413 above). */
+    maxBytes: number;
+    /** Messages one extension's mailbox holds; a deposit beyond is refused. */
+    maxMessages: number;
+    /** Messages received longer ago than this many days are deleted; 0 keeps them. */
+    retentionDays: number;
+    /** How often the retention sweep runs. */
+    sweepMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -85,6 +95,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
+    voicemail: {
+      maxBytes: int(env, "VOICEMAIL_MAX_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxMessages: int(env, "VOICEMAIL_MAX_MESSAGES", 100, 1, 100_000),
+      retentionDays: int(env, "VOICEMAIL_RETENTION_DAYS", 0, 0, 36_500),
+      sweepMs: int(env, "VOICEMAIL_SWEEP_MS", 60_000, 100, 86_400_000),
+    },
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

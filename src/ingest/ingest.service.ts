@@ -117,19 +117,26 @@ export class IngestService {
     return { tenantId, extension };
   }
 
-  /** The event's tenant, by tenant_id or SIP domain, as the principal may see it. */
-  private async resolveTenant(tx: RequestContext, event: TelephonyEvent): Promise<number> {
-    const principal = requireRole(tx, Role.INGEST, Role.ADMIN);
-    const [tenant]: Array<{ id: number }> =
-      event.tenant_id !== undefined
-        ? await tx.manager.query(`SELECT id FROM tenant WHERE id = $1`, [event.tenant_id])
-        : await tx.manager.query(`SELECT id FROM tenant WHERE sip_domain = $1`, [String(event.domain).toLowerCase()]);
-    const field = event.tenant_id !== undefined ? "tenant_id" : "domain";
-    if (!tenant || (principal.tenantId !== null && principal.tenantId !== tenant.id)) {
-      throw notFound("Tenant", { [field]: ["No tenant has this " + (field === "domain" ? "SIP domain." : "id.")] });
-    }
-    return tenant.id;
+  private resolveTenant(tx: RequestContext, event: TelephonyEvent): Promise<number> {
+    return tenantOfEvent(tx, event);
   }
+}
+
+/**
+ * The tenant an engine's hand-over names, by tenant_id or SIP domain, as the principal may see it:
+ * a tenant-bound INGEST key only ever reaches its own tenant (shared by telephony events and voicemail).
+ */
+export async function tenantOfEvent(tx: RequestContext, event: { tenant_id?: number; domain?: string }): Promise<number> {
+  const principal = requireRole(tx, Role.INGEST, Role.ADMIN);
+  const [tenant]: Array<{ id: number }> =
+    event.tenant_id !== undefined
+      ? await tx.manager.query(`SELECT id FROM tenant WHERE id = $1`, [event.tenant_id])
+      : await tx.manager.query(`SELECT id FROM tenant WHERE sip_domain = $1`, [String(event.domain).toLowerCase()]);
+  const field = event.tenant_id !== undefined ? "tenant_id" : "domain";
+  if (!tenant || (principal.tenantId !== null && principal.tenantId !== tenant.id)) {
+    throw notFound("Tenant", { [field]: ["No tenant has this " + (field === "domain" ? "SIP domain." : "id.")] });
+  }
+  return tenant.id;
 }
 
 async function queuesServedBy(tx: RequestContext, extensionId: number): Promise<number[]> {

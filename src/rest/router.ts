@@ -1,43 +1,17 @@
 import { randomUUID } from "node:crypto";
-import { Router, type Request, type RequestHandler, type Response } from "express";
-import { badInput, unauthenticated } from "../common/errors";
+import { Router, type RequestHandler } from "express";
+import { requireRole } from "../auth/access";
+import { Role } from "../auth/role";
+import { unauthenticated } from "../common/errors";
 import { buildContext } from "../context/build-context";
-import type { RequestContext } from "../context/request-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
 import type { RestDeps } from "./deps";
-import { HttpError, methodNotAllowed, restErrors } from "./errors";
+import { methodNotAllowed, restErrors } from "./errors";
 import { extensionResource, inputFields, paginated } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
-
-const ctxOf = (res: Response): RequestContext => res.locals.ctx as RequestContext;
-
-/** A query parameter as sent (a repeated one is an array, for the service to refuse); empty counts as absent, as in Laravel. */
-const param = (value: unknown): unknown => (value === "" ? undefined : value);
-
-/** Digits become a number; anything else becomes NaN for the service to refuse with its message. */
-function integerParam(value: unknown): number | undefined {
-  const text = param(value);
-  if (text === undefined) return undefined;
-  return typeof text === "string" && /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
-}
-
-/** `force` as Laravel's boolean rule reads a query string. */
-function forceParam(value: unknown): boolean {
-  const text = param(value);
-  if (text === undefined || text === "false" || text === "0") return false;
-  if (text === "true" || text === "1") return true;
-  throw badInput({ force: ["The force field must be true or false."] });
-}
-
-/** A write with a body must send JSON; a body of another type would otherwise read as empty. */
-const jsonBody: RequestHandler = (req, _res, next) => {
-  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
-  if (hasBody && !req.is("application/json")) throw new HttpError(415, "The request body must be JSON (Content-Type: application/json).");
-  next();
-};
-
-const collectionPath = (req: Request): string => `${req.protocol}://${req.get("host")}${req.baseUrl}${req.path}`;
+import { voicemailRoutes } from "./voicemail.routes";
+import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
 
 /**
  * The REST adapter (`/api/...`, contract §5): thin routes over the same services and input classes
@@ -49,12 +23,13 @@ export function createRestRouter(deps: RestDeps): Router {
 
   /** Bearer key → principal → request context, then the role gate for reads or writes. */
   const authenticated =
-    (access: "read" | "write"): RequestHandler =>
+    (access: Access): RequestHandler =>
     async (req, res, next) => {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
       const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
-      ctx.services.extensions.authorize(ctx, access);
+      if (access === "ingest") requireRole(ctx, Role.INGEST, Role.ADMIN);
+      else ctx.services.extensions.authorize(ctx, access);
       res.locals.ctx = ctx;
       next();
     };
@@ -77,7 +52,7 @@ export function createRestRouter(deps: RestDeps): Router {
         perPage: integerParam(req.query.per_page),
       });
       const given = Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
-      res.json(paginated(page, collectionPath(req), given));
+      res.json(paginated(page, collectionPath(req), given, extensionResource));
     })
     .post(authenticated("write"), jsonBody, async (req, res) => {
       const ctx = ctxOf(res);
@@ -105,10 +80,12 @@ export function createRestRouter(deps: RestDeps): Router {
     })
     .delete(authenticated("write"), async (req, res) => {
       const ctx = ctxOf(res);
-      await ctx.services.extensions.delete(ctx, req.params.id, forceParam(req.query.force));
+      await ctx.services.extensions.delete(ctx, req.params.id, booleanParam(req.query.force, "force"));
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "HEAD", "PUT", "PATCH", "DELETE"]));
+
+  voicemailRoutes(router, deps, authenticated);
 
   router.use(restErrors(deps.log));
   return router;

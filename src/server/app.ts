@@ -27,6 +27,7 @@ import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
+import { VoicemailRetention } from "../modules/voicemail/voicemail-retention";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
@@ -189,6 +190,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
+    const voicemailRetention = new VoicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
+    voicemailRetention.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -199,6 +202,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         services.queueStats.close();
         await streamConsumer?.stop();
         await expiry.stop();
+        await voicemailRetention.stop();
         await cdrPartitions.stop();
         await pubsub.close();
         await db.close();

@@ -8,7 +8,7 @@ import { Device } from "../modules/device/device.entity";
 import { Extension } from "../modules/extension/extension.entity";
 import type { CallEventPayload, RegistrationEventPayload } from "./events";
 import { liveSubscribe, type LivePlan } from "./live";
-import { allTenantsTopic, tenantTopic } from "./topics";
+import { allTenantsTopic, tenantTopic, type LiveKind } from "./topics";
 
 export enum RegistrationEventType {
   REGISTERED = "REGISTERED",
@@ -66,7 +66,7 @@ export class ActiveCallEvent {
 type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
 
 /** The topic a tenant-scoped subscription listens on: the caller's tenant, one named tenant, or all (ADMIN). */
-async function tenantPlan(ctx: RequestContext, kind: "registrations" | "calls", tenantId: unknown): Promise<LivePlan> {
+export async function tenantPlan(ctx: RequestContext, kind: Exclude<LiveKind, "queues">, tenantId: unknown): Promise<LivePlan> {
   const scope = readScope(ctx, tenantId as string | null | undefined);
   if (scope === null) return { topic: allTenantsTopic(kind) };
   if (!(await ctx.loaders.tenant.load(scope))) throw notFound("Tenant");
