@@ -1,12 +1,9 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { notFound } from "../../common/errors";
-import { readScope } from "../../auth/access";
 import type { RequestContext } from "../../context/request-context";
 import { connectionComplexity, connectionType } from "../../graphql/connection";
 import type { VoicemailEventPayload } from "../../subscriptions/events";
-import { liveSubscribe, type LivePlan } from "../../subscriptions/live";
-import { tenantPlan } from "../../subscriptions/live.resolver";
-import { tenantTopic } from "../../subscriptions/topics";
+import { tenantOrExtensionPlan, type Data } from "../../subscriptions/live.resolver";
 import { Cdr } from "../cdr/cdr.entity";
 import type { CdrRow } from "../cdr/cdr.service";
 import { Extension } from "../extension/extension.entity";
@@ -24,21 +21,8 @@ export const audioPath = (id: number | string): string => `/api/voicemail/${id}/
 /** A message inside an event carries its extension's snapshot, so it still resolves once the message (or extension) is gone. */
 type MessageRoot = VoicemailRow & { extension?: ExtensionRow };
 
-type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
-
-async function voicemailPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
-  if (args.extensionId === undefined || args.extensionId === null) {
-    return liveSubscribe(context, await tenantPlan(context, "voicemail", args.tenantId), context.pubsub);
-  }
-  const scope = readScope(context, args.tenantId as string | null | undefined);
-  const extension = await context.services.extensions.get(context, args.extensionId as string);
-  if (scope !== null && extension.tenantId !== scope) throw notFound("Extension");
-  const plan: LivePlan = {
-    topic: tenantTopic("voicemail", extension.tenantId),
-    filter: (payload) => (payload as VoicemailEventPayload).extension.id === extension.id,
-  };
-  return liveSubscribe(context, plan, context.pubsub);
-}
+const voicemailPlan = (data: Data) =>
+  tenantOrExtensionPlan(data, "voicemail", (payload) => (payload as VoicemailEventPayload).extension.id);
 
 @Resolver(() => VoicemailMessage)
 export class VoicemailResolver {

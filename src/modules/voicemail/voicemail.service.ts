@@ -1,6 +1,7 @@
 import { canRead, canWrite, parseId, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
 import { badInput, notFound, type FieldErrors } from "../../common/errors";
+import { groupBy } from "../../common/group-by";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { readRows } from "../../db/read";
@@ -199,12 +200,7 @@ export class VoicemailService {
                            ORDER BY m.received_at DESC, m.id DESC LIMIT ${p.add(query.limit + 1)}) AS page`,
       p.values,
     );
-    const byExtension = new Map<number, VoicemailRow[]>();
-    for (const row of rows) {
-      const list = byExtension.get(row.extensionId);
-      if (list) list.push(row);
-      else byExtension.set(row.extensionId, [row]);
-    }
+    const pages = groupBy(extensionIds, rows, (row) => row.extensionId);
     let counts: Promise<Map<number, number>> | undefined;
     const countAll = () =>
       (counts ??= (async () => {
@@ -218,7 +214,7 @@ export class VoicemailService {
         );
         return new Map(found.map((r) => [r.extensionId, r.count]));
       })());
-    return extensionIds.map((id) => new ConnectionPage(byExtension.get(id) ?? [], query.limit, cursorOf, async () => (await countAll()).get(id) ?? 0));
+    return extensionIds.map((id, i) => new ConnectionPage(pages[i], query.limit, cursorOf, async () => (await countAll()).get(id) ?? 0));
   }
 
   /** Unheard and total messages of each extension, in one grouped statement. */
