@@ -5,6 +5,7 @@ import { ActiveCallService } from "./modules/active-call/active-call.service";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { CdrService } from "./modules/cdr/cdr.service";
 import { DeviceService } from "./modules/device/device.service";
+import { ExtensionCredentials } from "./modules/extension/extension-credentials";
 import { ExtensionService } from "./modules/extension/extension.service";
 import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
@@ -16,6 +17,8 @@ import { VoicemailService } from "./modules/voicemail/voicemail.service";
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
+  /** Secrets and SIP digests of extensions: the one writer of both (contract §7). */
+  credentials: ExtensionCredentials;
   apiKeys: ApiKeyService;
   queues: QueueService;
   queueStats: QueueStatsService;
@@ -27,11 +30,13 @@ export interface Services {
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
-  const tenants = new TenantService();
+  const credentials = new ExtensionCredentials(deps.secretBox);
+  const tenants = new TenantService(credentials);
   const devices = new DeviceService();
   return {
     tenants,
-    extensions: new ExtensionService(tenants, deps.secretBox),
+    extensions: new ExtensionService(tenants, credentials),
+    credentials,
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
     queueStats: new QueueStatsService(),

@@ -114,6 +114,9 @@ async function seed(db: Database, config: AppConfig, options: SeedOptions, secre
     [tenantIds, options.extensions],
   );
   t.step("extensions", `${extensions}, secrets sealed once per tenant`);
+  // The bulk-inserted copies got no SIP digests (their numbers differ): the start-up backfill's code fills them.
+  const digests = await services.credentials.backfill(ds, log);
+  t.step("SIP digests", `${digests}`);
 
   const [{ count: devices }] = await ds.query(
     `WITH inserted AS (

@@ -1,3 +1,4 @@
+import type { SubscriberRow } from "../modules/extension/extension-credentials";
 import type { ExtensionPage, ExtensionRow } from "../modules/extension/extension.service";
 import { HttpError } from "./errors";
 
@@ -25,6 +26,20 @@ export function extensionResource(row: ExtensionRow): ExtensionResource {
     voicemail_enabled: row.voicemailEnabled,
     created_at: new Date(row.createdAt).toISOString(),
     updated_at: new Date(row.updatedAt).toISOString(),
+  };
+}
+
+/** GET /api/engine/credentials (contract §7): one row of sip_subscriber, as the engine's view spells it. */
+export function subscriberResource(row: SubscriberRow) {
+  return {
+    username: row.username,
+    domain: row.domain,
+    ha1: row.ha1,
+    ha1b: row.ha1b,
+    ha1_sha256: row.ha1Sha256,
+    tenant_id: Number(row.tenantId),
+    extension_id: Number(row.extensionId),
+    voicemail_enabled: row.voicemailEnabled,
   };
 }
 

@@ -32,6 +32,7 @@ export const OPENAPI_DOCUMENT = {
   security: [{ bearer: [] }],
   tags: [
     { name: "extensions", description: "SIP endpoints of a tenant." },
+    { name: "engine", description: "What a SIP engine reads: digest credentials of active extensions." },
     { name: "voicemail", description: "Voicemail messages of extensions and their audio." },
   ],
   paths: {
@@ -156,6 +157,29 @@ export const OPENAPI_DOCUMENT = {
           "403": response("Forbidden"),
           "404": response("NotFound"),
           "409": { description: "Still a queue agent.", content: json(ref("QueueConflict")) },
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/engine/credentials": {
+      get: {
+        operationId: "getEngineCredentials",
+        tags: ["engine"],
+        summary: "The digest credentials of one active extension, for a SIP engine.",
+        description:
+          "The row of the `sip_subscriber` view whose `domain` (the tenant's SIP domain, compared lower-case) and `username` (the extension " +
+          "number) match. A disabled or deleted extension is not found. Requires INGEST or ADMIN; an INGEST key bound to a tenant gets 404 for " +
+          "every other tenant's domain. The digests are password-equivalent: keep the answer out of logs and caches.",
+        parameters: [
+          { name: "domain", in: "query", required: true, schema: { type: "string", minLength: 1 }, description: "The tenant's SIP domain (the digest realm)." },
+          { name: "username", in: "query", required: true, schema: { type: "string", minLength: 1 }, description: "The extension number." },
+        ],
+        responses: {
+          "200": { description: "The credentials.", content: json(ref("EngineCredentialsResource")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
           "422": response("ValidationFailed"),
           "500": response("ServerError"),
         },
@@ -380,6 +404,27 @@ export const OPENAPI_DOCUMENT = {
           meta: ref("PageMeta"),
         },
       },
+      EngineCredentials: {
+        type: "object",
+        additionalProperties: false,
+        required: ["username", "domain", "ha1", "ha1b", "ha1_sha256", "tenant_id", "extension_id", "voicemail_enabled"],
+        properties: {
+          username: extensionFields.extension_number,
+          domain: { type: "string", minLength: 1 },
+          ha1: { type: "string", pattern: "^[0-9a-f]{32}$", description: "MD5(username:domain:secret)." },
+          ha1b: { type: "string", pattern: "^[0-9a-f]{32}$", description: "MD5(username@domain:domain:secret)." },
+          ha1_sha256: { type: "string", pattern: "^[0-9a-f]{64}$", description: "SHA-256(username:domain:secret) (RFC 8760)." },
+          tenant_id: { type: "integer", minimum: 1 },
+          extension_id: { type: "integer", minimum: 1 },
+          voicemail_enabled: { type: "boolean" },
+        },
+      },
+      EngineCredentialsResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("EngineCredentials") },
+      },
       PageLinks: {
         type: "object",
         additionalProperties: false,
@@ -493,7 +538,7 @@ export const OPENAPI_DOCUMENT = {
         content: json(ref("Message")),
       },
       Forbidden: { description: "The key's role may not do this.", content: json(ref("Message")) },
-      NotFound: { description: "No such extension, or another tenant's.", content: json(ref("Message")) },
+      NotFound: { description: "No such (active) extension, or another tenant's.", content: json(ref("Message")) },
       PayloadTooLarge: { description: "The body is over the size limit.", content: json(ref("Message")) },
       UnsupportedMediaType: { description: "A body that is not application/json.", content: json(ref("Message")) },
       ValidationFailed: { description: "Invalid input: messages per field.", content: json(ref("ValidationError")) },

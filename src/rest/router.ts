@@ -8,7 +8,7 @@ import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
 import type { RestDeps } from "./deps";
 import { methodNotAllowed, restErrors } from "./errors";
-import { extensionResource, inputFields, paginated } from "./extension.resource";
+import { extensionResource, inputFields, paginated, subscriberResource } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
 import { voicemailRoutes } from "./voicemail.routes";
 import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
@@ -84,6 +84,18 @@ export function createRestRouter(deps: RestDeps): Router {
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "HEAD", "PUT", "PATCH", "DELETE"]));
+
+  router
+    .route("/engine/credentials")
+    .get(async (req, res) => {
+      const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
+      if (!principal) throw unauthenticated();
+      const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
+      const row = await ctx.services.credentials.subscriber(ctx, param(req.query.domain), param(req.query.username));
+      res.setHeader("Cache-Control", "no-store");
+      res.json({ data: subscriberResource(row) });
+    })
+    .all(methodNotAllowed(["GET", "HEAD"]));
 
   voicemailRoutes(router, deps, authenticated);
 

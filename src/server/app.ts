@@ -117,6 +117,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
     const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
+    // Extensions stored before the digest columns existed get them now: only the application holds the key.
+    await services.credentials.backfill(db.dataSource, log);
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };

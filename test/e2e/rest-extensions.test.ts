@@ -620,8 +620,8 @@ describe("OpenAPI 3.1 document", () => {
   });
 
   it("every documented status of every operation was answered, and matched its schema, in this suite", () => {
-    // Voicemail's routes are covered by their own suite (voicemail.test.ts).
-    const missing = documentedResponses((template) => !template.includes("voicemail")).filter((r) => !seen.has(r));
+    // The engine's path and voicemail's routes are covered by their own suites (engine-credentials.test.ts, voicemail.test.ts).
+    const missing = documentedResponses((template) => !template.startsWith("/api/engine/") && !template.includes("voicemail")).filter((r) => !seen.has(r));
     expect(missing).toEqual([]);
   });
 });

@@ -62,11 +62,11 @@ export function checkAgainstDocument(method: string, pathname: string, status: n
   }
 }
 
-/** Every documented (operation, status) pair of the paths a suite covers, to compare with `seen`. */
-export function documentedResponses(covers: (template: string) => boolean = () => true): string[] {
+/** Every documented (operation, status) pair of the paths `which` selects (all by default), to compare with `seen`. */
+export function documentedResponses(which: (template: string) => boolean = () => true): string[] {
   const out: string[] = [];
   for (const [template, item] of Object.entries(OPENAPI_DOCUMENT.paths as Record<string, Record<string, unknown>>)) {
-    if (!covers(template)) continue;
+    if (!which(template)) continue;
     for (const [method, operation] of Object.entries(item)) {
       const responses = (operation as Operation).responses;
       if (responses) for (const status of Object.keys(responses)) out.push(`${method.toUpperCase()} ${template} ${status}`);

@@ -13,7 +13,6 @@ import {
   pgErrorCode,
   PG_UNIQUE_VIOLATION,
 } from "../../common/errors";
-import type { SecretBox } from "../../common/secret-box";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
@@ -24,11 +23,12 @@ import { publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import type { TenantService } from "../tenant/tenant.service";
+import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
 
-/** What every read of an extension returns; the secret never leaves the table. */
-export type ExtensionRow = Omit<Extension, "secretCiphertext" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
+/** What every read of an extension returns; the secret and its digests never leave the table. */
+export type ExtensionRow = Omit<Extension, "secretCiphertext" | "ha1" | "ha1b" | "ha1Sha256" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
 
 export const EXTENSION_COLUMNS = `e.id, e.tenant_id AS "tenantId", e.extension_number AS "extensionNumber",
   e.display_name AS "displayName", e.email, e.status, e.voicemail_enabled AS "voicemailEnabled",
@@ -79,7 +79,6 @@ function tenantAsField(error: unknown): never {
   throw error;
 }
 
-const secretAad = (tenantId: number) => `extension-secret:${tenantId}`;
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
@@ -92,7 +91,7 @@ function translateUnique(error: unknown): never {
 export class ExtensionService {
   constructor(
     private readonly tenants: TenantService,
-    private readonly secretBox: SecretBox,
+    private readonly credentials: ExtensionCredentials,
   ) {}
 
   async get(ctx: RequestContext, rawId: string | number): Promise<ExtensionRow> {
@@ -191,16 +190,20 @@ export class ExtensionService {
           { tenantId: [`The tenant has reached its limit of ${tenant.maxExtensions} extensions.`] },
         );
       }
+      const sealed = this.credentials.seal(tenantId, input.extensionNumber, tenant.sipDomain, input.secret);
       const [row]: ExtensionRow[] = await tx.manager
         .query(
-          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, status, voicemail_enabled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${EXTENSION_COLUMNS}`,
+          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${EXTENSION_COLUMNS}`,
           [
             tenantId,
             input.extensionNumber,
             input.displayName ?? null,
             input.email ?? null,
-            this.secretBox.seal(input.secret, secretAad(tenantId)),
+            sealed.secretCiphertext,
+            sealed.ha1,
+            sealed.ha1b,
+            sealed.ha1Sha256,
             input.status ?? ExtensionStatus.ACTIVE,
             input.voicemailEnabled ?? false,
           ],
@@ -223,7 +226,13 @@ export class ExtensionService {
       if (input.email !== undefined) set("email", input.email);
       if (input.status !== undefined) set("status", input.status);
       if (input.voicemailEnabled !== undefined) set("voicemail_enabled", input.voicemailEnabled);
-      if (input.secret !== undefined) set("secret_ciphertext", this.secretBox.seal(input.secret, secretAad(current.tenantId)));
+      if (input.secret !== undefined || (input.extensionNumber !== undefined && input.extensionNumber !== current.extensionNumber)) {
+        const credentials = await this.credentialsFor(tx, current, input.extensionNumber ?? current.extensionNumber, input.secret);
+        if (credentials.secretCiphertext !== undefined) set("secret_ciphertext", credentials.secretCiphertext);
+        set("ha1", credentials.ha1);
+        set("ha1b", credentials.ha1b);
+        set("ha1_sha256", credentials.ha1Sha256);
+      }
       if (sets.length === 0) return current;
       sets.push("updated_at = now()");
       const [rows]: [ExtensionRow[]] = await tx.manager
@@ -264,8 +273,12 @@ export class ExtensionService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
-      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, updated_at = now() WHERE id = $2`, [
-        this.secretBox.seal(secret, secretAad(current.tenantId)),
+      const sealed = await this.credentialsFor(tx, current, current.extensionNumber, secret);
+      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, ha1 = $2, ha1b = $3, ha1_sha256 = $4, updated_at = now() WHERE id = $5`, [
+        sealed.secretCiphertext,
+        sealed.ha1,
+        sealed.ha1b,
+        sealed.ha1Sha256,
         current.id,
       ]);
       return secret;
@@ -342,6 +355,25 @@ export class ExtensionService {
     const current = await this.get(ctx, rawId);
     await assertValid(input, this.tenantChange(current, tenantId));
     return this.update(ctx, current.id, input);
+  }
+
+  /**
+   * The credentials of a locked extension under its (new) number: sealed from a new secret, or the
+   * stored secret opened to recompute the digests. The tenant's domain is read after the row lock,
+   * so a domain change that committed first is seen, and one that commits later recomputes this row.
+   */
+  private async credentialsFor(
+    tx: RequestContext,
+    current: ExtensionRow,
+    extensionNumber: string,
+    secret: string | undefined,
+  ): Promise<SipDigests & { secretCiphertext?: string }> {
+    const [row]: Array<{ sipDomain: string; secretCiphertext: string }> = await tx.manager.query(
+      `SELECT t.sip_domain AS "sipDomain", e.secret_ciphertext AS "secretCiphertext" FROM extension e JOIN tenant t ON t.id = e.tenant_id WHERE e.id = $1`,
+      [current.id],
+    );
+    if (secret !== undefined) return this.credentials.seal(current.tenantId, extensionNumber, row.sipDomain, secret);
+    return this.credentials.digestsOf(current.tenantId, extensionNumber, row.sipDomain, row.secretCiphertext);
   }
 
   /** A disabled extension keeps no registration: its live devices are unregistered, each with its event. */

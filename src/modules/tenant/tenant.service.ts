@@ -4,6 +4,7 @@ import { AppError, badInput, conflict, ErrorCode, notFound, pgConstraint, pgErro
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { transactional } from "../../db/transaction";
+import type { ExtensionCredentials } from "../extension/extension-credentials";
 import { Tenant } from "./tenant.entity";
 import { CreateTenantInput, UpdateTenantInput } from "./tenant.inputs";
 
@@ -19,6 +20,8 @@ function translateUnique(error: unknown): never {
 }
 
 export class TenantService {
+  constructor(private readonly credentials: ExtensionCredentials) {}
+
   /** Tenants the caller may see: all for ADMIN, its own for tenant keys. */
   async list(ctx: RequestContext): Promise<Tenant[]> {
     const scope = readScope(ctx);
@@ -59,8 +62,12 @@ export class TenantService {
         }
       }
       const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+      const domainChanged = input.sipDomain !== undefined && input.sipDomain !== tenant.sipDomain;
       tx.manager.merge(Tenant, tenant, changes);
-      return tx.manager.save(tenant).catch(translateUnique);
+      const saved = await tx.manager.save(tenant).catch(translateUnique);
+      // Every digest names the realm: the tenant's extensions change with it, in this transaction.
+      if (domainChanged) await this.credentials.recomputeTenant(tx, saved.id, saved.sipDomain);
+      return saved;
     });
   }
 
