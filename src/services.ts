@@ -7,16 +7,19 @@ import { CdrService } from "./modules/cdr/cdr.service";
 import { DeviceService } from "./modules/device/device.service";
 import { ExtensionCredentials } from "./modules/extension/extension-credentials";
 import { ExtensionService } from "./modules/extension/extension.service";
+import { ExtensionImportService } from "./modules/extension/extension-import";
 import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import { AuditService } from "./modules/audit/audit.service";
 import { VoicemailService } from "./modules/voicemail/voicemail.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
+  extensionImport: ExtensionImportService;
   /** Secrets and SIP digests of extensions: the one writer of both (contract §7). */
   credentials: ExtensionCredentials;
   apiKeys: ApiKeyService;
@@ -26,6 +29,7 @@ export interface Services {
   cdrs: CdrService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  audit: AuditService;
   voicemail: VoicemailService;
 }
 
@@ -33,9 +37,11 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
   const credentials = new ExtensionCredentials(deps.secretBox);
   const tenants = new TenantService(credentials);
   const devices = new DeviceService();
+  const extensions = new ExtensionService(tenants, credentials);
   return {
     tenants,
-    extensions: new ExtensionService(tenants, credentials),
+    extensions,
+    extensionImport: new ExtensionImportService(extensions, tenants, credentials),
     credentials,
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
@@ -44,6 +50,7 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    audit: new AuditService(),
     voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
   };
 }

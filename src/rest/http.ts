@@ -20,12 +20,12 @@ export function integerParam(value: unknown): number | undefined {
   return typeof text === "string" && /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
 }
 
-/** A boolean query parameter as Laravel's boolean rule reads a query string (true/1, false/0; absent is false). */
-export function booleanParam(value: unknown, field: string): boolean {
+/** A boolean query parameter as Laravel's boolean rule reads it (`force`, `dry_run`). */
+export function booleanParam(value: unknown, name: string): boolean {
   const text = param(value);
   if (text === undefined || text === "false" || text === "0") return false;
   if (text === "true" || text === "1") return true;
-  throw badInput({ [field]: [`The ${field} field must be true or false.`] });
+  throw badInput({ [name]: [`The ${name.replace(/_/g, " ")} field must be true or false.`] });
 }
 
 /** A write with a body must send JSON; a body of another type would otherwise read as empty. */

@@ -1,17 +1,42 @@
 import { randomUUID } from "node:crypto";
-import { Router, type RequestHandler } from "express";
+import { Transform, type Readable } from "node:stream";
+import { Router, type Request, type RequestHandler } from "express";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
-import { unauthenticated } from "../common/errors";
+import { badInput, unauthenticated } from "../common/errors";
 import { buildContext } from "../context/build-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
+import { readCsvRecords, readJsonRecords } from "../modules/extension/extension-import";
+import { ImportMode } from "../modules/extension/extension-import.types";
 import type { RestDeps } from "./deps";
-import { methodNotAllowed, restErrors } from "./errors";
-import { extensionResource, inputFields, paginated, subscriberResource } from "./extension.resource";
+import { HttpError, methodNotAllowed, restErrors } from "./errors";
+import { extensionResource, importResultResource, inputFields, paginated, subscriberResource } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
-import { voicemailRoutes } from "./voicemail.routes";
 import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
+import { voicemailRoutes } from "./voicemail.routes";
+
+function modeParam(value: unknown): ImportMode {
+  const text = param(value);
+  if (text === undefined) return ImportMode.CREATE;
+  const mode = typeof text === "string" ? (text.toUpperCase() as ImportMode) : undefined;
+  if (mode && Object.values(ImportMode).includes(mode)) return mode;
+  throw badInput({ mode: ["The mode must be create or upsert."] });
+}
+
+/** The request body as a stream that fails with 413 past `limit` bytes: a CSV import is parsed as it arrives, never buffered whole. */
+function limitedBody(req: Request, limit: number): Readable {
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw new HttpError(413, "The request body is too large.");
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > limit ? new HttpError(413, "The request body is too large.") : null, chunk);
+    },
+  });
+  req.once("error", (error) => counter.destroy(error));
+  return req.pipe(counter);
+}
 
 /**
  * The REST adapter (`/api/...`, contract §5): thin routes over the same services and input classes
@@ -27,7 +52,8 @@ export function createRestRouter(deps: RestDeps): Router {
     async (req, res, next) => {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
-      const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
+      // The engine's hand-overs (voicemail) are ingestion, whatever door they come through.
+      const ctx = buildContext(deps, principal, access === "ingest" ? "ingest" : "rest", String(res.locals.requestId ?? randomUUID()));
       if (access === "ingest") requireRole(ctx, Role.INGEST, Role.ADMIN);
       else ctx.services.extensions.authorize(ctx, access);
       res.locals.ctx = ctx;
@@ -61,6 +87,38 @@ export function createRestRouter(deps: RestDeps): Router {
     })
     .all(methodNotAllowed(["GET", "HEAD", "POST"]));
 
+  // Before /extensions/:id, which would otherwise take "import" and "export" for ids.
+  router
+    .route("/extensions/import")
+    .post(authenticated("write"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const options = { dryRun: booleanParam(req.query.dry_run, "dry_run"), mode: modeParam(req.query.mode) };
+      let read: () => Promise<ReturnType<typeof readJsonRecords>>;
+      if (req.is("text/csv")) read = () => readCsvRecords(limitedBody(req, deps.config.importBodyLimitBytes));
+      else if (req.is("application/json")) read = async () => readJsonRecords(req.body);
+      else throw new HttpError(415, "The import body must be text/csv or a JSON array (application/json).");
+      const result = await ctx.services.extensionImport.run(ctx, param(req.query.tenant_id), read, options);
+      if (result.failed > 0) {
+        return void res.status(422).json({ message: `The import was refused: ${result.failed} of ${result.rows.length} rows failed; nothing was written.`, data: importResultResource(result) });
+      }
+      res.json({ data: importResultResource(result) });
+    })
+    .all(methodNotAllowed(["POST"]));
+
+  router
+    .route("/extensions/export")
+    .get(authenticated("read"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const csv = await ctx.services.extensionImport.exportCsv(ctx, param(req.query.tenant_id));
+      res.status(200).type("text/csv; charset=utf-8").attachment("extensions.csv");
+      csv.once("error", (error) => {
+        ctx.log.error({ err: error }, "extension export failed mid-stream");
+        res.destroy(error);
+      });
+      csv.pipe(res);
+    })
+    .all(methodNotAllowed(["GET", "HEAD"]));
+
   router
     .route("/extensions/:id")
     .get(authenticated("read"), async (req, res) => {
@@ -90,7 +148,7 @@ export function createRestRouter(deps: RestDeps): Router {
     .get(async (req, res) => {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
-      const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
+      const ctx = buildContext(deps, principal, "rest", String(res.locals.requestId ?? randomUUID()));
       const row = await ctx.services.credentials.subscriber(ctx, param(req.query.domain), param(req.query.username));
       res.setHeader("Cache-Control", "no-store");
       res.json({ data: subscriberResource(row) });

@@ -27,10 +27,11 @@ import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
-import { VoicemailRetention } from "../modules/voicemail/voicemail-retention";
+import { voicemailRetention } from "../modules/voicemail/voicemail-retention";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
+import { auditRetention } from "../modules/audit/audit.service";
 
 export interface RunningServer {
   url: string;
@@ -171,10 +172,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
       expressMiddleware(apollo, {
-        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
+        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
     app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
+    // A bulk import may be larger than any other body (IMPORT_BODY_LIMIT_BYTES); a CSV one is streamed by its route.
+    app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
@@ -192,8 +195,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
-    const voicemailRetention = new VoicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
-    voicemailRetention.start();
+    const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
+    void auditPruner?.start();
+    const voicemailPruner = voicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
+    void voicemailPruner?.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -204,8 +209,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         services.queueStats.close();
         await streamConsumer?.stop();
         await expiry.stop();
-        await voicemailRetention.stop();
+        await voicemailPruner?.stop();
         await cdrPartitions.stop();
+        await auditPruner?.stop();
         await pubsub.close();
         await db.close();
       })());

@@ -620,8 +620,11 @@ describe("OpenAPI 3.1 document", () => {
   });
 
   it("every documented status of every operation was answered, and matched its schema, in this suite", () => {
-    // The engine's path and voicemail's routes are covered by their own suites (engine-credentials.test.ts, voicemail.test.ts).
-    const missing = documentedResponses((template) => !template.startsWith("/api/engine/") && !template.includes("voicemail")).filter((r) => !seen.has(r));
+    // The engine's path (engine-credentials.test.ts), the bulk import and export (extension-import.test.ts) and voicemail's
+    // routes (voicemail.test.ts) have their own suites.
+    const own = (template: string) =>
+      !template.startsWith("/api/engine/") && !template.startsWith("/api/extensions/import") && !template.startsWith("/api/extensions/export") && !template.includes("voicemail");
+    const missing = documentedResponses(own).filter((r) => !seen.has(r));
     expect(missing).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  AuditLogDocument,
   DeleteExtensionDocument,
   DeleteVoicemailMessageDocument,
   ExtensionVoicemailDocument,
@@ -424,6 +425,28 @@ describe("heard, delete and the live feed", () => {
     } finally {
       await sub.close();
     }
+  });
+});
+
+describe("the audit trail", () => {
+  it("records a deposit (ingest), a heard change (graphql) and a delete (rest) in their transactions; refusals and repeats none", async () => {
+    const box = await mailbox();
+    const deposited = await post(ingestKey, box.fields({ message_id: "audited", call_id: "c-9" }), { bytes: wav });
+    expect((await post(ingestKey, box.fields({ message_id: "audited" }), { bytes: wav })).status).toBe(200);
+    expect((await post(ingestKey, box.fields(), { bytes: Buffer.alloc(0) })).status).toBe(422);
+    const id = String(deposited.body.data.id);
+    await ts.ok(MarkVoicemailHeardDocument, { id }, box.adminKey);
+    await ts.ok(MarkVoicemailHeardDocument, { id }, box.adminKey);
+    expect((await rest("DELETE", `/api/voicemail/${id}`, { key: box.adminKey })).status).toBe(204);
+    const { auditLog } = await ts.ok(AuditLogDocument, { tenantId: box.tenant.id, filter: { entityType: "voicemail_message" } }, box.adminKey);
+    expect(auditLog.nodes.map((e) => [e.action, e.entityId, e.transport])).toEqual([
+      ["voicemail_message.deleted", id, "rest"],
+      ["voicemail_message.updated", id, "graphql"],
+      ["voicemail_message.created", id, "ingest"],
+    ]);
+    expect(auditLog.nodes[1].changes).toEqual({ heard: [false, true] });
+    expect(auditLog.nodes[2].changes).toMatchObject({ messageId: [null, "audited"], callId: [null, "c-9"], heard: [null, false], sizeBytes: [null, wav.length] });
+    expect(auditLog.nodes[2].actor.role).toBe("INGEST");
   });
 });
 

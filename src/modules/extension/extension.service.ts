@@ -21,7 +21,9 @@ import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../gr
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
+import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
 import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
 import { ExtensionStatus, type Extension } from "./extension.entity";
@@ -79,6 +81,17 @@ function tenantAsField(error: unknown): never {
   throw error;
 }
 
+/** The extension as the audit trail shows it: GraphQL field names and values, the secret only as "[redacted]". */
+export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret">): AuditSnapshot {
+  return {
+    extensionNumber: row.extensionNumber,
+    displayName: row.displayName,
+    email: row.email,
+    status: row.status.toUpperCase(),
+    voicemailEnabled: row.voicemailEnabled,
+    secret: row.hasSecret ? REDACTED : null,
+  };
+}
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
@@ -209,6 +222,7 @@ export class ExtensionService {
           ],
         )
         .catch(translateUnique);
+      await recordAudit(tx, { tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
       return row;
     });
   }
@@ -239,7 +253,11 @@ export class ExtensionService {
         .query(`UPDATE extension AS e SET ${sets.join(", ")} WHERE e.id = ${p.add(current.id)} RETURNING ${EXTENSION_COLUMNS}`, p.values)
         .catch(translateUnique);
       const updated = rows[0];
-      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, updated);
+      const changes = updatedChanges(extensionSnapshot(current), extensionSnapshot(updated), input.secret !== undefined ? ["secret"] : []);
+      if (!isEmpty(changes)) {
+        await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
+      }
+      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
       return updated;
     });
   }
@@ -260,8 +278,12 @@ export class ExtensionService {
           { queues },
         );
       }
-      await tx.manager.query(`DELETE FROM queue_agent WHERE extension_id = $1`, [current.id]);
+      const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
+      await recordAudit(tx, [
+        ...agents.map((agent) => agentRemoved(agent)),
+        { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
+      ]);
       publishQueueChange(tx, queues.map((q) => q.id));
       return current.id;
     });
@@ -281,6 +303,13 @@ export class ExtensionService {
         sealed.ha1Sha256,
         current.id,
       ]);
+      await recordAudit(tx, {
+        tenantId: current.tenantId,
+        action: "extension.secret_rotated",
+        entityType: "extension",
+        entityId: current.id,
+        changes: { secret: [current.hasSecret ? REDACTED : null, REDACTED] },
+      });
       return secret;
     });
   }
@@ -376,15 +405,20 @@ export class ExtensionService {
     return this.credentials.digestsOf(current.tenantId, extensionNumber, row.sipDomain, row.secretCiphertext);
   }
 
-  /** A disabled extension keeps no registration: its live devices are unregistered, each with its event. */
-  private async unregisterDevices(tx: RequestContext, extension: ExtensionRow): Promise<void> {
+  /** A disabled extension keeps no registration: the live devices of these extensions are unregistered (one statement), each with its event. */
+  async unregisterDevices(tx: RequestContext, extensions: readonly ExtensionRow[]): Promise<void> {
+    if (extensions.length === 0) return;
+    const byId = new Map(extensions.map((e) => [e.id, e]));
     const [devices]: [DeviceRow[]] = await tx.manager.query(
       `UPDATE device AS d SET unregistered_at = now(), updated_at = now()
-       WHERE d.extension_id = $1 AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
-      [extension.id],
+       WHERE d.extension_id = ANY($1::int[]) AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
+      [[...byId.keys()]],
     );
     const occurredAt = new Date().toISOString();
-    for (const device of devices) publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    for (const device of devices) {
+      const extension = byId.get(device.extensionId)!;
+      publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    }
   }
 
   /** Loads and row-locks an extension the caller may change; another tenant's answers as not found. */

@@ -10,6 +10,7 @@ import { transactional } from "../../db/transaction";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { tenantOfEvent } from "../../ingest/ingest.service";
 import { publishVoicemail, type VoicemailEventType } from "../../subscriptions/events";
+import { createdChanges, deletedChanges, recordAudit, updatedChanges, type AuditChanges, type AuditSnapshot } from "../audit/audit";
 import { EXTENSION_COLUMNS, DEFAULT_PER_PAGE, type ExtensionRow } from "../extension/extension.service";
 import type { VoicemailMessage } from "./voicemail-message.entity";
 import { VoicemailDepositInput, type VoicemailPageArgs } from "./voicemail.inputs";
@@ -54,6 +55,29 @@ const READ_ROLES = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
 const WRITE_ROLES = [Role.ADMIN, Role.TENANT_ADMIN];
 const MAX_PAGE_NUMBER = 1_000_000;
 const SWEEP_BATCH = 200;
+
+/** A message's audited fields, by their GraphQL names (contract §10). */
+function voicemailSnapshot(row: VoicemailRow): AuditSnapshot {
+  return {
+    messageId: row.messageId,
+    callId: row.callId,
+    callerNumber: row.callerNumber,
+    callerName: row.callerName,
+    receivedAt: new Date(row.receivedAt).toISOString(),
+    durationSeconds: row.durationSeconds,
+    heard: row.heard,
+    contentType: row.contentType,
+    sizeBytes: row.sizeBytes,
+  };
+}
+
+const audited = (row: VoicemailRow, verb: "created" | "updated" | "deleted", changes: AuditChanges) => ({
+  tenantId: row.tenantId,
+  action: `voicemail_message.${verb}`,
+  entityType: "voicemail_message" as const,
+  entityId: row.id,
+  changes,
+});
 
 const cursorOf = (row: VoicemailRow) => encodeCursor([new Date(row.receivedAt).toISOString(), row.id]);
 
@@ -147,6 +171,7 @@ export class VoicemailService {
       for (const chunk of storageChunks(audio)) {
         await tx.manager.query(`INSERT INTO voicemail_audio_chunk (message_id, ordinal, data) VALUES ($1, $2, $3)`, [row.id, ordinal++, chunk]);
       }
+      await recordAudit(tx, audited(row, "created", createdChanges(voicemailSnapshot(row))));
       await this.announce(tx, "NEW", extension, row);
       return { row, created: true };
     });
@@ -168,6 +193,7 @@ export class VoicemailService {
         `UPDATE voicemail_message AS m SET heard = $1, updated_at = now() WHERE m.id = $2 RETURNING ${VOICEMAIL_COLUMNS}`,
         [heard, current.id],
       );
+      await recordAudit(tx, audited(row, "updated", updatedChanges(voicemailSnapshot(current), voicemailSnapshot(row))));
       await this.announce(tx, heard ? "HEARD" : "UNHEARD", extension, row);
       return row;
     });
@@ -177,6 +203,7 @@ export class VoicemailService {
   async delete(ctx: RequestContext, rawId: string | number): Promise<number> {
     const row = await this.change(ctx, rawId, async (tx, extension, current) => {
       await tx.manager.query(`DELETE FROM voicemail_message WHERE id = $1`, [current.id]);
+      await recordAudit(tx, audited(current, "deleted", deletedChanges(voicemailSnapshot(current))));
       await this.announce(tx, "DELETED", extension, current);
       return current;
     });
