@@ -100,6 +100,16 @@ describe("bulk import: refusals name every bad line, and write nothing", () => {
     expect((await rest("POST", path, { key: adminKey, raw: "x", headers: { "content-type": "text/plain" } })).status).toBe(415);
     const big = "extension_number,display_name\r\n" + "1,x\r\n".repeat(IMPORT_LIMIT / 5 + 10);
     expect((await rest("POST", path, { key: adminKey, ...csv(big) })).status).toBe(413);
+    // Without a Content-Length (chunked), the limit is enforced as the stream arrives.
+    const chunks = new ReadableStream({
+      start(controller) {
+        // Fewer rows than the row limit, more bytes than the body limit.
+        controller.enqueue(new TextEncoder().encode("extension_number,display_name\r\n" + `1,${"x".repeat(200)}\r\n`.repeat(3000)));
+        controller.close();
+      },
+    });
+    const streamed = await ts.http(path, { method: "POST", key: adminKey, headers: { "content-type": "text/csv" }, body: chunks, duplex: "half" } as RequestInit);
+    expect(streamed.status).toBe(413);
     expect((await rest("POST", path, { key: adminKey, raw: "[{", headers: { "content-type": "application/json" } })).status).toBe(400);
     const malformed = await rest("POST", path, { key: adminKey, ...csv(`extension_number,display_name\n1,"open`) });
     expect(malformed.status).toBe(422);

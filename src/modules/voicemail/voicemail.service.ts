@@ -1,6 +1,6 @@
 import { canRead, canWrite, parseId, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
-import { badInput, notFound, type FieldErrors } from "../../common/errors";
+import { AppError, badInput, notFound, type FieldErrors } from "../../common/errors";
 import { groupBy } from "../../common/group-by";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
@@ -8,7 +8,8 @@ import { readRows } from "../../db/read";
 import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
-import { tenantOfEvent } from "../../ingest/ingest.service";
+import { Resolution } from "../../ingest/resolution";
+import { RegistrationEventInput } from "../../ingest/telephony-event";
 import { publishVoicemail, type VoicemailEventType } from "../../subscriptions/events";
 import { createdChanges, deletedChanges, recordAudit, updatedChanges, type AuditChanges, type AuditSnapshot } from "../audit/audit";
 import { EXTENSION_COLUMNS, DEFAULT_PER_PAGE, type ExtensionRow } from "../extension/extension.service";
@@ -132,11 +133,18 @@ export class VoicemailService {
     if (!audio) throw badInput({ audio: ["The audio file is required."] });
     const number = input.extension!;
     return transactional(ctx, async (tx) => {
-      const tenantId = await tenantOfEvent(tx, input.tenant_id !== undefined ? { tenant_id: Number(input.tenant_id) } : { domain: input.domain });
-      const [extension]: ExtensionRow[] = await tx.manager.query(
-        `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.tenant_id = $1 AND e.extension_number = $2 FOR UPDATE`,
-        [tenantId, number],
-      );
+      // The engine's rules for naming a tenant and an extension are those of its telephony events.
+      const named = Object.assign(new RegistrationEventInput(), {
+        type: "registration",
+        ...(input.tenant_id !== undefined ? { tenant_id: Number(input.tenant_id) } : { domain: input.domain }),
+        extension: number,
+      });
+      const resolution = await Resolution.of(tx, [named]);
+      const tenantId = resolution.tenant(named);
+      if (tenantId instanceof AppError) throw tenantId;
+      const found = resolution.extension(tenantId, number, "extension");
+      if (found instanceof AppError) throw found;
+      const [extension]: ExtensionRow[] = await tx.manager.query(`SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.id = $1 FOR UPDATE`, [found.id]);
       if (!extension) throw notFound("Extension", { extension: [`The tenant has no extension ${number}.`] });
       const stored = await this.findByMessageId(tx, extension.id, input.message_id!);
       if (stored) return { row: stored, created: false };
