@@ -14,6 +14,7 @@ import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
 import { AuditService } from "./modules/audit/audit.service";
+import { VoicemailService } from "./modules/voicemail/voicemail.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -31,6 +32,7 @@ export interface Services {
   activeCalls: ActiveCallService;
   ingest: IngestService;
   audit: AuditService;
+  voicemail: VoicemailService;
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
@@ -52,5 +54,6 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
     audit: new AuditService(),
+    voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
   };
 }

@@ -3,6 +3,7 @@ import type { ActiveCallRow } from "../modules/active-call/active-call.service";
 import type { CdrRow } from "../modules/cdr/cdr.service";
 import type { DeviceRow } from "../modules/device/device.service";
 import type { ExtensionRow } from "../modules/extension/extension.service";
+import type { VoicemailRow, VoicemailSummary } from "../modules/voicemail/voicemail.service";
 import { allTenantsTopic, tenantTopic, type LiveKind } from "./topics";
 
 export type RegistrationEventType = "REGISTERED" | "REFRESHED" | "UNREGISTERED" | "EXPIRED";
@@ -41,4 +42,20 @@ export function publishRegistration(ctx: RequestContext, payload: RegistrationEv
 
 export function publishCall(ctx: RequestContext, payload: CallEventPayload): void {
   queue(ctx, "calls", payload.tenantId, payload);
+}
+
+export type VoicemailEventType = "NEW" | "HEARD" | "UNHEARD" | "DELETED";
+
+/** A message arrived, was marked heard or unheard, or was deleted; `summary` is the mailbox as the change left it. */
+export interface VoicemailEventPayload {
+  type: VoicemailEventType;
+  tenantId: number;
+  extension: ExtensionRow;
+  message: VoicemailRow;
+  summary: VoicemailSummary;
+  occurredAt: string;
+}
+
+export function publishVoicemail(ctx: RequestContext, payload: VoicemailEventPayload): void {
+  queue(ctx, "voicemail", payload.tenantId, payload);
 }

@@ -8,7 +8,7 @@ import { Device } from "../modules/device/device.entity";
 import { Extension } from "../modules/extension/extension.entity";
 import type { CallEventPayload, RegistrationEventPayload } from "./events";
 import { liveSubscribe, type LivePlan } from "./live";
-import { allTenantsTopic, tenantTopic } from "./topics";
+import { allTenantsTopic, tenantTopic, type LiveKind } from "./topics";
 
 export enum RegistrationEventType {
   REGISTERED = "REGISTERED",
@@ -63,10 +63,10 @@ export class ActiveCallEvent {
   occurredAt!: Date;
 }
 
-type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
+export type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
 
 /** The topic a tenant-scoped subscription listens on: the caller's tenant, one named tenant, or all (ADMIN). */
-async function tenantPlan(ctx: RequestContext, kind: "registrations" | "calls", tenantId: unknown): Promise<LivePlan> {
+async function tenantPlan(ctx: RequestContext, kind: Exclude<LiveKind, "queues">, tenantId: unknown): Promise<LivePlan> {
   const scope = readScope(ctx, tenantId as string | null | undefined);
   if (scope === null) return { topic: allTenantsTopic(kind) };
   if (!(await ctx.loaders.tenant.load(scope))) throw notFound("Tenant");
@@ -77,19 +77,26 @@ async function registrationPlan({ args, context }: Data): Promise<AsyncIterable<
   return liveSubscribe(context, await tenantPlan(context, "registrations", args.tenantId), context.pubsub);
 }
 
-async function callPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
+/**
+ * The plan of a subscription scoped to the tenant or to one of its extensions (`extensionId`): the
+ * tenant's topic of that kind, filtered to the extension's events by `extensionOf(payload)`.
+ */
+export async function tenantOrExtensionPlan(
+  { args, context }: Data,
+  kind: Exclude<LiveKind, "queues">,
+  extensionOf: (payload: unknown) => number,
+): Promise<AsyncIterable<unknown>> {
   if (args.extensionId === undefined || args.extensionId === null) {
-    return liveSubscribe(context, await tenantPlan(context, "calls", args.tenantId), context.pubsub);
+    return liveSubscribe(context, await tenantPlan(context, kind, args.tenantId), context.pubsub);
   }
   const scope = readScope(context, args.tenantId as string | null | undefined);
   const extension = await context.services.extensions.get(context, args.extensionId as string);
   if (scope !== null && extension.tenantId !== scope) throw notFound("Extension");
-  const plan: LivePlan = {
-    topic: tenantTopic("calls", extension.tenantId),
-    filter: (payload) => (payload as CallEventPayload).call.extensionId === extension.id,
-  };
+  const plan: LivePlan = { topic: tenantTopic(kind, extension.tenantId), filter: (payload) => extensionOf(payload) === extension.id };
   return liveSubscribe(context, plan, context.pubsub);
 }
+
+const callPlan = (data: Data) => tenantOrExtensionPlan(data, "calls", (payload) => (payload as CallEventPayload).call.extensionId);
 
 /**
  * Live registration and call events. Topics come from the authenticated scope, never from raw

@@ -25,7 +25,7 @@
     tenant(id: $tenantId) { id name timezone }
     queues(tenantId: $tenantId) {
       id name number serviceLevelSeconds
-      agents { id paused extension { id extensionNumber displayName } }
+      agents { id paused extension { id extensionNumber displayName voicemailSummary { unheard } } }
     }
     activeCalls(tenantId: $tenantId) {
       id direction state callerNumber callerName calleeNumber startedAt answeredAt
@@ -35,6 +35,9 @@
   }`;
   const QUEUE_STATS = `subscription WallboardQueueStats($queueId: ID!) { queueStats(queueId: $queueId) { ${STATS_FIELDS} } }`;
   const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID) { activeCallEvents(tenantId: $tenantId) { type } }`;
+  const VOICEMAIL_EVENTS = `subscription WallboardVoicemail($tenantId: ID) {
+    voicemailEvents(tenantId: $tenantId) { extension { id } summary { unheard } }
+  }`;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -136,6 +139,8 @@
       /** queue id → { queue, stats, receivedAt, dispose, tile } */
       this.queues = new Map();
       this.calls = [];
+      /** Unheard voicemail per extension id, from the board read and then from voicemailEvents. */
+      this.unheard = new Map();
       this.detailTimer = null;
       this.closed = false;
       this.client = graphqlWs.createClient({
@@ -164,6 +169,19 @@
         { query: CALL_EVENTS, variables: { tenantId: this.tenantId } },
         { next: () => this.scheduleDetails(), error: (error) => this.onSubscriptionError(error), complete: () => undefined },
       );
+      // Each voicemail change carries the mailbox's new unheard count: the agent's badge follows it at once.
+      this.disposeVoicemail = this.client.subscribe(
+        { query: VOICEMAIL_EVENTS, variables: { tenantId: this.tenantId } },
+        {
+          next: ({ data }) => {
+            if (!data) return;
+            this.unheard.set(data.voicemailEvents.extension.id, data.voicemailEvents.summary.unheard);
+            this.render();
+          },
+          error: (error) => this.onSubscriptionError(error),
+          complete: () => undefined,
+        },
+      );
       this.reread = window.setInterval(() => this.load(), REREAD_MS);
       this.load();
     }
@@ -174,6 +192,7 @@
       window.clearTimeout(this.detailTimer);
       for (const entry of this.queues.values()) entry.dispose();
       if (this.disposeCalls) this.disposeCalls();
+      if (this.disposeVoicemail) this.disposeVoicemail();
       this.client.dispose();
       $("tiles").replaceChildren();
       $("calls").tBodies[0].replaceChildren();
@@ -202,6 +221,9 @@
       if (this.closed) return;
       $("title").textContent = `${data.tenant.name} · queues`;
       this.calls = data.activeCalls;
+      for (const queue of data.queues) {
+        for (const agent of queue.agents) this.unheard.set(agent.extension.id, agent.extension.voicemailSummary.unheard);
+      }
       const seen = new Set();
       for (const queue of data.queues) {
         seen.add(queue.id);
@@ -264,7 +286,7 @@
     render() {
       const busy = new Set(this.calls.map((call) => call.extension.id));
       for (const entry of this.queues.values()) {
-        renderAgents(entry, busy);
+        renderAgents(entry, busy, this.unheard);
         renderStats(entry);
       }
       renderCalls(this.calls);
@@ -353,20 +375,23 @@
   const STATE_ORDER = { available: 0, busy: 1, paused: 2 };
   const STATE_LABEL = { available: "available", busy: "on a call", paused: "paused" };
 
-  function renderAgents(entry, busy) {
+  function renderAgents(entry, busy, unheard) {
     const people = entry.tile.querySelector(".people");
     const agents = entry.queue.agents.map((agent) => ({
       name: agent.extension.displayName || agent.extension.extensionNumber,
       number: agent.extension.extensionNumber,
       state: agent.paused ? "paused" : busy.has(agent.extension.id) ? "busy" : "available",
+      unheard: unheard.get(agent.extension.id) ?? 0,
     }));
     agents.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.name.localeCompare(b.name));
     people.replaceChildren(
       ...agents.map((agent) => {
         const item = el("li", `agent ${agent.state}`);
         item.dataset.state = agent.state;
-        item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}`;
+        item.dataset.unheard = String(agent.unheard);
+        item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}, ${agent.unheard} unheard voicemail`;
         item.append(el("span", "who", agent.name), el("span", "ext", agent.number));
+        if (agent.unheard > 0) item.append(el("span", "voicemail", `✉ ${agent.unheard}`));
         return item;
       }),
     );
