@@ -26,12 +26,18 @@ function modeParam(value: unknown): ImportMode {
 
 /** The request body as a stream that fails with 413 past `limit` bytes: a CSV import is parsed as it arrives, never buffered whole. */
 function limitedBody(req: Request, limit: number): Readable {
-  if (Number(req.headers["content-length"] ?? 0) > limit) throw new HttpError(413, "The request body is too large.");
+  // The rest of a refused body is read and dropped, so the client gets the 413 rather than a reset connection.
+  const refuse = () => {
+    req.unpipe();
+    req.resume();
+    return new HttpError(413, "The request body is too large.");
+  };
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw refuse();
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      done(seen > limit ? new HttpError(413, "The request body is too large.") : null, chunk);
+      done(seen > limit ? refuse() : null, chunk);
     },
   });
   req.once("error", (error) => counter.destroy(error));
