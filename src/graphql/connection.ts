@@ -2,6 +2,8 @@ import { Field, Int, ObjectType, type ClassType } from "type-graphql";
 import { badInput } from "../common/errors";
 
 export const MAX_PAGE_SIZE = 100;
+/** Cost of a connection's totalCount in the query-complexity estimate: a COUNT statement of its own. */
+export const TOTAL_COUNT_COST = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 
 @ObjectType({ simpleResolvers: true })
@@ -103,7 +105,7 @@ export function connectionType<T extends object>(node: ClassType<T>, name: strin
     @Field(() => PageInfo)
     pageInfo!: PageInfo;
 
-    @Field(() => Int, { description: "Counted only when asked for." })
+    @Field(() => Int, { description: "Counted only when asked for.", complexity: TOTAL_COUNT_COST })
     totalCount!: number;
   }
   return Connection;
