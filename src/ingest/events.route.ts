@@ -6,6 +6,8 @@ import { buildContext, type ContextDeps } from "../context/build-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import type { Metrics } from "../observability/metrics";
 import type { IngestOutcome } from "./ingest.service";
+import { HttpError } from "../rest/errors";
+import { jsonBody } from "../rest/router";
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 
@@ -24,6 +26,13 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics): Router 
     } catch (error) {
       const code = (error as AppError).code;
       return void res.status(HTTP_STATUS[code]).json({ message: code === "UNAUTHENTICATED" ? "Unauthenticated." : "This action is unauthorized." });
+    }
+    try {
+      // Like REST: a body that is not JSON is 415, not an empty event refused with 422.
+      jsonBody(req, res, () => undefined);
+    } catch (error) {
+      if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
+      throw error;
     }
     const body: unknown = req.body;
     const single = !Array.isArray(body);

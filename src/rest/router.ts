@@ -30,8 +30,26 @@ function forceParam(value: unknown): boolean {
   throw badInput({ force: ["The force field must be true or false."] });
 }
 
+/** The query parameters a list takes; each must be given once, as a plain value. */
+const LIST_PARAMS = ["search", "tenant_id", "status", "page", "per_page"] as const;
+
+/**
+ * Refuses a list parameter given as an array or an object (`tenant_id[]=1`, `search[a]=b`,
+ * `status=a&status=b`) with 422 on that field: ignored, it would widen the list (every tenant's
+ * extensions instead of one).
+ */
+function assertPlainListParams(query: Record<string, unknown>): void {
+  const fields: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(query)) {
+    const name = /^([a-z_]+)\[/.exec(key)?.[1] ?? key;
+    if (!(LIST_PARAMS as readonly string[]).includes(name)) continue;
+    if (name !== key || typeof value !== "string") fields[name] = [`The ${name.replace(/_/g, " ")} field must be a single value, not a list or an object.`];
+  }
+  if (Object.keys(fields).length) throw badInput(fields);
+}
+
 /** A write with a body must send JSON; a body of another type would otherwise read as empty. */
-const jsonBody: RequestHandler = (req, _res, next) => {
+export const jsonBody: RequestHandler = (req, _res, next) => {
   const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
   if (hasBody && !req.is("application/json")) throw new HttpError(415, "The request body must be JSON (Content-Type: application/json).");
   next();
@@ -68,6 +86,7 @@ export function createRestRouter(deps: RestDeps): Router {
     .route("/extensions")
     .get(authenticated("read"), async (req, res) => {
       const ctx = ctxOf(res);
+      assertPlainListParams(req.query as Record<string, unknown>);
       const filters = { search: param(req.query.search), tenant_id: param(req.query.tenant_id), status: param(req.query.status) };
       const tenantId = filters.tenant_id === undefined ? undefined : String(filters.tenant_id);
       const page = await ctx.services.extensions.paginate(ctx, tenantId, {
