@@ -144,3 +144,17 @@ export function redactVariables(message: string, sensitive: ReadonlySet<string>)
   const start = m[0].length;
   return replaceToken(message, message.slice(start, valueEnd(message, start)));
 }
+
+/**
+ * Redacts `Variable "$s" got invalid value X…` when the document (its source text) passes `$s` to a
+ * sensitive field or argument (`secret: $s`).
+ */
+export function redactVariableInSource(message: string, body: string | undefined): string {
+  const m = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /.exec(message);
+  if (!m || !body) return message;
+  const uses = new RegExp(`([_A-Za-z][_0-9A-Za-z]*)\\s*:\\s*\\$${m[1]}(?![_0-9A-Za-z])`, "g");
+  for (let use = uses.exec(body); use; use = uses.exec(body)) {
+    if (isSensitiveName(use[1])) return redactVariables(message, new Set([m[1]]));
+  }
+  return message;
+}

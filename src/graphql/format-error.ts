@@ -3,7 +3,7 @@ import { GraphQLError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { AppError, ErrorCode } from "../common/errors";
 import type { Logger } from "../common/logger";
-import { redactLiteralAt, redactMessage } from "../common/redact";
+import { redactLiteralAt, redactMessage, redactVariableInSource } from "../common/redact";
 
 /** GraphQL-side codes of client mistakes, passed through as they are (parse, validation, variable coercion, a bad request). */
 export const CLIENT_CODES = new Set([
@@ -29,7 +29,8 @@ export function appErrorExtensions(error: AppError): Record<string, unknown> {
 /** A message as a client or a log may see it: write-only values redacted by the field that holds them. */
 export function safeMessage(message: string, error: unknown): string {
   const text = redactMessage(message);
-  return error instanceof GraphQLError ? redactLiteralAt(text, error.source?.body, error.positions) : text;
+  if (!(error instanceof GraphQLError)) return text;
+  return redactVariableInSource(redactLiteralAt(text, error.source?.body, error.positions), error.source?.body);
 }
 
 /**
