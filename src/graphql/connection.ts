@@ -111,6 +111,9 @@ export function connectionType<T extends object>(node: ClassType<T>, name: strin
   return Connection;
 }
 
-/** Cost estimate for a connection field: its page size times the cost of one item. */
+/**
+ * Cost estimate for a connection field: its page size times the cost of one item. A `first` out of
+ * range counts as the largest page: the resolver refuses it with its own field error.
+ */
 export const connectionComplexity = ({ args, childComplexity }: { args: Record<string, unknown>; childComplexity: number }): number =>
-  1 + childComplexity * (typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE);
+  1 + childComplexity * (typeof args.first === "number" ? Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE);

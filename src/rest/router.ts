@@ -43,7 +43,7 @@ function assertPlainListParams(query: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(query)) {
     const name = /^([a-z_]+)\[/.exec(key)?.[1] ?? key;
     if (!(LIST_PARAMS as readonly string[]).includes(name)) continue;
-    if (name !== key || typeof value !== "string") fields[name] = [`The ${name.replace(/_/g, " ")} field must be a single value, not a list or an object.`];
+    if (name !== key || typeof value !== "string") fields[name] = [`The ${name.replace(/_/g, " ")} must be a string.`];
   }
   if (Object.keys(fields).length) throw badInput(fields);
 }
