@@ -11,6 +11,8 @@ interface Started {
   url: string;
   database: "postgres" | "pglite";
   pubsub: "redis" | "in-process";
+  /** False when Redis did not answer at start: the banner must not claim it works. */
+  pubsubReady?: boolean;
   generatedAdminKey: string | null;
 }
 
@@ -24,7 +26,13 @@ function printBanner(config: AppConfig, started: Started, workers: number): void
     `  REST      ${url}/api/extensions`,
     `  Wallboard ${url}/wallboard`,
     `  Database  ${started.database === "pglite" ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)"}`,
-    `  Pub/sub   ${started.pubsub === "redis" ? "Redis (REDIS_URL)" : "in-process (single instance)"}`,
+    `  Pub/sub   ${
+      started.pubsub === "redis"
+        ? started.pubsubReady === false
+          ? "Redis (REDIS_URL) — NOT reachable now: /readyz answers 503 and live events are dropped until it is"
+          : "Redis (REDIS_URL)"
+        : "in-process (single instance)"
+    }`,
   ];
   if (started.generatedAdminKey) {
     lines.push("", `  Admin API key (shown once, store it now): ${started.generatedAdminKey}`);
@@ -67,8 +75,9 @@ function onTermination(log: Logger, graceMs: number, stop: () => Promise<number>
 /** One server in this process (the default). */
 async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const server = await startServer(config, { log });
-  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind }, "listening");
-  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey }, 1);
+  const pubsubReady = await server.pubsub.isReady();
+  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady }, "listening");
+  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady, generatedAdminKey: server.generatedAdminKey }, 1);
   onTermination(log, config.shutdownGraceMs, async () => {
     await server.stop();
     return 0;

@@ -29,7 +29,9 @@ export interface AppConfig {
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
-  graphql: { maxDepth: number; maxComplexity: number; compiledReads: boolean };
+  graphql: { maxDepth: number; maxComplexity: number; maxTokens: number; compiledReads: boolean };
+  /** Operations one graphql-ws socket may have running at once; one more closes it with 4429. */
+  wsMaxSubscriptions: number;
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -118,7 +120,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+      maxTokens: int(env, "GRAPHQL_MAX_TOKENS", 5_000, 100, 1_000_000),
       compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
+    wsMaxSubscriptions: int(env, "WS_MAX_SUBSCRIPTIONS", 100, 1, 100_000),
   };
 }

@@ -5,6 +5,8 @@ import { AppError, ErrorCode, HTTP_STATUS } from "../common/errors";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import type { Metrics } from "../observability/metrics";
+import { HttpError } from "../rest/errors";
+import { jsonBody } from "../rest/http";
 import type { Drain } from "../server/drain";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 
@@ -35,6 +37,13 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
     } catch (error) {
       const code = (error as AppError).code;
       return void res.status(HTTP_STATUS[code]).json({ message: code === "UNAUTHENTICATED" ? "Unauthenticated." : "This action is unauthorized." });
+    }
+    try {
+      // Like REST: a body that is not JSON is 415, not an empty event refused with 422.
+      jsonBody(req, res, () => undefined);
+    } catch (error) {
+      if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
+      throw error;
     }
     const body: unknown = req.body;
     const single = !Array.isArray(body);

@@ -44,6 +44,24 @@ function limitedBody(req: Request, limit: number): Readable {
   return req.pipe(counter);
 }
 
+/** The query parameters a list takes; each must be given once, as a plain value. */
+const LIST_PARAMS = ["search", "tenant_id", "status", "page", "per_page"] as const;
+
+/**
+ * Refuses a list parameter given as an array or an object (`tenant_id[]=1`, `search[a]=b`,
+ * `status=a&status=b`) with 422 on that field: ignored, it would widen the list (every tenant's
+ * extensions instead of one).
+ */
+function assertPlainListParams(query: Record<string, unknown>): void {
+  const fields: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(query)) {
+    const name = /^([a-z_]+)\[/.exec(key)?.[1] ?? key;
+    if (!(LIST_PARAMS as readonly string[]).includes(name)) continue;
+    if (name !== key || typeof value !== "string") fields[name] = [`The ${name.replace(/_/g, " ")} must be a string.`];
+  }
+  if (Object.keys(fields).length) throw badInput(fields);
+}
+
 /**
  * The REST adapter (`/api/...`, contract §5): thin routes over the same services and input classes
  * as GraphQL. Each route authenticates, maps snake_case to the service input, calls one service
@@ -75,6 +93,7 @@ export function createRestRouter(deps: RestDeps): Router {
     .route("/extensions")
     .get(authenticated("read"), async (req, res) => {
       const ctx = ctxOf(res);
+      assertPlainListParams(req.query as Record<string, unknown>);
       const filters = { search: param(req.query.search), tenant_id: param(req.query.tenant_id), status: param(req.query.status) };
       const tenantId = filters.tenant_id === undefined ? undefined : String(filters.tenant_id);
       const page = await ctx.services.extensions.paginate(ctx, tenantId, {

@@ -6,7 +6,7 @@ import express, { type ErrorRequestHandler, type RequestHandler } from "express"
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { GraphQLSchema } from "graphql";
+import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
 import type { AppConfig } from "../config/config";
 import { loadEncryptionKey } from "../config/encryption-key";
 import type { Logger } from "../common/logger";
@@ -18,11 +18,12 @@ import { attachWebSockets } from "./websocket";
 import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
-import { assertComplexity, depthRule } from "../graphql/limits";
+import { assertComplexity, depthRule, parseOptions } from "../graphql/limits";
+import { redactVariables, sensitiveVariables } from "../common/redact";
 import { compiledReads } from "../graphql/compiled-reads.route";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
-import { Metrics } from "../observability/metrics";
+import { boundedOperationName, Metrics } from "../observability/metrics";
 import { createRestRouter } from "../rest/router";
 import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
@@ -89,20 +90,48 @@ function finalErrors(log: Logger): ErrorRequestHandler {
   };
 }
 
-function metricsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfig): ApolloServerPlugin<RequestContext> {
+/** Whether an operation asks for the schema itself (`__schema` or `__type` at its root). */
+function isIntrospection(document: DocumentNode): boolean {
+  return document.definitions.some(
+    (d) => d.kind === Kind.OPERATION_DEFINITION && d.selectionSet.selections.some((s) => s.kind === Kind.FIELD && (s.name.value === "__schema" || s.name.value === "__type")),
+  );
+}
+
+/**
+ * Checks between validation and execution (cost, transport, introspection rule), the operation
+ * metric with a bounded name label, and variable errors redacted where a variable feeds a
+ * write-only field (`input: { secret: $s }` with `$s` = 123 must not echo 123).
+ */
+function operationsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfig): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, request, operationName }) {
+        async didResolveOperation({ document, request, operationName, operation, contextValue }) {
+          if (operation?.operation === "subscription") {
+            throw new GraphQLError("Subscriptions are served over WebSocket only (graphql-transport-ws on /graphql).", {
+              extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+            });
+          }
+          if (!contextValue.principal && isIntrospection(document)) {
+            throw new GraphQLError("Introspection needs an API key (any valid key).", {
+              extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: new Map([["www-authenticate", "Bearer"]]) } },
+            });
+          }
           assertComplexity(schema, document, request.variables, operationName, config.graphql);
         },
-        async willSendResponse({ operation, operationName, errors }) {
+        async willSendResponse({ operation, operationName, errors, response, document }) {
           metrics.graphqlOperations.inc({
-            operation: operationName ?? "anonymous",
+            operation: boundedOperationName(operationName),
             type: operation?.operation ?? "unknown",
             outcome: errors?.length ? "error" : "success",
             transport: "http",
           });
+          if (response.body.kind === "single" && response.body.singleResult.errors && document) {
+            const sensitive = sensitiveVariables(document);
+            if (sensitive.size) {
+              response.body.singleResult.errors = response.body.singleResult.errors.map((e) => ({ ...e, message: redactVariables(e.message, sensitive) }));
+            }
+          }
         },
       };
     },
@@ -151,6 +180,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
       stopOnTerminationSignals: false,
       validationRules,
+      parseOptions: parseOptions(config.graphql),
       formatError,
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
@@ -158,7 +188,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         // Requests in flight get SHUTDOWN_GRACE_MS to finish (Apollo's default is 10 s) before their connections are cut.
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
-        metricsPlugin(metrics, schema, config),
+        operationsPlugin(metrics, schema, config),
       ],
     });
     await apollo.start();

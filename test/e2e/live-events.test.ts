@@ -96,7 +96,7 @@ describe("registrations", () => {
     try {
       await postEvents(ts, ingestKey, register(tenant.sipDomain, "1001", { expires: 1 }));
       expect((await sub.next()).registrationEvents.type).toBe("REGISTERED");
-      const expired = (await sub.next((e) => e.registrationEvents.type === "EXPIRED", 6000)).registrationEvents;
+      const expired = (await sub.next((e) => e.registrationEvents.type === "EXPIRED", 20_000)).registrationEvents;
       expect(expired.device.registered).toBe(false);
       await new Promise((r) => setTimeout(r, 600));
       expect(sub.received.filter((m) => m.data?.registrationEvents.type === "EXPIRED")).toHaveLength(1);

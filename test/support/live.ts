@@ -68,7 +68,7 @@ export async function subscribe<T, V>(
   const sub: LiveSubscription<T> = {
     received,
     client,
-    next: (predicate = () => true, ms = 5000) =>
+    next: (predicate = () => true, ms = 15_000) =>
       wait(
         () => {
           for (; cursor < received.length; cursor++) {
@@ -80,7 +80,7 @@ export async function subscribe<T, V>(
         ms,
         "a subscription event",
       ),
-    error: (ms = 5000) => wait(() => failure, ms, "a subscription error"),
+    error: (ms = 15_000) => wait(() => failure, ms, "a subscription error"),
     // Waits until the server has let go too, so the next subscribe() counts from a settled baseline.
     close: async () => {
       const attached = !options.expectError && !failure;
