@@ -2,6 +2,7 @@ import "reflect-metadata";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, type AppConfig } from "./config/config";
 import { createLogger, type Logger } from "./common/logger";
+import { StartupError } from "./common/startup-error";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
@@ -164,6 +165,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A fault the operator fixes is one line; anything else is a bug and keeps its stack.
+  if (error instanceof StartupError) process.stderr.write(`error: ${error.message}\n`);
+  else process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

@@ -57,6 +57,23 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
 }
 
+/** A connection URL with one of the given schemes; the message names the variable and what it takes, never the password. */
+function url(env: NodeJS.ProcessEnv, name: string, schemes: string[], example: string): string | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: set it like ${example} (percent-encode special characters such as @ or / in the password)`);
+  }
+  if (!schemes.includes(parsed.protocol.replace(/:$/, ""))) {
+    throw new ConfigError(`${name} must be a ${schemes.map((x) => `${x}://`).join(" or ")} URL (got ${parsed.protocol}//…): set it like ${example}`);
+  }
+  if (!parsed.hostname && !parsed.searchParams.has("host")) throw new ConfigError(`${name} names no host: set it like ${example}`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const adminApiKey = optional(env, "ADMIN_API_KEY");
   if (adminApiKey !== undefined && adminApiKey.length < 16) {
@@ -69,10 +86,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port: int(env, "PORT", 4000, 0, 65535),
     host: optional(env, "HOST") ?? "0.0.0.0",
-    databaseUrl: optional(env, "DATABASE_URL"),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres", "postgresql"], "postgres://user:password@host:5432/database"),
     databaseSchema,
     dataDir: path.resolve(optional(env, "DATA_DIR") ?? "./.data"),
-    redisUrl: optional(env, "REDIS_URL"),
+    redisUrl: url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379"),
     redisPrefix: optional(env, "REDIS_PREFIX") ?? "",
     adminApiKey,
     secretEncryptionKey: optional(env, "SECRET_ENCRYPTION_KEY"),

@@ -15,6 +15,7 @@ import { openDatabase, type Database, type OpenDatabaseOptions } from "../db/dat
 import { migrate } from "../db/migrate";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { attachWebSockets } from "./websocket";
+import { assertPortFree, assertRedisReachable, listenStartupError } from "./preflight";
 import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
@@ -108,6 +109,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
   if (encryption.source === "generated") {
     log.warn({ file: encryption.file }, "SECRET_ENCRYPTION_KEY is not set: generated a key beside the data; back it up, or SIP secrets cannot be read");
   }
+  await assertPortFree(config.host, config.port);
+  if (config.redisUrl) await assertRedisReachable(config.redisUrl);
   const db = await openDatabase(config, options.database);
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   try {
@@ -181,7 +184,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const cdrPartitions = new CdrPartitionMaintainer(db.dataSource, config.cdrRetentionMonths, log);
     await cdrPartitions.start();
     await new Promise<void>((resolve, reject) => {
-      httpServer.once("error", reject);
+      httpServer.once("error", (error: NodeJS.ErrnoException) => reject(listenStartupError(error, config.host, config.port)));
       httpServer.listen(config.port, config.host, () => resolve());
     });
     const port = (httpServer.address() as AddressInfo).port;
