@@ -3,6 +3,7 @@ import cluster from "node:cluster";
 import { ConfigError, loadConfig, type AppConfig } from "./config/config";
 import { createLogger, type Logger } from "./common/logger";
 import { StartupError } from "./common/startup-error";
+import { loadDotEnv } from "./config/dotenv";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
@@ -147,6 +148,7 @@ async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
+    loadDotEnv();
     config = loadConfig();
     if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redisUrl)) {
       throw new ConfigError("WEB_CONCURRENCY > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process pub/sub serve one process only");

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { loadDotEnv } from "../config/dotenv";
 import { speedFor, TrafficGenerator, type SimEvent, type SimTenant } from "./simulator/traffic";
 
 /**
@@ -11,7 +12,7 @@ import { speedFor, TrafficGenerator, type SimEvent, type SimTenant } from "./sim
  * It talks to no other address than --url.
  */
 
-const USAGE = `usage: npm run simulate -- --url <http://host:port> --key <ADMIN api key> [options]
+const USAGE = `usage: PBX_API_KEY=<ADMIN api key> npm run simulate -- --url <http://host:port> [options]
 
   --url URL          the API to drive (default http://localhost:4000)
   --key KEY          an ADMIN API key (or set PBX_API_KEY); it creates the demo tenants and posts events
@@ -57,6 +58,7 @@ function number(raw: string | undefined, name: string, min: number, max: number,
 }
 
 function parseOptions(argv: string[]): Options | null {
+  loadDotEnv();
   let values;
   try {
     ({ values } = parseArgs({

@@ -59,7 +59,7 @@ it("a taken port: one line naming PORT", async () => {
   } finally {
     blocker.close();
   }
-});
+}, 180_000); // the first test compiles the server
 
 it("a DATABASE_URL that is not PostgreSQL, or not a URL, is refused before anything connects", async () => {
   expectOneClearLine(await runToExit({ DATABASE_URL: "mysql://root@127.0.0.1:3306/pbx" }), /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
@@ -105,5 +105,64 @@ describe("one server per embedded DATA_DIR", () => {
     first = await spawnServer({ ...embedded, DATA_DIR: dataDir, ADMIN_API_KEY: "faults-admin-key-0123456789" });
     expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
     expect(fs.readFileSync(path.join(dataDir, "server.lock"), "utf8").trim()).toBe(String(first.child.pid));
+  });
+});
+
+describe("the CLIs and .env", () => {
+  async function cli(script: string, args: string[], cwd = root): Promise<{ code: number | null; output: string }> {
+    const outDir = await buildServer();
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), ...embedded, DATA_DIR: tmpDir() };
+    delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, [path.join(outDir, "src/cli", script), ...args], { cwd, env });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    return { code, output };
+  }
+
+  it("migrate, seed and simulate answer --help and refuse unknown flags before doing anything", async () => {
+    for (const script of ["migrate.js", "seed.js", "simulate.js"]) {
+      const help = await cli(script, ["--help"]);
+      expect(help.code).toBe(0);
+      expect(help.output).toMatch(/^usage: /m);
+      const wrong = await cli(script, ["--no-such-flag"]);
+      expect(wrong.code).toBe(2);
+      expect(wrong.output).toContain("Unknown option '--no-such-flag'");
+      expect(wrong.output).toMatch(/^usage: /m);
+    }
+  }, 180_000);
+
+  it("the server reads .env from its working directory; the environment wins over the file", async () => {
+    const cwd = tmpDir();
+    const port = await freePort();
+    fs.writeFileSync(path.join(cwd, ".env"), `# as .env.example suggests\nADMIN_API_KEY=dotenv-admin-key-0123456789\nPORT=${port}\nLOG_LEVEL=warn\nHOST=127.0.0.1\nDATA_DIR=${path.join(cwd, "data")}\n`);
+    const outDir = await buildServer();
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), ...embedded, LOG_LEVEL: "error" };
+    for (const name of ["NODE_OPTIONS", "NODE_ENV", "PORT", "ADMIN_API_KEY", "DATA_DIR", "HOST"]) delete env[name];
+    const child = spawn(process.execPath, [path.join(outDir, "src/main.js")], { cwd, env });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    try {
+      const deadline = Date.now() + 90_000;
+      while (!output.includes("listening on")) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(output);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(output).toContain(`http://127.0.0.1:${port}`);
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer dotenv-admin-key-0123456789" },
+        body: JSON.stringify({ query: "{ me { role } }" }),
+      });
+      expect(await res.json()).toEqual({ data: { me: { role: "ADMIN" } } });
+      // LOG_LEVEL=error from the environment, not warn from the file: no warning was logged.
+      expect(output).not.toContain('"level":"warn"');
+    } finally {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
   });
 });
