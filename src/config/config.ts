@@ -30,6 +30,10 @@ export interface AppConfig {
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
   webConcurrency: number;
+  /** /metrics answers only `Authorization: Bearer <token>` when set. */
+  metricsToken: string | undefined;
+  /** /metrics on this port of HOST instead of the API's port, when set. */
+  metricsPort: number | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -102,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
+    metricsToken: optional(env, "METRICS_TOKEN"),
+    metricsPort: optional(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

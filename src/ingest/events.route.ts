@@ -1,3 +1,4 @@
+import { ingestTypeLabel } from "../observability/platform-gauges";
 import { Router, type Request, type Response } from "express";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
@@ -37,7 +38,7 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics): Router 
     const results: Array<IngestOutcome & { index: number }> = [];
     for (const [index, event] of events.entries()) {
       const outcome = await deps.services.ingest.ingest(ctx, event);
-      metrics.ingestEvents.inc({ source: "http", outcome: outcome.status });
+      metrics.ingestEvents.inc({ source: "http", type: ingestTypeLabel(event), outcome: outcome.status });
       if (outcome.status === "rejected") ctx.log.warn({ index, code: outcome.code, errors: outcome.errors }, "telephony event refused");
       results.push({ index, ...outcome });
     }

@@ -3,7 +3,7 @@ import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/di
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { expressMiddleware } from "@as-integrations/express5";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { GraphQLSchema } from "graphql";
@@ -23,6 +23,7 @@ import { assertComplexity, depthRule } from "../graphql/limits";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { Metrics } from "../observability/metrics";
+import { registerPlatformGauges } from "../observability/platform-gauges";
 import { createRestRouter } from "../rest/router";
 import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
@@ -35,6 +36,8 @@ import type { Principal } from "../auth/principal";
 export interface RunningServer {
   url: string;
   port: number;
+  /** Where /metrics is served: the API's port, or METRICS_PORT. */
+  metricsUrl: string;
   /** Set on the first start without ADMIN_API_KEY: the generated key, to print once. */
   generatedAdminKey: string | null;
   db: Database;
@@ -103,6 +106,22 @@ function metricsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfi
   };
 }
 
+/** Prometheus text; with METRICS_TOKEN only for `Authorization: Bearer <token>` (compared in constant time). */
+function metricsHandler(metrics: Metrics, config: AppConfig): RequestHandler {
+  const expected = config.metricsToken ? createHash("sha256").update(config.metricsToken).digest() : null;
+  return async (req, res) => {
+    if (expected) {
+      const given = createHash("sha256").update(String(bearerKey(req.headers.authorization) ?? "")).digest();
+      if (!timingSafeEqual(given, expected)) {
+        res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        return void res.status(401).json({ message: "Unauthenticated." });
+      }
+    }
+    res.setHeader("content-type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  };
+}
+
 export async function startServer(config: AppConfig, options: StartOptions): Promise<RunningServer> {
   const log = options.log;
   const encryption = loadEncryptionKey(config);
@@ -162,10 +181,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       ]);
       res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events });
     });
-    app.get("/metrics", async (_req, res) => {
-      res.setHeader("content-type", metrics.registry.contentType);
-      res.send(await metrics.registry.metrics());
-    });
+    const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
+    const metricsServer = config.metricsPort === undefined ? null : express().disable("x-powered-by").get("/metrics", metricsHandler(metrics, config));
+    if (!metricsServer) app.get("/metrics", metricsHandler(metrics, config));
     app.use(
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
@@ -188,6 +206,13 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       httpServer.listen(config.port, config.host, () => resolve());
     });
     const port = (httpServer.address() as AddressInfo).port;
+    const metricsHttp = metricsServer ? http.createServer(metricsServer) : null;
+    if (metricsHttp) {
+      await new Promise<void>((resolve, reject) => {
+        metricsHttp.once("error", (error: NodeJS.ErrnoException) => reject(listenStartupError(error, config.host, config.metricsPort!, "METRICS_PORT")));
+        metricsHttp.listen(config.metricsPort, config.host, () => resolve());
+      });
+    }
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
@@ -199,6 +224,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const stop = () =>
       (stopping ??= (async () => {
         await apollo.stop();
+        await new Promise<void>((resolve) => (metricsHttp ? metricsHttp.close(() => resolve()) : resolve()));
+        platformGauges.close();
         services.queueStats.close();
         await streamConsumer?.stop();
         await expiry.stop();
@@ -207,7 +234,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await db.close();
       })());
 
-    return { url: `http://${host}:${port}`, port, generatedAdminKey, db, pubsub, services, metrics, stop };
+    const metricsPort = metricsHttp ? (metricsHttp.address() as AddressInfo).port : port;
+    return { url: `http://${host}:${port}`, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, generatedAdminKey, db, pubsub, services, metrics, stop };
   } catch (error) {
     await pubsub.close().catch(() => undefined);
     await db.close().catch(() => undefined);

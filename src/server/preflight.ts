@@ -43,9 +43,9 @@ export async function assertPortFree(host: string, port: number): Promise<void> 
 }
 
 /** A listen() failure as one line naming PORT/HOST and the fix. */
-export function listenStartupError(error: NodeJS.ErrnoException, host: string, port: number): Error {
-  if (error.code === "EADDRINUSE") return new StartupError(`PORT ${port} is already in use (HOST ${host}): stop what listens there, or set PORT to a free port.`);
-  if (error.code === "EACCES") return new StartupError(`PORT ${port} needs privileges this process lacks: set PORT to 1024 or above.`);
+export function listenStartupError(error: NodeJS.ErrnoException, host: string, port: number, variable = "PORT"): Error {
+  if (error.code === "EADDRINUSE") return new StartupError(`${variable} ${port} is already in use (HOST ${host}): stop what listens there, or set ${variable} to a free port.`);
+  if (error.code === "EACCES") return new StartupError(`${variable} ${port} needs privileges this process lacks: set ${variable} to 1024 or above.`);
   if (error.code === "EADDRNOTAVAIL" || error.code === "ENOTFOUND") return new StartupError(`HOST ${host} is not an address of this machine: set HOST to one of its addresses, or 0.0.0.0 for all.`);
   return error;
 }
