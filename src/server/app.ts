@@ -1,5 +1,5 @@
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
-import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { expressMiddleware } from "@as-integrations/express5";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
@@ -30,6 +30,7 @@ import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
+import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import type { Principal } from "../auth/principal";
 
@@ -165,6 +166,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
         ApolloServerPluginCacheControlDisabled(),
+        // GET /graphql in a browser is our own explorer (src/explorer), not Apollo's CDN-hosted page.
+        ApolloServerPluginLandingPageDisabled(),
         ApolloServerPluginDrainHttpServer({ httpServer }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
         metricsPlugin(metrics, schema, config),
@@ -184,6 +187,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
     const metricsServer = config.metricsPort === undefined ? null : express().disable("x-powered-by").get("/metrics", metricsHandler(metrics, config));
     if (!metricsServer) app.get("/metrics", metricsHandler(metrics, config));
+    const explorer = createExplorer(log);
+    app.use("/graphiql", explorer.assets);
+    app.get("/graphql", explorer.page);
     app.use(
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
