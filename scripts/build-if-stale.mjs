@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const stamp = path.join(root, "dist", ".build-stamp");
 // What tsconfig.build.json compiles, and the files that change how it compiles.
-const inputs = ["src", "migrations", "test/bench", "ormconfig.ts", "tsconfig.json", "tsconfig.build.json", "package-lock.json"];
+const inputs = ["src", "migrations", "test/bench", "test/support/sip.ts", "ormconfig.ts", "tsconfig.json", "tsconfig.build.json", "package-lock.json"];
 
 function newestMtime(target) {
   let stat;

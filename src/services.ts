@@ -4,38 +4,53 @@ import type { SecretBox } from "./common/secret-box";
 import { ActiveCallService } from "./modules/active-call/active-call.service";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { CdrService } from "./modules/cdr/cdr.service";
+import { CdrStatsService } from "./modules/cdr/cdr-stats.service";
 import { DeviceService } from "./modules/device/device.service";
+import { ExtensionCredentials } from "./modules/extension/extension-credentials";
 import { ExtensionService } from "./modules/extension/extension.service";
+import { ExtensionImportService } from "./modules/extension/extension-import";
 import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import { AuditService } from "./modules/audit/audit.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
+  extensionImport: ExtensionImportService;
+  /** Secrets and SIP digests of extensions: the one writer of both (contract §7). */
+  credentials: ExtensionCredentials;
   apiKeys: ApiKeyService;
   queues: QueueService;
   queueStats: QueueStatsService;
   devices: DeviceService;
   cdrs: CdrService;
+  cdrStats: CdrStatsService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  audit: AuditService;
 }
 
 export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
-  const tenants = new TenantService();
+  const credentials = new ExtensionCredentials(deps.secretBox);
+  const tenants = new TenantService(credentials);
   const devices = new DeviceService();
+  const extensions = new ExtensionService(tenants, credentials);
   return {
     tenants,
-    extensions: new ExtensionService(tenants, deps.secretBox),
+    extensions,
+    extensionImport: new ExtensionImportService(extensions, tenants, credentials),
+    credentials,
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
     queueStats: new QueueStatsService(),
     devices,
     cdrs: new CdrService(),
+    cdrStats: new CdrStatsService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    audit: new AuditService(),
   };
 }

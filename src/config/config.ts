@@ -21,11 +21,15 @@ export interface AppConfig {
   statementTimeoutMs: number;
   /** CDR partitions (months) that ended more than this many whole months ago are dropped; 0 keeps every CDR. */
   cdrRetentionMonths: number;
+  /** Audit entries older than this many days are deleted (in batches, hourly); 0 keeps every entry. */
+  auditRetentionDays: number;
+  /** Largest accepted body of POST /api/extensions/import, in bytes (10,000 rows need more than BODY_LIMIT_BYTES). */
+  importBodyLimitBytes: number;
   /** Redis-stream entries pending this long on another consumer are claimed: that instance is presumed dead. */
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
-  graphql: { maxDepth: number; maxComplexity: number };
+  graphql: { maxDepth: number; maxComplexity: number; compiledReads: boolean };
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -34,9 +38,16 @@ export interface AppConfig {
   metricsToken: string | undefined;
   /** /metrics on this port of HOST instead of the API's port, when set. */
   metricsPort: number | undefined;
+  /** After SIGTERM, how long requests in flight may take to finish before their connections are cut. */
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {}
+
+/** With the 2 s main.ts allows after it to close the rest, a default stop fits in 10 s (docker stop's default). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 8_000;
+/** What the process allows after the grace to close the stream consumer, pub/sub and database before it exits 1. */
+export const SHUTDOWN_CLOSE_MS = 2_000;
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
@@ -102,15 +113,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 1024 * 1024, 1024),
     statementTimeoutMs: int(env, "STATEMENT_TIMEOUT_MS", 15_000, 100),
     cdrRetentionMonths: int(env, "CDR_RETENTION_MONTHS", 0, 0, 1200),
+    auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 0, 0, 36_500),
+    importBodyLimitBytes: int(env, "IMPORT_BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024),
     streamClaimIdleMs: int(env, "STREAM_CLAIM_IDLE_MS", 30_000, 100, 86_400_000),
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
     metricsToken: optional(env, "METRICS_TOKEN"),
     metricsPort: optional(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+      compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
   };
 }

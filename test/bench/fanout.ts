@@ -3,22 +3,19 @@
  *
  *   npm run bench:fanout -- [--clients 2000] [--groups 1] [--rate 50] [--duration 10]
  *
- * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required), opens
- * --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
+ * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required; see
+ * bench-server.ts), opens --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
  * split over --groups distinct subscriptions (one tenant each), then publishes --rate events per second
  * per tenant straight onto the tenant's Redis topic — the path every ingested event takes after its
  * commit — so the figure measures fan-out (one execution per event per distinct subscription, the same
  * bytes to every subscriber), not ingestion. It prints delivered messages/s, the server's CPU per
  * message, and the p50/p99 delay from publish to receipt.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
-import { createHash } from "node:crypto";
+import { startBenchServer } from "./bench-server";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,15 +30,6 @@ const duration = arg("duration", 10);
 function cpuMs(pid: number): number {
   const [utime, stime] = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).map(Number);
   return ((utime + stime) * 1000) / 100;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -137,28 +125,9 @@ class RawClient {
 const QUERY = `subscription { registrationEvents { type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt } } }`;
 
 async function main(): Promise<void> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL;
-  if (!databaseUrl || !redisUrl) throw new Error("bench:fanout needs DATABASE_URL and REDIS_URL");
-  const schema = `bench_fanout_${randomBytes(3).toString("hex")}`;
-  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const port = await freePort();
-  const adminKey = `bench-${randomBytes(16).toString("hex")}`;
-  const server = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
-    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? "production", PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("listening on")) resolve();
-    });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const bench = await startBenchServer("fanout");
+  const { port, adminKey, prefix } = bench;
+  const redisUrl = process.env.REDIS_URL!;
   const base = `http://127.0.0.1:${port}`;
   const gql = async (query: string, key = adminKey) => {
     const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
@@ -200,7 +169,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
 
   const device = { id: 1, tenantId: 0, extensionId: 0, contactUri: "sip:1001@192.0.2.1:5060", userAgent: "bench", sourceAddress: "192.0.2.1:5060", transport: "udp", registeredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600e3).toISOString(), unregisteredAt: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), registered: true };
-  const cpu0 = cpuMs(server.pid!);
+  const cpu0 = cpuMs(bench.child.pid!);
   const own0 = process.cpuUsage();
   const received0 = received;
   const started = Date.now();
@@ -220,7 +189,7 @@ async function main(): Promise<void> {
   clearInterval(timer);
   await new Promise((r) => setTimeout(r, 1000));
   const seconds = (Date.now() - started) / 1000;
-  const cpu = cpuMs(server.pid!) - cpu0;
+  const cpu = cpuMs(bench.child.pid!) - cpu0;
   const own = process.cpuUsage(own0);
   const messages = received - received0;
   const expected = published * clients;
@@ -238,10 +207,7 @@ async function main(): Promise<void> {
   );
   for (const s of sockets) s.destroy();
   await redis.quit();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
+  await bench.stop();
 }
 
 main().catch((error: unknown) => {
