@@ -2,6 +2,8 @@ import "reflect-metadata";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, SHUTDOWN_CLOSE_MS, type AppConfig } from "./config/config";
 import { createLogger, type Logger } from "./common/logger";
+import { StartupError } from "./common/startup-error";
+import { loadDotEnv } from "./config/dotenv";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
@@ -158,6 +160,7 @@ async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
+    loadDotEnv();
     config = loadConfig();
     if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redisUrl)) {
       throw new ConfigError("WEB_CONCURRENCY > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process pub/sub serve one process only");
@@ -176,6 +179,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A fault the operator fixes is one line; anything else is a bug and keeps its stack.
+  if (error instanceof StartupError) process.stderr.write(`error: ${error.message}\n`);
+  else process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

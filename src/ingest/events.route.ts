@@ -1,3 +1,4 @@
+import { ingestTypeLabel } from "../observability/platform-gauges";
 import { Router, type Request, type Response } from "express";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
@@ -64,7 +65,7 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
     }
     const results = outcomes.map((outcome, index) => ({ index, ...outcome }));
     for (const r of results) {
-      metrics.ingestEvents.inc({ source: "http", outcome: r.status });
+      metrics.ingestEvents.inc({ source: "http", type: ingestTypeLabel(events[r.index]), outcome: r.status });
       if (r.status === "rejected" && r.code !== ErrorCode.SERVICE_UNAVAILABLE) ctx.log.warn({ index: r.index, code: r.code, errors: r.errors }, "telephony event refused");
     }
     const rejected = results.filter((r) => r.status === "rejected").length;

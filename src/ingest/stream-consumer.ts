@@ -1,3 +1,4 @@
+import { ingestTypeLabel } from "../observability/platform-gauges";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { Redis } from "ioredis";
@@ -258,7 +259,7 @@ export class StreamConsumer {
   }
 
   private report(id: string, raw: unknown, outcome: IngestOutcome): void {
-    this.metrics.ingestEvents.inc({ source: "stream", outcome: outcome.status });
+    this.metrics.ingestEvents.inc({ source: "stream", type: ingestTypeLabel(raw), outcome: outcome.status });
     const about = describe(raw);
     if (outcome.status === "rejected") {
       this.log.warn({ entryId: id, ...about, code: outcome.code, reason: outcome.message, errors: outcome.errors ?? {} }, "rejected a telephony event from the stream");
@@ -280,9 +281,9 @@ export class StreamConsumer {
   }
 
   private abandon(id: string, fields: string[], deliveries: number): void {
-    this.metrics.ingestEvents.inc({ source: "stream", outcome: "rejected" });
-    this.metrics.streamEntriesAbandoned.inc();
     const parsed = this.decode(fields);
+    this.metrics.ingestEvents.inc({ source: "stream", type: ingestTypeLabel("raw" in parsed ? parsed.raw : null), outcome: "rejected" });
+    this.metrics.streamEntriesAbandoned.inc();
     this.log.error(
       { entryId: id, ...("raw" in parsed ? describe(parsed.raw) : {}), deliveries, maxDeliveries: this.config.streamMaxDeliveries },
       "abandoned a stream entry that failed on every delivery; acknowledged without applying it",

@@ -75,8 +75,8 @@ export class Metrics {
 
   readonly ingestEvents = new Counter({
     name: "ingest_events_total",
-    help: "Telephony events handled, by path (http, stream) and outcome (applied, duplicate, ignored, rejected).",
-    labelNames: ["source", "outcome"] as const,
+    help: "Telephony events handled, by path (http, stream), kind (registration, call, queue, voicemail, unknown) and outcome (applied, duplicate, ignored, rejected).",
+    labelNames: ["source", "type", "outcome"] as const,
     registers: [this.registry],
   });
 

@@ -41,6 +41,8 @@ export function attachWebSockets(
 ): WebSocketTransport {
   const hub = new FanoutHub(deps.pubsub, deps, metrics, log, formatError);
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: config.bodyLimitBytes });
+  // ws re-emits the HTTP server's errors (a taken port); startServer reports those, once.
+  wss.on("error", () => undefined);
   const stopRevocations = deps.pubsub.subscribe(API_KEY_REVOKED_TOPIC, (payload) => {
     const id = (payload as { apiKeyId?: unknown }).apiKeyId;
     deps.services.apiKeys.invalidateCache();

@@ -102,8 +102,14 @@ describe("queue events move the figures", () => {
     expect(answered).toMatchObject({ callsWaiting: 0, longestWaitSeconds: 0, answeredToday: 2, serviceLevel: 0.5 });
     expect(answered.averageWaitSeconds).toBe(17.5);
 
+    // Hung up after 8 s, within the target: on neither side of the service level.
     await postEvents(ts, ingestKey, [c.queueEvent("join", "c3", { occurred_at: ago(8) }), c.queueEvent("abandon", "c3")]);
     expect(await c.stats()).toMatchObject({ callsWaiting: 0, answeredToday: 2, abandonedToday: 1, serviceLevel: 0.5 });
+    // Gave up after 40 s, past the target: not served in time, so 1 within ÷ (2 answered + 1 late abandon).
+    await postEvents(ts, ingestKey, [c.queueEvent("join", "c4", { occurred_at: ago(40) }), c.queueEvent("abandon", "c4")]);
+    const abandoned = await c.stats();
+    expect(abandoned).toMatchObject({ callsWaiting: 0, answeredToday: 2, abandonedToday: 2 });
+    expect(abandoned.serviceLevel).toBeCloseTo(1 / 3, 10);
   });
 
   it("duplicates and reordering change nothing extra", async () => {
