@@ -202,9 +202,13 @@ function objectSelector(schema: GraphQLSchema): Selector {
 }
 
 interface PageSql {
-  /** The page's rows (alias: the node type's), in page order. */
-  page: string;
-  count: string;
+  /**
+   * The page's rows (alias: the node type's), in page order, and the count: built only when
+   * selected, so that no parameter is bound that the statement does not use (PostgreSQL cannot
+   * type an unused parameter; PGlite drops the connection over it).
+   */
+  page: () => string;
+  count: () => string;
 }
 
 /**
@@ -223,8 +227,8 @@ function connectionParts(node: FieldNode, sel: Selector, nodeType: string, order
   return (p: SqlParams, ctx: RequestContext, vars: Record<string, unknown>, rows: PageSql): string => {
     const out = parts.map((part) => {
       if (part.kind === "typename") return `${literal(part.key)}, ${literal(typeName)}`;
-      if (part.kind === "count") return `${literal(part.key)}, (${rows.count})`;
-      return `${literal(part.key)}, (SELECT coalesce(json_agg(${part.row(p, ctx, vars)} ORDER BY ${order}), '[]'::json) FROM (${rows.page}) ${TYPES[nodeType].alias})`;
+      if (part.kind === "count") return `${literal(part.key)}, (${rows.count()})`;
+      return `${literal(part.key)}, (SELECT coalesce(json_agg(${part.row(p, ctx, vars)} ORDER BY ${order}), '[]'::json) FROM (${rows.page()}) ${TYPES[nodeType].alias})`;
     });
     return `json_build_object(${out.join(", ")})`;
   };
@@ -244,9 +248,11 @@ function extensionConnection(field: GraphQLField<unknown, unknown>, node: FieldN
       if (scope !== null) where.push(`e.tenant_id = ${p.add(scope)}`);
     }
     ctx.services.extensions.addFilters(p, where, args);
-    const count = `SELECT count(*)::int FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`;
-    if (afterId !== null) where.push(`e.id > ${p.add(afterId)}`);
-    const page = `SELECT e.* FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY e.id LIMIT ${p.add(limit)}`;
+    const count = () => `SELECT count(*)::int FROM extension e ${where.length ? `WHERE ${where.join(" AND ")}` : ""}`;
+    const page = () => {
+      const conditions = afterId === null ? where : [...where, `e.id > ${p.add(afterId)}`];
+      return `SELECT e.* FROM extension e ${conditions.length ? `WHERE ${conditions.join(" AND ")}` : ""} ORDER BY e.id LIMIT ${p.add(limit)}`;
+    };
     return connection(p, ctx, vars, { page, count });
   };
 }
@@ -277,9 +283,12 @@ function rootField(schema: GraphQLSchema, node: FieldNode, sel: Selector): Root 
         // An ADMIN naming no tenant, and the either-party number search, stay with the resolver.
         if (scope === null || query.number !== null) return fallback();
         const where = [`c.tenant_id = ${p.add(scope)}`, ...ctx.services.cdrs.conditions(p, query)];
-        const count = `SELECT count(*)::int FROM cdr c WHERE ${where.join(" AND ")}`;
-        if (query.after) where.push(`(c.started_at, c.id) < (${p.add(query.after[0])}::timestamptz, ${p.add(query.after[1])}::bigint)`);
-        const page = `SELECT c.* FROM cdr c WHERE ${where.join(" AND ")} ORDER BY c.started_at DESC, c.id DESC LIMIT ${p.add(query.limit)}`;
+        const count = () => `SELECT count(*)::int FROM cdr c WHERE ${where.join(" AND ")}`;
+        const page = () => {
+          const after = query.after;
+          const conditions = after ? [...where, `(c.started_at, c.id) < (${p.add(after[0])}::timestamptz, ${p.add(after[1])}::bigint)`] : where;
+          return `SELECT c.* FROM cdr c WHERE ${conditions.join(" AND ")} ORDER BY c.started_at DESC, c.id DESC LIMIT ${p.add(query.limit)}`;
+        };
         const sql = connection(p, ctx, vars, { page, count });
         // The tenant (and a named extension, inside it) must exist, or the resolver answers NOT_FOUND.
         const extension = query.extensionId === null ? "" : `AND EXISTS (SELECT 1 FROM extension x WHERE x.id = ${p.add(query.extensionId)} AND x.tenant_id = t.id)`;
@@ -324,7 +333,11 @@ export function compileRead(schema: GraphQLSchema, document: DocumentNode, opera
         // raise the same conditions with their codes, so they answer.
         return null;
       }
-      const [row] = await readRows<Record<string, string | null>>(ctx, `SELECT ${columns.map((c, i) => `${c}::text AS "${i}"`).join(", ")}`, p.values);
+      const sql = `SELECT ${columns.map((c, i) => `${c}::text AS "${i}"`).join(", ")}`;
+      // A parameter the statement never names cannot be typed (e.g. a filter under a selection of
+      // only __typename): the resolvers answer such a request.
+      if (new Set(sql.match(/\$\d+\b/g)).size !== p.values.length) return null;
+      const [row] = await readRows<Record<string, string | null>>(ctx, sql, p.values);
       const parts: string[] = [];
       for (let i = 0; i < roots.length; i++) {
         const value = row[String(i)];

@@ -3,6 +3,7 @@ import { print } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import {
   AddQueueAgentDocument,
+  CompiledCountsOnlyDocument,
   CompiledRootReadsDocument,
   CompiledTenantReadDocument,
   CreateQueueDocument,
@@ -100,6 +101,13 @@ describe("compiled reads answer exactly what the resolvers answer", () => {
     expect(page.data!.tenant.extensions.nodes.map((n) => n.id)).toEqual([extensionIds[1], extensionIds[3]]);
     await bothPaths(CompiledRootReadsDocument, { tenantId, first: 5, filter: { extensionId: extensionIds[0], from } });
     await bothPaths(CompiledRootReadsDocument, { tenantId, status: "DISABLED", first: 0 });
+  });
+
+  it("a connection asked only for its count or its __typename (no page bound, nothing unused)", async () => {
+    const counts = await bothPaths(CompiledCountsOnlyDocument, { tenantId, search: "ünï", first: 1 });
+    expect(counts.data).toEqual({ extensions: { totalCount: 2 }, cdrs: { totalCount: 9 }, kinds: { __typename: "CdrConnection" } });
+    // The connection is still usable afterwards (on the embedded default an unused parameter used to drop it).
+    expect((await ts.ok(CompiledRootReadsDocument, { tenantId, first: 1 })).extensions.totalCount).toBe(4);
   });
 
   it("refusals keep their codes: other tenant, bad arguments, no key, bad variables", async () => {
