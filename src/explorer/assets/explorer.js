@@ -33,6 +33,8 @@
     // holds; any document whose operation is a subscription goes over graphql-ws here.
     var SUBSCRIPTION = /^(\s|#[^\n]*\n)*subscription\b/;
     var fetcher = function (params, options) {
+      // Every request needs a key (introspection too): without one, say so instead of collecting 401s.
+      if (!key()) return Promise.resolve({ errors: [{ message: "Paste an API key above and press Use key: every request, the schema's too, needs one." }] });
       return SUBSCRIPTION.test(params.query) ? wsClient.iterate(params) : base(params, options);
     };
     state.textContent = key() ? "key in use (kept in this tab only)" : "no key: paste one to read the schema";
