@@ -2,6 +2,8 @@ import "reflect-metadata";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, SHUTDOWN_CLOSE_MS, type AppConfig } from "./config/config";
 import { createLogger, type Logger } from "./common/logger";
+import { StartupError } from "./common/startup-error";
+import { loadDotEnv } from "./config/dotenv";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
@@ -11,6 +13,8 @@ interface Started {
   url: string;
   database: "postgres" | "pglite";
   pubsub: "redis" | "in-process";
+  /** False when Redis did not answer at start: the banner must not claim it works. */
+  pubsubReady?: boolean;
   generatedAdminKey: string | null;
 }
 
@@ -24,7 +28,13 @@ function printBanner(config: AppConfig, started: Started, workers: number): void
     `  REST      ${url}/api/extensions`,
     `  Wallboard ${url}/wallboard`,
     `  Database  ${started.database === "pglite" ? `embedded PostgreSQL in ${config.dataDir}` : "PostgreSQL (DATABASE_URL)"}`,
-    `  Pub/sub   ${started.pubsub === "redis" ? "Redis (REDIS_URL)" : "in-process (single instance)"}`,
+    `  Pub/sub   ${
+      started.pubsub === "redis"
+        ? started.pubsubReady === false
+          ? "Redis (REDIS_URL) — NOT reachable now: /readyz answers 503 and live events are dropped until it is"
+          : "Redis (REDIS_URL)"
+        : "in-process (single instance)"
+    }`,
   ];
   if (started.generatedAdminKey) {
     lines.push("", `  Admin API key (shown once, store it now): ${started.generatedAdminKey}`);
@@ -67,8 +77,9 @@ function onTermination(log: Logger, graceMs: number, stop: () => Promise<number>
 /** One server in this process (the default). */
 async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const server = await startServer(config, { log });
-  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind }, "listening");
-  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey }, 1);
+  const pubsubReady = await server.pubsub.isReady();
+  log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady }, "listening");
+  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady, generatedAdminKey: server.generatedAdminKey }, 1);
   onTermination(log, config.shutdownGraceMs, async () => {
     await server.stop();
     return 0;
@@ -149,6 +160,7 @@ async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
+    loadDotEnv();
     config = loadConfig();
     if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redisUrl)) {
       throw new ConfigError("WEB_CONCURRENCY > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process pub/sub serve one process only");
@@ -167,6 +179,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A fault the operator fixes is one line; anything else is a bug and keeps its stack.
+  if (error instanceof StartupError) process.stderr.write(`error: ${error.message}\n`);
+  else process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

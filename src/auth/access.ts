@@ -26,6 +26,14 @@ export function parseId(raw: string | number | null | undefined): number | null 
   return id <= 2_147_483_647 ? id : null;
 }
 
+/**
+ * Refuses a principal that may read nothing (INGEST) before anything is looked up, so that its
+ * answer is the same for an id that exists and one that does not (no existence oracle).
+ */
+export function requireReader(ctx: RequestContext): Principal {
+  return requireRole(ctx, ...READ_ROLES);
+}
+
 function scoped(ctx: RequestContext, roles: ReadonlySet<Role>, tenantId: string | number | null | undefined, what: string): number | null {
   const principal = requirePrincipal(ctx);
   if (!roles.has(principal.role)) throw forbidden();

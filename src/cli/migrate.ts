@@ -3,9 +3,18 @@ import { createLogger } from "../common/logger";
 import { ConfigError, loadConfig } from "../config/config";
 import { openDatabase } from "../db/data-source";
 import { migrate } from "../db/migrate";
+import { StartupError } from "../common/startup-error";
+import { cliArgs } from "./args";
+
+const USAGE = `usage: npm run migrate
+
+Applies pending migrations to DATABASE_URL (or the embedded database in DATA_DIR, which no server
+may be using meanwhile) and exits. Reads .env like npm start. No options besides --help.
+`;
 
 /** `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database in DATA_DIR) and exits. */
 async function main(): Promise<void> {
+  cliArgs(USAGE, {});
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
@@ -18,6 +27,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`${error instanceof ConfigError || error instanceof StartupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

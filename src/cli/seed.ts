@@ -6,6 +6,8 @@ import { ConfigError, loadConfig, type AppConfig } from "../config/config";
 import { loadEncryptionKey } from "../config/encryption-key";
 import { buildContext } from "../context/build-context";
 import { openDatabase, type Database } from "../db/data-source";
+import { StartupError } from "../common/startup-error";
+import { cliArgs } from "./args";
 import { InProcessPubSub } from "../events/pubsub";
 import { generateKey, hashKey } from "../modules/api-key/api-key.service";
 import { PARTITION_MONTHS_AHEAD } from "../modules/cdr/cdr-partitions";
@@ -42,13 +44,19 @@ const LIMITS: Record<keyof SeedOptions, [number, number, number]> = {
 const CDR_CHUNK = 100_000;
 const SECRET = "seed-secret-0000";
 
-function parseArgs(argv: string[]): SeedOptions {
+const USAGE = `usage: npm run seed -- [--tenants 10] [--extensions 50] [--cdrs 100000] [--days 90] [--queues 4]
+
+Writes demo data (tenants, extensions, devices, queues, agents, live calls and CDRs) into
+DATABASE_URL, or the embedded database in DATA_DIR (no server may be using it meanwhile), and prints
+an ADMIN key. Reads .env like npm start.
+`;
+
+function parseSeedArgs(argv: string[]): SeedOptions {
+  const values = cliArgs(USAGE, Object.fromEntries(Object.keys(LIMITS).map((name) => [name, { type: "string" as const }])), argv) as Record<string, string | undefined>;
   const options = Object.fromEntries(Object.entries(LIMITS).map(([name, [fallback]]) => [name, fallback])) as unknown as SeedOptions;
-  for (let i = 0; i < argv.length; i++) {
-    const match = /^--([a-z]+)(?:=(.*))?$/.exec(argv[i]);
-    const name = match?.[1] as keyof SeedOptions | undefined;
-    if (!match || !name || !(name in LIMITS)) throw new ConfigError(`unknown argument "${argv[i]}"`);
-    const raw = match[2] ?? argv[++i];
+  for (const name of Object.keys(LIMITS) as Array<keyof SeedOptions>) {
+    const raw = values[name];
+    if (raw === undefined) continue;
     const [, min, max] = LIMITS[name];
     const value = Number(raw?.replace(/_/g, ""));
     if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`--${name} must be an integer between ${min} and ${max}`);
@@ -268,12 +276,12 @@ async function main(): Promise<void> {
   let options: SeedOptions;
   let config;
   try {
-    options = parseArgs(process.argv.slice(2));
+    options = parseSeedArgs(process.argv.slice(2));
     // Bulk statements run for longer than a request may.
     config = loadConfig({ ...process.env, STATEMENT_TIMEOUT_MS: "3600000" });
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`seed: ${error.message}\nusage: npm run seed -- --tenants N --extensions N --cdrs N [--days 90] [--queues 4]\n`);
+      process.stderr.write(`seed: ${error.message}\n\n${USAGE}`);
       process.exit(2);
     }
     throw error;
@@ -293,6 +301,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`seed failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`seed failed: ${error instanceof StartupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

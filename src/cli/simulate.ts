@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { loadDotEnv } from "../config/dotenv";
 import { speedFor, TrafficGenerator, voicemailDrops, type SimEvent, type SimTenant, type VoicemailDrop } from "./simulator/traffic";
 import { toneWav } from "../modules/voicemail/wav";
 
@@ -12,7 +13,7 @@ import { toneWav } from "../modules/voicemail/wav";
  * It talks to no other address than --url.
  */
 
-const USAGE = `usage: npm run simulate -- --url <http://host:port> --key <ADMIN api key> [options]
+const USAGE = `usage: PBX_API_KEY=<ADMIN api key> npm run simulate -- --url <http://host:port> [options]
 
   --url URL          the API to drive (default http://localhost:4000)
   --key KEY          an ADMIN API key (or set PBX_API_KEY); it creates the demo tenants and posts events
@@ -20,7 +21,8 @@ const USAGE = `usage: npm run simulate -- --url <http://host:port> --key <ADMIN 
   --extensions N     extensions per tenant, numbered from 1001 (default 20)
   --rate R           events per second over every tenant (default 10)
   --duration S       stop after S seconds (default: until Ctrl-C)
-  --speed X          compress call timings X times (default: chosen so the extensions keep up with the rate)
+  --speed X          compress call timings X times, or "auto": just enough for the extensions to keep up
+                     with --rate (default 1: real time; the rate is then at most what the extensions make)
   --seed N           seed for reproducible traffic (default: random)
 `;
 
@@ -44,7 +46,7 @@ interface Options {
   extensions: number;
   rate: number;
   duration: number | null;
-  speed: number | null;
+  speed: number | "auto";
   seed: number;
 }
 
@@ -58,6 +60,7 @@ function number(raw: string | undefined, name: string, min: number, max: number,
 }
 
 function parseOptions(argv: string[]): Options | null {
+  loadDotEnv();
   let values;
   try {
     ({ values } = parseArgs({
@@ -96,7 +99,7 @@ function parseOptions(argv: string[]): Options | null {
     extensions: number(values.extensions, "extensions", 1, 9_000, true) ?? 20,
     rate: number(values.rate, "rate", 0.01, 100_000, false) ?? 10,
     duration: number(values.duration, "duration", 1, 31 * 24 * 3600, false) ?? null,
-    speed: number(values.speed, "speed", 1, 10_000, false) ?? null,
+    speed: values.speed === "auto" ? "auto" : (number(values.speed, "speed", 1, 10_000, false) ?? 1),
     seed: number(values.seed, "seed", 0, 2 ** 32 - 1, true) ?? randomBytes(4).readUInt32BE(),
   };
 }
@@ -380,11 +383,12 @@ async function main(): Promise<number> {
   const tenants = await ensureTenants(api, options);
   const extensionCount = tenants.reduce((n, t) => n + t.extensions.length, 0);
   if (extensionCount === 0) throw new FatalError("the demo tenants have no active extension");
-  const speed = options.speed ?? speedFor(options.rate, extensionCount);
+  // Real time by default, so a wallboard shows waits and talk times as a contact centre has them.
+  const speed = options.speed === "auto" ? speedFor(options.rate, extensionCount) : options.speed;
   out(
     `${tenants.length} tenant(s), ${extensionCount} extensions, ${tenants.reduce((n, t) => n + t.queues.length, 0)} queues; ` +
       `${options.rate} events/s for ${options.duration ? `${options.duration} s` : "as long as you like (Ctrl-C stops)"}, seed ${options.seed}` +
-      (speed > 1 ? `; call timings ${speed.toFixed(1)}x faster than real time (use more --tenants for real-time pacing)` : ""),
+      (speed > 1 ? `; call timings ${speed.toFixed(1)}x faster than real time` : "; real-time call timings (--speed X or --speed auto for a faster demo)"),
   );
 
   const started = Date.now();

@@ -29,11 +29,17 @@ export interface AppConfig {
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
-  graphql: { maxDepth: number; maxComplexity: number; compiledReads: boolean };
+  graphql: { maxDepth: number; maxComplexity: number; maxTokens: number; compiledReads: boolean };
+  /** Operations one graphql-ws socket may have running at once; one more closes it with 4429. */
+  wsMaxSubscriptions: number;
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
   webConcurrency: number;
+  /** /metrics answers only `Authorization: Bearer <token>` when set. */
+  metricsToken: string | undefined;
+  /** /metrics on this port of HOST instead of the API's port, when set. */
+  metricsPort: number | undefined;
   /** After SIGTERM, how long requests in flight may take to finish before their connections are cut. */
   shutdownGraceMs: number;
   voicemail: {
@@ -78,6 +84,23 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
 }
 
+/** A connection URL with one of the given schemes; the message names the variable and what it takes, never the password. */
+function url(env: NodeJS.ProcessEnv, name: string, schemes: string[], example: string): string | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: set it like ${example} (percent-encode special characters such as @ or / in the password)`);
+  }
+  if (!schemes.includes(parsed.protocol.replace(/:$/, ""))) {
+    throw new ConfigError(`${name} must be a ${schemes.map((x) => `${x}://`).join(" or ")} URL (got ${parsed.protocol}//…): set it like ${example}`);
+  }
+  if (!parsed.hostname && !parsed.searchParams.has("host")) throw new ConfigError(`${name} names no host: set it like ${example}`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const adminApiKey = optional(env, "ADMIN_API_KEY");
   if (adminApiKey !== undefined && adminApiKey.length < 16) {
@@ -90,10 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   return {
     port: int(env, "PORT", 4000, 0, 65535),
     host: optional(env, "HOST") ?? "0.0.0.0",
-    databaseUrl: optional(env, "DATABASE_URL"),
+    databaseUrl: url(env, "DATABASE_URL", ["postgres", "postgresql"], "postgres://user:password@host:5432/database"),
     databaseSchema,
     dataDir: path.resolve(optional(env, "DATA_DIR") ?? "./.data"),
-    redisUrl: optional(env, "REDIS_URL"),
+    redisUrl: url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379"),
     redisPrefix: optional(env, "REDIS_PREFIX") ?? "",
     adminApiKey,
     secretEncryptionKey: optional(env, "SECRET_ENCRYPTION_KEY"),
@@ -108,6 +131,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
+    metricsToken: optional(env, "METRICS_TOKEN"),
+    metricsPort: optional(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
     voicemail: {
       maxBytes: int(env, "VOICEMAIL_MAX_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
@@ -118,7 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+      maxTokens: int(env, "GRAPHQL_MAX_TOKENS", 5_000, 100, 1_000_000),
       compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
+    wsMaxSubscriptions: int(env, "WS_MAX_SUBSCRIPTIONS", 100, 1, 100_000),
   };
 }

@@ -1,7 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
 import { createPgConfig } from "@electric-sql/pglite/node-postgres";
-import fs from "node:fs";
-import path from "node:path";
 import { DataSource } from "typeorm";
 import type { PostgresDataSourceOptions } from "typeorm/driver/postgres/PostgresDataSourceOptions";
 import type { AppConfig } from "../config/config";
@@ -9,6 +7,8 @@ import { migrations } from "../../migrations";
 import { entities } from "./entities";
 import { SnakeNamingStrategy } from "./naming-strategy";
 import { pgTypes } from "./pg-types";
+import { StartupError } from "../common/startup-error";
+import { DataDirLock, EMBEDDED_START_PARAMS, openEmbedded } from "./embedded";
 
 /** Options shared by the server, the CLI scripts and ormconfig.ts: one description of the schema. */
 export function baseDataSourceOptions(): PostgresDataSourceOptions {
@@ -55,32 +55,74 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
         types: pgTypes,
       },
     });
-    await dataSource.initialize();
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      throw databaseStartupError(error, config.databaseUrl);
+    }
     return { dataSource, engine: "postgres", close: () => dataSource.destroy() };
   }
 
   const ownsPglite = !options.pglite;
   let pglite = options.pglite;
+  let lock: DataDirLock | undefined;
   if (!pglite && options.pgliteLoadDataDir) {
-    pglite = await PGlite.create({ loadDataDir: options.pgliteLoadDataDir });
+    pglite = await PGlite.create({ loadDataDir: options.pgliteLoadDataDir, startParams: [...EMBEDDED_START_PARAMS] });
   } else if (!pglite) {
-    const dataDir = path.join(config.dataDir, "pglite");
-    fs.mkdirSync(dataDir, { recursive: true });
-    pglite = await PGlite.create({ dataDir });
+    lock = DataDirLock.acquire(config.dataDir);
+    try {
+      pglite = await openEmbedded(config.dataDir);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
+  const engine = pglite;
   const dataSource = new DataSource({
     ...baseDataSourceOptions(),
     // One WASM backend: a pool of one serializes transactions, which keeps row locks meaningful.
     poolSize: 1,
-    extra: { ...createPgConfig(pglite), types: pgTypes },
+    extra: { ...createPgConfig(engine), types: pgTypes },
   });
-  await dataSource.initialize();
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    if (ownsPglite) await engine.close().catch(() => undefined);
+    lock?.release();
+    throw error;
+  }
   return {
     dataSource,
     engine: "pglite",
     close: async () => {
-      await dataSource.destroy();
-      if (ownsPglite) await pglite.close();
+      try {
+        await dataSource.destroy();
+        if (ownsPglite) await engine.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
+}
+
+/** Why the first connection failed, as one line that names DATABASE_URL (never its password) and the fix. */
+function databaseStartupError(error: unknown, databaseUrl: string): StartupError {
+  const parsed = new URL(databaseUrl);
+  const where = `${parsed.hostname || "localhost"}:${parsed.port || 5432}${parsed.pathname}`;
+  const e = error as { code?: string; message?: string };
+  const reason =
+    e.code === "ENOTFOUND" || e.code === "EAI_AGAIN"
+      ? `the host "${parsed.hostname}" does not resolve`
+      : e.code === "ECONNREFUSED"
+        ? "nothing accepts connections there"
+        : e.code === "ETIMEDOUT"
+          ? "the connection timed out"
+          : e.code === "28P01" || e.code === "28000"
+            ? "the user or password is refused"
+            : e.code === "3D000"
+              ? "that database does not exist (create it first)"
+              : (e.message ?? String(error)).split("\n")[0];
+  return new StartupError(
+    `cannot connect to the database in DATABASE_URL (${where}): ${reason}. Check that PostgreSQL runs there and the URL is right, or unset DATABASE_URL for the embedded database.`,
+  );
 }

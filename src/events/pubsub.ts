@@ -1,6 +1,10 @@
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import type { Logger } from "../common/logger";
+import { closeRedis, RedisHealth } from "./redis-health";
+
+/** /readyz waits this long for Redis at most. */
+const READY_TIMEOUT_MS = 500;
 
 export type Listener = (payload: unknown) => void;
 
@@ -53,17 +57,22 @@ export class RedisPubSub implements PubSubEngine {
   private readonly publisher: Redis;
   private readonly subscriber: Redis;
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Outage tracking shared by every Redis connection of this instance (the stream consumer's too). */
+  readonly health: RedisHealth;
 
   constructor(
     url: string,
     private readonly prefix: string,
     private readonly log: Logger,
   ) {
-    this.publisher = new Redis(url, { lazyConnect: false, enableOfflineQueue: true });
+    this.health = new RedisHealth(log);
+    // Commands fail at once while Redis is away (no offline queue that grows and makes callers
+    // wait until it is back); a command Redis does not answer fails after a second.
+    this.publisher = new Redis(url, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
+    // SUBSCRIBE is replayed by ioredis after a reconnect; nothing waits on this connection's queue.
     this.subscriber = new Redis(url, { maxRetriesPerRequest: null });
-    for (const [name, conn] of [["publisher", this.publisher], ["subscriber", this.subscriber]] as const) {
-      conn.on("error", (error: Error) => this.log.warn({ err: error, connection: name }, "redis connection error"));
-    }
+    this.health.attach(this.publisher, "publisher");
+    this.health.attach(this.subscriber, "subscriber");
     this.subscriber.on("message", (channel: string, message: string) => this.dispatch(channel, message));
   }
 
@@ -84,8 +93,16 @@ export class RedisPubSub implements PubSubEngine {
     for (const listener of set) listener(payload);
   }
 
+  /**
+   * Publishes, or drops the event while Redis is away (counted and logged once per outage): the
+   * change it reports is already committed and its request must still answer.
+   */
   async publish(topic: string, payload: unknown): Promise<void> {
-    await this.publisher.publish(this.channel(topic), JSON.stringify(payload));
+    try {
+      await this.publisher.publish(this.channel(topic), JSON.stringify(payload));
+    } catch {
+      this.health.dropped(topic);
+    }
   }
 
   subscribe(topic: string, listener: Listener): () => void {
@@ -110,10 +127,15 @@ export class RedisPubSub implements PubSubEngine {
   }
 
   async isReady(): Promise<boolean> {
+    if (this.publisher.status !== "ready" || this.subscriber.status !== "ready") return false;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return (await this.publisher.ping()) === "PONG" && this.subscriber.status === "ready";
+      const timeout = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("timeout"), READY_TIMEOUT_MS)));
+      return (await Promise.race([this.publisher.ping(), timeout])) === "PONG";
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -124,7 +146,8 @@ export class RedisPubSub implements PubSubEngine {
 
   async close(): Promise<void> {
     this.listeners.clear();
-    await Promise.allSettled([this.subscriber.quit(), this.publisher.quit()]);
+    this.health.close();
+    await Promise.allSettled([closeRedis(this.subscriber), closeRedis(this.publisher)]);
   }
 }
 

@@ -3,9 +3,9 @@ import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema,
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../auth/principal";
 import { buildContext, type ContextDeps } from "../context/build-context";
-import type { Metrics } from "../observability/metrics";
+import { boundedOperationName, type Metrics } from "../observability/metrics";
 import { compileRead, type CompiledRead } from "./compiled-reads";
-import { assertComplexity, type QueryLimits } from "./limits";
+import { assertComplexity, parseOptions, type QueryLimits } from "./limits";
 
 interface Plan {
   read: CompiledRead;
@@ -46,7 +46,8 @@ export function compiledReads(
     if (plan !== undefined) return plan;
     plan = null;
     try {
-      const document = parse(query);
+      // Token-capped like Apollo's parser: a document past the cap falls through and is refused there.
+      const document = parse(query, parseOptions(limits));
       if (validate(schema, document, rules).length === 0) {
         const read = compileRead(schema, document, operationName);
         const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === "OperationDefinition" && (!operationName || d.name?.value === operationName));
@@ -87,7 +88,7 @@ export function compiledReads(
       const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()));
       const answer = await plan.read.run(ctx, coerced.coerced);
       if (answer === null) return next();
-      metrics.graphqlOperations.inc({ operation: plan.operation.name?.value ?? "anonymous", type: "query", outcome: "success", transport: "http" });
+      metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });
       res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(answer) });
       res.end(answer);
     })().catch(() => next());

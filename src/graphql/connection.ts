@@ -2,6 +2,8 @@ import { Field, Int, ObjectType, type ClassType } from "type-graphql";
 import { badInput } from "../common/errors";
 
 export const MAX_PAGE_SIZE = 100;
+/** Cost of a connection's totalCount in the query-complexity estimate: a COUNT statement of its own. */
+export const TOTAL_COUNT_COST = 100;
 export const DEFAULT_PAGE_SIZE = 20;
 
 @ObjectType({ simpleResolvers: true })
@@ -103,12 +105,15 @@ export function connectionType<T extends object>(node: ClassType<T>, name: strin
     @Field(() => PageInfo)
     pageInfo!: PageInfo;
 
-    @Field(() => Int, { description: "Counted only when asked for." })
+    @Field(() => Int, { description: "Counted only when asked for.", complexity: TOTAL_COUNT_COST })
     totalCount!: number;
   }
   return Connection;
 }
 
-/** Cost estimate for a connection field: its page size times the cost of one item. */
+/**
+ * Cost estimate for a connection field: its page size times the cost of one item. A `first` out of
+ * range counts as the largest page: the resolver refuses it with its own field error.
+ */
 export const connectionComplexity = ({ args, childComplexity }: { args: Record<string, unknown>; childComplexity: number }): number =>
-  1 + childComplexity * (typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE);
+  1 + childComplexity * (typeof args.first === "number" ? Math.min(Math.max(args.first, 0), MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE);

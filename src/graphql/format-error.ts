@@ -3,9 +3,20 @@ import { GraphQLError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { AppError, ErrorCode } from "../common/errors";
 import type { Logger } from "../common/logger";
+import { redactLiteralAt, redactMessage, redactVariableInSource } from "../common/redact";
 
-/** GraphQL-side codes that are safe to pass through as they are (parse, validation, variable coercion). */
-const PASS_THROUGH = new Set(["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "BAD_REQUEST", "OPERATION_RESOLUTION_FAILURE", "PERSISTED_QUERY_NOT_FOUND"]);
+/** GraphQL-side codes of client mistakes, passed through as they are (parse, validation, variable coercion, a bad request). */
+export const CLIENT_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_USER_INPUT",
+  "BAD_REQUEST",
+  "OPERATION_RESOLUTION_FAILURE",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+  // Raised before execution (introspection without a key): a plain GraphQLError, no resolver behind it.
+  "UNAUTHENTICATED",
+]);
 
 export function appErrorExtensions(error: AppError): Record<string, unknown> {
   return {
@@ -15,19 +26,29 @@ export function appErrorExtensions(error: AppError): Record<string, unknown> {
   };
 }
 
+/** A message as a client or a log may see it: write-only values redacted by the field that holds them. */
+export function safeMessage(message: string, error: unknown): string {
+  const text = redactMessage(message);
+  if (!(error instanceof GraphQLError)) return text;
+  return redactVariableInSource(redactLiteralAt(text, error.source?.body, error.positions), error.source?.body);
+}
+
 /**
- * The one place errors become client-visible. Service errors keep their code and message; anything
- * unexpected is logged with its stack and reaches the client only as a generic message.
+ * The one place errors become client-visible. Service errors keep their code and message; client
+ * mistakes keep theirs (logged at debug at most); anything unexpected is logged with its stack and
+ * reaches the client only as a generic message. No message leaves with a write-only value in it.
  */
 export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof AppError) {
-      return { message: original.message, locations: formatted.locations, path: formatted.path, extensions: appErrorExtensions(original) };
+      return { message: safeMessage(original.message, original), locations: formatted.locations, path: formatted.path, extensions: appErrorExtensions(original) };
     }
     const code = formatted.extensions?.code;
-    if (typeof code === "string" && PASS_THROUGH.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
-      return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    if (typeof code === "string" && CLIENT_CODES.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
+      const message = safeMessage(formatted.message, error instanceof GraphQLError ? error : original);
+      log.debug({ code, message }, "client error in GraphQL operation");
+      return { message, locations: formatted.locations, path: formatted.path, extensions: { code } };
     }
     log.error({ err: original }, "unexpected error in GraphQL operation");
     return {

@@ -1,3 +1,4 @@
+import { ingestTypeLabel } from "../observability/platform-gauges";
 import { Router, type Request, type Response } from "express";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
@@ -5,6 +6,8 @@ import { AppError, ErrorCode, HTTP_STATUS } from "../common/errors";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import type { Metrics } from "../observability/metrics";
+import { HttpError } from "../rest/errors";
+import { jsonBody } from "../rest/http";
 import type { Drain } from "../server/drain";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 
@@ -36,6 +39,13 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
       const code = (error as AppError).code;
       return void res.status(HTTP_STATUS[code]).json({ message: code === "UNAUTHENTICATED" ? "Unauthenticated." : "This action is unauthorized." });
     }
+    try {
+      // Like REST: a body that is not JSON is 415, not an empty event refused with 422.
+      jsonBody(req, res, () => undefined);
+    } catch (error) {
+      if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
+      throw error;
+    }
     const body: unknown = req.body;
     const single = !Array.isArray(body);
     const events: unknown[] = single ? [body] : (body as unknown[]);
@@ -55,7 +65,7 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
     }
     const results = outcomes.map((outcome, index) => ({ index, ...outcome }));
     for (const r of results) {
-      metrics.ingestEvents.inc({ source: "http", outcome: r.status });
+      metrics.ingestEvents.inc({ source: "http", type: ingestTypeLabel(events[r.index]), outcome: r.status });
       if (r.status === "rejected" && r.code !== ErrorCode.SERVICE_UNAVAILABLE) ctx.log.warn({ index: r.index, code: r.code, errors: r.errors }, "telephony event refused");
     }
     const rejected = results.filter((r) => r.status === "rejected").length;

@@ -1,3 +1,4 @@
+import { ingestTypeLabel } from "../observability/platform-gauges";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { Redis } from "ioredis";
@@ -7,6 +8,8 @@ import type { Logger } from "../common/logger";
 import type { AppConfig } from "../config/config";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { Metrics } from "../observability/metrics";
+import { RedisPubSub } from "../events/pubsub";
+import { closeRedis, RedisHealth } from "../events/redis-health";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 
 /** The stream and consumer group of contract §6; the key gets REDIS_PREFIX in front (empty in production). */
@@ -66,6 +69,7 @@ export class StreamConsumer {
   private stopping = false;
   private running?: Promise<void>;
   private wake?: () => void;
+  private readonly health: RedisHealth;
 
   constructor(
     private readonly deps: ContextDeps,
@@ -79,10 +83,13 @@ export class StreamConsumer {
     this.claimIntervalMs = Math.min(MAX_CLAIM_INTERVAL_MS, Math.max(100, Math.floor(this.claimIdleMs / 2)));
     this.blockMs = Math.min(MAX_BLOCK_MS, this.claimIntervalMs);
     this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: `pbx-api:stream-reader:${this.consumer}` });
-    this.commands = new Redis(redisUrl, { connectionName: `pbx-api:stream:${this.consumer}` });
-    for (const [name, conn] of [["stream-reader", this.reader], ["stream-commands", this.commands]] as const) {
-      conn.on("error", (error: Error) => this.log.warn({ err: error, connection: name }, "redis connection error"));
-    }
+    // Fails at once while Redis is away, so the loop backs off (and stop() is not held by a queue).
+    this.commands = new Redis(redisUrl, { connectionName: `pbx-api:stream:${this.consumer}`, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    // One line per outage (RedisHealth), not a stack trace per reconnect attempt.
+    this.health = deps.pubsub instanceof RedisPubSub ? deps.pubsub.health : new RedisHealth(this.log);
+    this.health.attach(this.reader, "stream-reader");
+    this.health.attach(this.commands, "stream-commands");
+    this.commands.on("ready", () => this.wake?.());
   }
 
   /** Starts the loop in the background; it creates the group (from the stream's start) when missing. */
@@ -98,7 +105,7 @@ export class StreamConsumer {
     // Ends a blocked XREADGROUP at once; entries it was about to deliver stay pending and get claimed.
     this.reader.disconnect();
     await this.running;
-    await this.commands.quit().catch(() => this.commands.disconnect());
+    await closeRedis(this.commands);
   }
 
   private async run(): Promise<void> {
@@ -109,6 +116,11 @@ export class StreamConsumer {
     let nextClaimAt = 0;
     while (!this.stopping) {
       try {
+        if (this.commands.status !== "ready") {
+          // Not connected (yet, or Redis is away): wait for it rather than fail a command at once.
+          await this.pause(Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures++, 6)));
+          continue;
+        }
         if (failures > 0) await this.databaseAnswers();
         if (!groupReady) {
           await this.ensureGroup();
@@ -131,7 +143,7 @@ export class StreamConsumer {
         failures++;
         backlog = true;
         if (/NOGROUP/.test(String((error as Error)?.message))) groupReady = false;
-        this.log.error({ err: error, failures }, "stream consumption failed; the entries stay pending and will be retried");
+        if (!this.health.isDown) this.log.error({ err: error, failures }, "stream consumption failed; the entries stay pending and will be retried");
         await this.pause(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 6)));
       }
     }
@@ -247,7 +259,7 @@ export class StreamConsumer {
   }
 
   private report(id: string, raw: unknown, outcome: IngestOutcome): void {
-    this.metrics.ingestEvents.inc({ source: "stream", outcome: outcome.status });
+    this.metrics.ingestEvents.inc({ source: "stream", type: ingestTypeLabel(raw), outcome: outcome.status });
     const about = describe(raw);
     if (outcome.status === "rejected") {
       this.log.warn({ entryId: id, ...about, code: outcome.code, reason: outcome.message, errors: outcome.errors ?? {} }, "rejected a telephony event from the stream");
@@ -269,9 +281,9 @@ export class StreamConsumer {
   }
 
   private abandon(id: string, fields: string[], deliveries: number): void {
-    this.metrics.ingestEvents.inc({ source: "stream", outcome: "rejected" });
-    this.metrics.streamEntriesAbandoned.inc();
     const parsed = this.decode(fields);
+    this.metrics.ingestEvents.inc({ source: "stream", type: ingestTypeLabel("raw" in parsed ? parsed.raw : null), outcome: "rejected" });
+    this.metrics.streamEntriesAbandoned.inc();
     this.log.error(
       { entryId: id, ...("raw" in parsed ? describe(parsed.raw) : {}), deliveries, maxDeliveries: this.config.streamMaxDeliveries },
       "abandoned a stream entry that failed on every delivery; acknowledged without applying it",

@@ -1,5 +1,23 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** Distinct operation names a process labels metrics with; later new names count as "other". */
+export const MAX_OPERATION_NAMES = 200;
+const operationNames = new Set<string>();
+
+/**
+ * The `operation` label of a GraphQL operation: its name while the process has seen fewer than
+ * MAX_OPERATION_NAMES distinct ones (clients use a fixed set of named operations), else "other" —
+ * so names chosen by a caller cannot grow the label set, the memory or /metrics without bound.
+ */
+export function boundedOperationName(name: unknown): string {
+  if (name === undefined || name === null || name === "") return "anonymous";
+  if (typeof name !== "string" || !/^[_A-Za-z][_0-9A-Za-z]{0,63}$/.test(name)) return "other";
+  if (operationNames.has(name)) return name;
+  if (operationNames.size >= MAX_OPERATION_NAMES) return "other";
+  operationNames.add(name);
+  return name;
+}
+
 /** The process's Prometheus metrics, one registry per server (tests run several in one process). */
 export class Metrics {
   readonly registry = new Registry();
@@ -57,8 +75,8 @@ export class Metrics {
 
   readonly ingestEvents = new Counter({
     name: "ingest_events_total",
-    help: "Telephony events handled, by path (http, stream) and outcome (applied, duplicate, ignored, rejected).",
-    labelNames: ["source", "outcome"] as const,
+    help: "Telephony events handled, by path (http, stream), kind (registration, call, queue, voicemail, unknown) and outcome (applied, duplicate, ignored, rejected).",
+    labelNames: ["source", "type", "outcome"] as const,
     registers: [this.registry],
   });
 

@@ -26,16 +26,40 @@ function modeParam(value: unknown): ImportMode {
 
 /** The request body as a stream that fails with 413 past `limit` bytes: a CSV import is parsed as it arrives, never buffered whole. */
 function limitedBody(req: Request, limit: number): Readable {
-  if (Number(req.headers["content-length"] ?? 0) > limit) throw new HttpError(413, "The request body is too large.");
+  // The rest of a refused body is read and dropped, so the client gets the 413 rather than a reset connection.
+  const refuse = () => {
+    req.unpipe();
+    req.resume();
+    return new HttpError(413, "The request body is too large.");
+  };
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw refuse();
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      done(seen > limit ? new HttpError(413, "The request body is too large.") : null, chunk);
+      done(seen > limit ? refuse() : null, chunk);
     },
   });
   req.once("error", (error) => counter.destroy(error));
   return req.pipe(counter);
+}
+
+/** The query parameters a list takes; each must be given once, as a plain value. */
+const LIST_PARAMS = ["search", "tenant_id", "status", "page", "per_page"] as const;
+
+/**
+ * Refuses a list parameter given as an array or an object (`tenant_id[]=1`, `search[a]=b`,
+ * `status=a&status=b`) with 422 on that field: ignored, it would widen the list (every tenant's
+ * extensions instead of one).
+ */
+function assertPlainListParams(query: Record<string, unknown>): void {
+  const fields: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(query)) {
+    const name = /^([a-z_]+)\[/.exec(key)?.[1] ?? key;
+    if (!(LIST_PARAMS as readonly string[]).includes(name)) continue;
+    if (name !== key || typeof value !== "string") fields[name] = [`The ${name.replace(/_/g, " ")} must be a string.`];
+  }
+  if (Object.keys(fields).length) throw badInput(fields);
 }
 
 /**
@@ -69,6 +93,7 @@ export function createRestRouter(deps: RestDeps): Router {
     .route("/extensions")
     .get(authenticated("read"), async (req, res) => {
       const ctx = ctxOf(res);
+      assertPlainListParams(req.query as Record<string, unknown>);
       const filters = { search: param(req.query.search), tenant_id: param(req.query.tenant_id), status: param(req.query.status) };
       const tenantId = filters.tenant_id === undefined ? undefined : String(filters.tenant_id);
       const page = await ctx.services.extensions.paginate(ctx, tenantId, {

@@ -1,12 +1,12 @@
 import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
-import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { expressMiddleware } from "@as-integrations/express5";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { GraphQLSchema } from "graphql";
+import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
 import type { AppConfig } from "../config/config";
 import { loadEncryptionKey } from "../config/encryption-key";
 import type { Logger } from "../common/logger";
@@ -15,14 +15,17 @@ import { openDatabase, type Database, type OpenDatabaseOptions } from "../db/dat
 import { migrate } from "../db/migrate";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { attachWebSockets } from "./websocket";
+import { assertPortFree, assertRedisReachable, listenStartupError } from "./preflight";
 import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
-import { assertComplexity, depthRule } from "../graphql/limits";
+import { assertComplexity, depthRule, parseOptions } from "../graphql/limits";
+import { redactVariables, sensitiveVariables } from "../common/redact";
 import { compiledReads } from "../graphql/compiled-reads.route";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
-import { Metrics } from "../observability/metrics";
+import { boundedOperationName, Metrics } from "../observability/metrics";
+import { registerPlatformGauges } from "../observability/platform-gauges";
 import { createRestRouter } from "../rest/router";
 import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
@@ -30,6 +33,7 @@ import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { voicemailRetention } from "../modules/voicemail/voicemail-retention";
 import { StreamConsumer } from "../ingest/stream-consumer";
+import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { Drain } from "./drain";
 import type { Principal } from "../auth/principal";
@@ -38,6 +42,8 @@ import { auditRetention } from "../modules/audit/audit.service";
 export interface RunningServer {
   url: string;
   port: number;
+  /** Where /metrics is served: the API's port, or METRICS_PORT. */
+  metricsUrl: string;
   /** Set on the first start without ADMIN_API_KEY: the generated key, to print once. */
   generatedAdminKey: string | null;
   db: Database;
@@ -89,23 +95,67 @@ function finalErrors(log: Logger): ErrorRequestHandler {
   };
 }
 
-function metricsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfig): ApolloServerPlugin<RequestContext> {
+/** Whether an operation asks for the schema itself (`__schema` or `__type` at its root). */
+function isIntrospection(document: DocumentNode): boolean {
+  return document.definitions.some(
+    (d) => d.kind === Kind.OPERATION_DEFINITION && d.selectionSet.selections.some((s) => s.kind === Kind.FIELD && (s.name.value === "__schema" || s.name.value === "__type")),
+  );
+}
+
+/**
+ * Checks between validation and execution (cost, transport, introspection rule), the operation
+ * metric with a bounded name label, and variable errors redacted where a variable feeds a
+ * write-only field (`input: { secret: $s }` with `$s` = 123 must not echo 123).
+ */
+function operationsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppConfig): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, request, operationName }) {
+        async didResolveOperation({ document, request, operationName, operation, contextValue }) {
+          if (operation?.operation === "subscription") {
+            throw new GraphQLError("Subscriptions are served over WebSocket only (graphql-transport-ws on /graphql).", {
+              extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+            });
+          }
+          if (!contextValue.principal && isIntrospection(document)) {
+            throw new GraphQLError("Introspection needs an API key (any valid key).", {
+              extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: new Map([["www-authenticate", "Bearer"]]) } },
+            });
+          }
           assertComplexity(schema, document, request.variables, operationName, config.graphql);
         },
-        async willSendResponse({ operation, operationName, errors }) {
+        async willSendResponse({ operation, operationName, errors, response, document }) {
           metrics.graphqlOperations.inc({
-            operation: operationName ?? "anonymous",
+            operation: boundedOperationName(operationName),
             type: operation?.operation ?? "unknown",
             outcome: errors?.length ? "error" : "success",
             transport: "http",
           });
+          if (response.body.kind === "single" && response.body.singleResult.errors && document) {
+            const sensitive = sensitiveVariables(document);
+            if (sensitive.size) {
+              response.body.singleResult.errors = response.body.singleResult.errors.map((e) => ({ ...e, message: redactVariables(e.message, sensitive) }));
+            }
+          }
         },
       };
     },
+  };
+}
+
+/** Prometheus text; with METRICS_TOKEN only for `Authorization: Bearer <token>` (compared in constant time). */
+function metricsHandler(metrics: Metrics, config: AppConfig): RequestHandler {
+  const expected = config.metricsToken ? createHash("sha256").update(config.metricsToken).digest() : null;
+  return async (req, res) => {
+    if (expected) {
+      const given = createHash("sha256").update(String(bearerKey(req.headers.authorization) ?? "")).digest();
+      if (!timingSafeEqual(given, expected)) {
+        res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        return void res.status(401).json({ message: "Unauthenticated." });
+      }
+    }
+    res.setHeader("content-type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
   };
 }
 
@@ -115,6 +165,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
   if (encryption.source === "generated") {
     log.warn({ file: encryption.file }, "SECRET_ENCRYPTION_KEY is not set: generated a key beside the data; back it up, or SIP secrets cannot be read");
   }
+  await assertPortFree(config.host, config.port);
+  if (config.redisUrl) await assertRedisReachable(config.redisUrl);
   const db = await openDatabase(config, options.database);
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   try {
@@ -151,14 +203,17 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
       stopOnTerminationSignals: false,
       validationRules,
+      parseOptions: parseOptions(config.graphql),
       formatError,
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
         ApolloServerPluginCacheControlDisabled(),
+        // GET /graphql in a browser is our own explorer (src/explorer), not Apollo's CDN-hosted page.
+        ApolloServerPluginLandingPageDisabled(),
         // Requests in flight get SHUTDOWN_GRACE_MS to finish (Apollo's default is 10 s) before their connections are cut.
         ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
-        metricsPlugin(metrics, schema, config),
+        operationsPlugin(metrics, schema, config),
       ],
     });
     await apollo.start();
@@ -172,10 +227,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       ]);
       res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events });
     });
-    app.get("/metrics", async (_req, res) => {
-      res.setHeader("content-type", metrics.registry.contentType);
-      res.send(await metrics.registry.metrics());
-    });
+    const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
+    const metricsServer = config.metricsPort === undefined ? null : express().disable("x-powered-by").get("/metrics", metricsHandler(metrics, config));
+    if (!metricsServer) app.get("/metrics", metricsHandler(metrics, config));
+    const explorer = createExplorer(log);
+    app.use("/graphiql", explorer.assets);
+    app.get("/graphql", explorer.page);
     app.use(
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
@@ -197,10 +254,17 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const cdrPartitions = new CdrPartitionMaintainer(db.dataSource, config.cdrRetentionMonths, log);
     await cdrPartitions.start();
     await new Promise<void>((resolve, reject) => {
-      httpServer.once("error", reject);
+      httpServer.once("error", (error: NodeJS.ErrnoException) => reject(listenStartupError(error, config.host, config.port)));
       httpServer.listen(config.port, config.host, () => resolve());
     });
     const port = (httpServer.address() as AddressInfo).port;
+    const metricsHttp = metricsServer ? http.createServer(metricsServer) : null;
+    if (metricsHttp) {
+      await new Promise<void>((resolve, reject) => {
+        metricsHttp.once("error", (error: NodeJS.ErrnoException) => reject(listenStartupError(error, config.host, config.metricsPort!, "METRICS_PORT")));
+        metricsHttp.listen(config.metricsPort, config.host, () => resolve());
+      });
+    }
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
@@ -218,6 +282,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         drain.begin();
         // The stream consumer stops taking entries at once and finishes its batch in hand while HTTP drains.
         await Promise.all([apollo.stop(), streamConsumer?.stop()]);
+        await new Promise<void>((resolve) => (metricsHttp ? metricsHttp.close(() => resolve()) : resolve()));
+        platformGauges.close();
         services.queueStats.close();
         await expiry.stop();
         await voicemailPruner?.stop();
@@ -227,7 +293,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await db.close();
       })());
 
-    return { url: `http://${host}:${port}`, port, generatedAdminKey, db, pubsub, services, metrics, stop };
+    const metricsPort = metricsHttp ? (metricsHttp.address() as AddressInfo).port : port;
+    return { url: `http://${host}:${port}`, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, generatedAdminKey, db, pubsub, services, metrics, stop };
   } catch (error) {
     await pubsub.close().catch(() => undefined);
     await db.close().catch(() => undefined);

@@ -1,16 +1,20 @@
 import type http from "node:http";
-import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import type { GraphQLFormattedError, GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Principal } from "../auth/principal";
 import type { AppConfig } from "../config/config";
 import type { Logger } from "../common/logger";
 import { buildContext, type ContextDeps } from "../context/build-context";
-import { assertComplexity, depthRule } from "../graphql/limits";
+import { clientError, prepareOperation } from "../graphql/prepare";
+import { boundedOperationName } from "../observability/metrics";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import type { Metrics } from "../observability/metrics";
 import { FanoutHub } from "../subscriptions/fanout-hub";
 import { API_KEY_REVOKED_TOPIC } from "../subscriptions/topics";
+
+/** Close code for a socket that asks for more operations at once than WS_MAX_SUBSCRIPTIONS (graphql-ws's 4429 family: fatal, no retry). */
+export const TOO_MANY_SUBSCRIPTIONS = 4429;
 
 /** How long a socket may keep a key without re-checking it (revocations also arrive at once via pub/sub). */
 const KEY_RECHECK_MS = 30_000;
@@ -37,6 +41,8 @@ export function attachWebSockets(
 ): WebSocketTransport {
   const hub = new FanoutHub(deps.pubsub, deps, metrics, log, formatError);
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: config.bodyLimitBytes });
+  // ws re-emits the HTTP server's errors (a taken port); startServer reports those, once.
+  wss.on("error", () => undefined);
   const stopRevocations = deps.pubsub.subscribe(API_KEY_REVOKED_TOPIC, (payload) => {
     const id = (payload as { apiKeyId?: unknown }).apiKeyId;
     deps.services.apiKeys.invalidateCache();
@@ -62,15 +68,18 @@ export function attachWebSockets(
         });
         return true;
       },
-      onSubscribe: (_ctx, _id, payload) => {
-        try {
-          assertComplexity(schema, parse(payload.query), payload.variables ?? undefined, payload.operationName, config.graphql);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
+      // Parse (token-capped), validate, coerce variables and cost here, so every client mistake gets
+      // its client code; the returned arguments run as they are (graphql-ws skips its own checks).
+      onSubscribe: (ctx, _id, payload) => {
+        if (Object.keys(ctx.subscriptions).length > config.wsMaxSubscriptions) {
+          const socket = ctx.extra.socket;
+          setImmediate(() => socket.close(TOO_MANY_SUBSCRIPTIONS, `Too many operations on one socket (at most ${config.wsMaxSubscriptions})`));
+          return [clientError(`Too many operations on one socket (at most ${config.wsMaxSubscriptions}).`, "BAD_REQUEST")];
         }
+        const prepared = prepareOperation(schema, payload, config.graphql);
+        if (Array.isArray(prepared)) return prepared;
+        return { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variableValues };
       },
-      validate: (validationSchema, document, rules) => validate(validationSchema, document, [...(rules ?? specifiedRules), depthRule(config.graphql)]),
       context: (ctx, id, _payload, execArgs) => {
         const principal = ctx.extra.principal ?? null;
         const context = buildContext(deps, principal, "graphql");
@@ -82,7 +91,7 @@ export function attachWebSockets(
       onOperation: (_ctx, _id, payload, _args, result) => {
         const operation = /^\s*(subscription|mutation)/.exec(payload.query)?.[1] ?? "query";
         const failed = typeof result === "object" && result !== null && "errors" in result && Array.isArray(result.errors);
-        metrics.graphqlOperations.inc({ operation: payload.operationName ?? "anonymous", type: operation, outcome: failed ? "error" : "success", transport: "ws" });
+        metrics.graphqlOperations.inc({ operation: boundedOperationName(payload.operationName), type: operation, outcome: failed ? "error" : "success", transport: "ws" });
       },
       // Queries, mutations and refused subscriptions answer through graphql-ws: format their errors as HTTP does.
       onNext: (_ctx, _id, _payload, _args, result) =>

@@ -8,10 +8,10 @@ import type { Logger } from "../common/logger";
  * tsc compiles only TypeScript, so a compiled build (dist/, a test build) reads them from the
  * source tree it was built from: the nearest ancestor holding src/wallboard/assets.
  */
-function assetDirs(): string[] {
-  const dirs = [path.join(__dirname, "assets")];
-  for (let dir = path.dirname(__dirname); ; dir = path.dirname(dir)) {
-    dirs.push(path.join(dir, "src", "wallboard", "assets"));
+export function assetDirs(moduleDir: string, name: string): string[] {
+  const dirs = [path.join(moduleDir, "assets")];
+  for (let dir = path.dirname(moduleDir); ; dir = path.dirname(dir)) {
+    dirs.push(path.join(dir, "src", name, "assets"));
     if (path.dirname(dir) === dir) return dirs;
   }
 }
@@ -28,7 +28,7 @@ interface Asset {
 }
 
 /** graphql-ws's own browser build (UMD, defines `graphqlWs`); its exports map does not name it, so it is found beside the entry point. */
-function graphqlWsBrowserBuild(): string {
+export function graphqlWsBrowserBuild(): string {
   return path.resolve(path.dirname(require.resolve("graphql-ws")), "../umd/graphql-ws.min.js");
 }
 
@@ -46,7 +46,7 @@ const HOST = /^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5}
  * (named explicitly, as older browsers do not count ws: as 'self'). No inline code, no framing,
  * and no form submission, so a key can never travel in a URL even if the script failed to load.
  */
-function contentSecurityPolicy(req: Request): string {
+export function contentSecurityPolicy(req: Request, fonts = false): string {
   const host = req.get("host");
   const socket = host && HOST.test(host) ? ` ${req.protocol === "https" ? "wss" : "ws"}://${host}` : "";
   return [
@@ -54,6 +54,7 @@ function contentSecurityPolicy(req: Request): string {
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
+    ...(fonts ? ["font-src 'self' data:"] : []),
     `connect-src 'self'${socket}`,
     "base-uri 'none'",
     "form-action 'none'",
@@ -68,7 +69,7 @@ function contentSecurityPolicy(req: Request): string {
  */
 export function createWallboardRouter(log: Logger): Router {
   const router = Router();
-  const dir = assetDirs().find((candidate) => fs.existsSync(path.join(candidate, "index.html")));
+  const dir = assetDirs(__dirname, "wallboard").find((candidate) => fs.existsSync(path.join(candidate, "index.html")));
   if (!dir) {
     // The API does not depend on the page: a build shipped without it still serves everything else.
     log.error("the wallboard's files are missing from this installation; /wallboard answers 503");

@@ -220,6 +220,11 @@ export class CdrService {
     }
     const from = filter.from ?? null;
     const to = filter.to ?? null;
+    // PostgreSQL's timestamptz has no year 0 and stops at 294276; keep to years 1–9999.
+    for (const [field, value] of [["from", from], ["to", to]] as const) {
+      const year = value instanceof Date ? value.getUTCFullYear() : null;
+      if (year !== null && (Number.isNaN(year) || year < 1 || year > 9999)) extra[field] = [`The ${field} date must be between the years 1 and 9999.`];
+    }
     if (from instanceof Date && to instanceof Date && from.getTime() > to.getTime()) {
       extra.to = ["The to date must not be before the from date."];
     }

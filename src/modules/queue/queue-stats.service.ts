@@ -11,6 +11,9 @@ export type QueueStatsRow = QueueStats;
  * calls answered today, the calls abandoned today; agents are busy while any call leg of their
  * extension is in progress. A wait is known only when the join arrived; calls without one count
  * as answered but stay out of the average and the service level, which would otherwise be guessed.
+ * Service level = answered within the target ÷ (answered + abandoned after waiting past the target):
+ * a caller who gave up after the target was not served in time; one who hung up sooner counts on
+ * neither side.
  */
 const STATS_SQL = `
   WITH q AS (
@@ -29,7 +32,7 @@ const STATS_SQL = `
          an.answered AS "answeredToday",
          ab.abandoned AS "abandonedToday",
          COALESCE(an.average_wait, 0)::float8 AS "averageWaitSeconds",
-         CASE WHEN an.known = 0 THEN 1 ELSE an.within::float8 / an.known END AS "serviceLevel",
+         CASE WHEN an.known + ab.late = 0 THEN 1 ELSE an.within::float8 / (an.known + ab.late) END AS "serviceLevel",
          now() AS "updatedAt"
     FROM q
     CROSS JOIN LATERAL (
@@ -54,7 +57,8 @@ const STATS_SQL = `
        WHERE c.queue_id = q.id AND c.answered_at IS NOT NULL AND c.answered_at >= q.day_start
     ) an
     CROSS JOIN LATERAL (
-      SELECT count(*)::int AS abandoned
+      SELECT count(*)::int AS abandoned,
+             count(*) FILTER (WHERE c.abandoned_at - c.joined_at > make_interval(secs => q.service_level_seconds))::int AS late
         FROM queue_call c
        WHERE c.queue_id = q.id AND c.abandoned_at IS NOT NULL AND c.abandoned_at >= q.day_start
     ) ab`;

@@ -39,7 +39,7 @@ export class QueueStats {
 
   @Field(() => Float, {
     description:
-      "Share (0 to 1) of today's answered calls (with a known join) answered within the queue's serviceLevelSeconds; 1 when none was answered yet.",
+      "Service level today, 0 to 1: calls answered within the queue's serviceLevelSeconds ÷ (calls answered + callers who abandoned after waiting longer than serviceLevelSeconds), over calls whose join is known; 1 when there is none yet.",
   })
   serviceLevel!: number;
 

@@ -1,4 +1,4 @@
-import { canRead, parseId, readScope, requireRole } from "../../auth/access";
+import { canRead, parseId, readScope, requireReader, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
 import { AppError, badInput, conflict, ErrorCode, notFound, pgConstraint, pgErrorCode, PG_UNIQUE_VIOLATION } from "../../common/errors";
 import { assertValid } from "../../common/validation";
@@ -35,6 +35,7 @@ export class TenantService {
   }
 
   async get(ctx: RequestContext, rawId: string | number): Promise<Tenant> {
+    requireReader(ctx);
     const id = parseId(rawId);
     const tenant = id === null ? null : await ctx.loaders.tenant.load(id);
     if (!tenant || !canRead(ctx, tenant.id)) throw notFound("Tenant");

@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import { ApiKeysDocument, RevokeApiKeyDocument } from "../graphql/generated";
+import { createExtension, createKey, createTenant } from "../support/factories";
+import { requireReal } from "../support/env";
+import { startTestServer, type TestServer } from "../support/server";
+
+/**
+ * Issue 13 item 4 and issue 14 item 7: with Redis gone, commands fail fast, /readyz is 503 within a
+ * second, committed writes answer, the log says so once (no stack per retry), and SIGTERM's stop
+ * finishes within 10 s. Uses its own redis-server on a free port, never the shared one.
+ */
+const run = requireReal("redis") ? describe : describe.skip;
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+run("Redis outage", () => {
+  let port: number;
+  let redis: ChildProcess | undefined;
+  let ts: TestServer;
+  const log: string[] = [];
+
+  const startRedis = async () => {
+    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    await until("redis-server to accept connections", async () => {
+      const ok = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, "127.0.0.1", () => {
+          socket.end();
+          resolve(true);
+        });
+        socket.on("error", () => resolve(false));
+      });
+      return ok || undefined;
+    });
+  };
+  const killRedis = async () => {
+    const child = redis!;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    redis = undefined;
+  };
+  const readyz = async () => {
+    const started = performance.now();
+    const res = await ts.http("/readyz", { key: null });
+    await res.arrayBuffer();
+    return { status: res.status, ms: performance.now() - started };
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startRedis();
+    ts = await startTestServer({ env: { REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: "info" }, logSink: (line) => log.push(line) });
+  });
+  afterAll(async () => {
+    if (!redis) await startRedis();
+    await ts?.stop();
+    redis?.kill("SIGKILL");
+  });
+
+  it("answers committed writes, says 503 fast, warns once, recovers, and stops within 10 s while Redis is away", async () => {
+    const tenant = await createTenant(ts);
+    const extension = await createExtension(ts, tenant.id);
+    const ingest = await createKey(ts, "INGEST", null);
+    const revocable = await createKey(ts, "VIEWER", tenant.id);
+    const { apiKeys } = await ts.ok(ApiKeysDocument, { tenantId: tenant.id });
+    expect((await readyz()).status).toBe(200);
+
+    await killRedis();
+    const down = await until("/readyz to say 503", async () => {
+      const r = await readyz();
+      expect(r.ms).toBeLessThan(1000);
+      return r.status === 503 ? r : undefined;
+    });
+    expect(down.ms).toBeLessThan(1000);
+
+    // A committed event post answers success (its live event is dropped, as the README says).
+    const started = performance.now();
+    const res = await ts.http("/api/events", {
+      method: "POST",
+      key: ingest,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ type: "registration", action: "register", tenant_id: Number(tenant.id), extension: extension.extensionNumber, contact: "sip:a@192.0.2.1", expires: 300 }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { status: string } }).data.status).toBe("applied");
+    // revokeApiKey commits and answers.
+    const viewerKey = apiKeys.find((k) => k.name.startsWith("VIEWER"));
+    expect(viewerKey).toBeDefined();
+    const revoked = await ts.gql(RevokeApiKeyDocument, { id: viewerKey!.id });
+    expect(revoked.errors).toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect((await ts.http("/api/extensions", { key: revocable })).status).toBe(401);
+
+    // One warning for the outage, no stack traces.
+    const warnings = log.filter((l) => /"level":"(warn|error)"/.test(l));
+    expect(warnings.filter((l) => /Redis is unreachable/.test(l))).toHaveLength(1);
+    expect(warnings.filter((l) => /"stack"/.test(l))).toEqual([]);
+    expect(warnings.length).toBeLessThanOrEqual(3);
+
+    // Back: /readyz 200 again, and the log says so.
+    await startRedis();
+    await until("/readyz to say 200", async () => ((await readyz()).status === 200 ? true : undefined), 30_000);
+    await until("the recovery line", async () => (log.some((l) => /Redis is reachable again/.test(l)) ? true : undefined));
+
+    // Away again, then stop: within the contract's drain.
+    await killRedis();
+    await until("/readyz to say 503", async () => ((await readyz()).status === 503 ? true : undefined));
+    const stopping = performance.now();
+    await ts.server.stop();
+    process.stdout.write(`redis-outage: stop took ${Math.round(performance.now() - stopping)} ms with Redis away\n`);
+    expect(performance.now() - stopping).toBeLessThan(10_000);
+  });
+});
