@@ -69,6 +69,14 @@ export interface ExtensionPage {
 
 export const DEFAULT_PER_PAGE = 15;
 const MAX_PAGE_NUMBER = 1_000_000;
+
+/** The REST paginator's `page` and `per_page`, judged the same way on every listing. */
+export function pageNumberErrors(page: number, perPage: number): FieldErrors {
+  const errors: FieldErrors = {};
+  if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE_NUMBER) errors.page = [`The page must be a whole number from 1 to ${MAX_PAGE_NUMBER}.`];
+  if (!Number.isInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) errors.perPage = [`The per page must be a whole number from 1 to ${MAX_PAGE_SIZE}.`];
+  return errors;
+}
 const READ_ROLES = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
 const WRITE_ROLES = [Role.ADMIN, Role.TENANT_ADMIN];
 const TENANT_NOT_VISIBLE = "The selected tenant does not exist.";
@@ -327,9 +335,7 @@ export class ExtensionService {
     const scope = await this.visibleTenant(ctx, tenantId);
     const page = query.page ?? 1;
     const perPage = query.perPage ?? DEFAULT_PER_PAGE;
-    const extra: FieldErrors = {};
-    if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE_NUMBER) extra.page = [`The page must be a whole number from 1 to ${MAX_PAGE_NUMBER}.`];
-    if (!Number.isInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) extra.perPage = [`The per page must be a whole number from 1 to ${MAX_PAGE_SIZE}.`];
+    const extra = pageNumberErrors(page, perPage);
     if (query.search !== undefined && typeof query.search !== "string") extra.search = ["The search must be a string."];
     // The status filter is judged by the status field's own rule.
     await assertValid(Object.assign(new UpdateExtensionInput(), { status: query.status }), extra);

@@ -7,12 +7,12 @@ import type { RequestContext } from "../../context/request-context";
 import { readRows } from "../../db/read";
 import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
-import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
+import { ConnectionPage, decodeCursor, encodeCursor, pageSize } from "../../graphql/connection";
 import { Resolution } from "../../ingest/resolution";
 import { RegistrationEventInput } from "../../ingest/telephony-event";
 import { publishVoicemail, type VoicemailEventType } from "../../subscriptions/events";
 import { createdChanges, deletedChanges, recordAudit, updatedChanges, type AuditChanges, type AuditSnapshot } from "../audit/audit";
-import { EXTENSION_COLUMNS, DEFAULT_PER_PAGE, type ExtensionRow } from "../extension/extension.service";
+import { EXTENSION_COLUMNS, DEFAULT_PER_PAGE, pageNumberErrors, type ExtensionRow } from "../extension/extension.service";
 import type { VoicemailMessage } from "./voicemail-message.entity";
 import { VoicemailDepositInput, type VoicemailPageArgs } from "./voicemail.inputs";
 import type { UploadedAudio } from "./voicemail-upload";
@@ -54,7 +54,6 @@ export interface VoicemailLimits {
 
 const READ_ROLES = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
 const WRITE_ROLES = [Role.ADMIN, Role.TENANT_ADMIN];
-const MAX_PAGE_NUMBER = 1_000_000;
 const SWEEP_BATCH = 200;
 
 /** A message's audited fields, by their GraphQL names (contract §10). */
@@ -268,9 +267,7 @@ export class VoicemailService {
     const extension = await ctx.services.extensions.get(ctx, rawExtensionId);
     const page = query.page ?? 1;
     const perPage = query.perPage ?? DEFAULT_PER_PAGE;
-    const errors: FieldErrors = {};
-    if (!Number.isInteger(page) || page < 1 || page > MAX_PAGE_NUMBER) errors.page = [`The page must be a whole number from 1 to ${MAX_PAGE_NUMBER}.`];
-    if (!Number.isInteger(perPage) || perPage < 1 || perPage > MAX_PAGE_SIZE) errors.perPage = [`The per page must be a whole number from 1 to ${MAX_PAGE_SIZE}.`];
+    const errors = pageNumberErrors(page, perPage);
     if (query.heard !== undefined && typeof query.heard !== "boolean") errors.heard = ["The heard field must be true or false."];
     if (Object.keys(errors).length) throw badInput(errors);
     const p = new SqlParams();
