@@ -106,7 +106,7 @@ const TYPES: Record<string, TypeSpec> = {
   },
   QueueAgent: {
     alias: "a",
-    columns: { id: "a.id", tenantId: "a.tenant_id", queueId: "a.queue_id", extensionId: "a.extension_id", penalty: "a.penalty", paused: "a.paused", createdAt: "a.created_at", updatedAt: "a.updated_at" },
+    columns: { id: "a.id", tenantId: "a.tenant_id", queueId: "a.queue_id", extensionId: "a.extension_id", penalty: "a.penalty", paused: "a.paused", pausedAt: "a.paused_at", createdAt: "a.created_at", updatedAt: "a.updated_at" },
     relations: {
       queue: (_f, node, sel) => {
         const row = sel("Queue", node.selectionSet);

@@ -89,7 +89,7 @@ export function primeFromRows<T extends { id: number }>(ctx: RequestContext, row
       delete row.__devices;
     }
     if (__memberships) {
-      ctx.loaders.membershipsByExtension.prime(row.id, __memberships.map((m) => dates(m, ["createdAt", "updatedAt"])));
+      ctx.loaders.membershipsByExtension.prime(row.id, __memberships.map((m) => dates(m, ["pausedAt", "createdAt", "updatedAt"])));
       delete row.__memberships;
     }
     if (__queues) {

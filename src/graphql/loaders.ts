@@ -1,3 +1,4 @@
+import type { WaitingCall } from "../modules/queue/waiting-call.type";
 import DataLoader from "dataloader";
 import type { RequestContext } from "../context/request-context";
 import { EXTENSION_COLUMNS, type ExtensionListArgs, type ExtensionRow } from "../modules/extension/extension.service";
@@ -62,6 +63,7 @@ export interface Loaders {
   queuesByTenant: DataLoader<number, QueueRow[]>;
   agentsByQueue: DataLoader<number, QueueAgentRow[]>;
   queueStats: DataLoader<number, QueueStatsRow | null>;
+  waitingCallsByQueue: DataLoader<number, WaitingCall[]>;
   membershipsByExtension: DataLoader<number, QueueAgentRow[]>;
   device: DataLoader<number, DeviceRow | null>;
   devicesByExtension: DataLoader<number, DeviceRow[]>;
@@ -93,6 +95,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
     queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
     agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
     queueStats: new DataLoader((ids) => ctx.services.queueStats.compute(manager, ids)),
+    waitingCallsByQueue: new DataLoader((ids) => ctx.services.queueStats.waitingOf(manager, ids)),
     membershipsByExtension: new DataLoader((ids) => ctx.services.queues.membershipsOfExtensions({ ...ctx, manager }, ids)),
     device: byId<DeviceRow>(ctx, `SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.id = ANY($1::int[])`),
     devicesByExtension: new DataLoader((ids) => ctx.services.devices.listForExtensions({ ...ctx, manager }, ids)),

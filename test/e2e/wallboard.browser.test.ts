@@ -1,7 +1,8 @@
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { AddQueueAgentDocument, CreateQueueWithTargetDocument, MarkVoicemailHeardDocument, QueueStatsNowDocument, UpdateQueueAgentDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateQueueWithTargetDocument, MarkVoicemailHeardDocument, QueueStatsNowDocument, QueueWaitingAndAgentsDocument, UpdateQueueAgentDocument } from "../graphql/generated";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
@@ -26,8 +27,45 @@ const FLAGS = [
   "--disable-sync",
 ];
 const SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard.png");
+const PHONE_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-390.png");
 /** Evaluated in the page (this project's TypeScript has no DOM types): the key the tab keeps. */
 const STORED_KEY = `sessionStorage.getItem("pbx.wallboard.key")`;
+
+/**
+ * A TCP relay in front of the server that can be cut: while cut it drops every connection and
+ * refuses new ones, as an unreachable server would; restored, it relays again on the same port.
+ */
+async function relayTo(port: number) {
+  const sockets = new Set<net.Socket>();
+  let listener: net.Server | null = null;
+  let relayPort = 0;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const server = net.createServer((client) => {
+        const upstream = net.connect(port, "127.0.0.1");
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on("close", () => sockets.delete(socket));
+          socket.on("error", () => undefined);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(relayPort, "127.0.0.1", () => {
+        relayPort = (server.address() as net.AddressInfo).port;
+        listener = server;
+        resolve();
+      });
+    });
+  const cut = async () => {
+    const server = listener;
+    listener = null;
+    for (const socket of sockets) socket.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  };
+  await listen();
+  return { url: () => `http://127.0.0.1:${relayPort}`, cut, restore: listen };
+}
 
 function chromiumAvailable(): boolean {
   if (fs.existsSync(CHROMIUM)) return true;
@@ -187,6 +225,103 @@ const FIGURES = [
     expect(await page.evaluate(STORED_KEY)).toBeNull();
 
     expect(problems).toEqual([]);
+  });
+
+  it("on a phone: the formula, the callers waiting with growing waits, agents' state times, dimmed while unreachable", async () => {
+    const ingestKey = await createKey(ts, "INGEST", null);
+    const { tenant, viewerKey } = await tenantWithKeys(ts, { name: "Pocket Support" });
+    const queue = (await ts.ok(CreateQueueWithTargetDocument, { input: { tenantId: tenant.id, name: "Pocket", number: "700" } })).createQueue;
+    const members: string[] = [];
+    for (const [i, displayName] of ["Ana Lima", "Ben Cole", "Cleo Park"].entries()) {
+      const extension = await createExtension(ts, tenant.id, { extensionNumber: `30${i + 1}`, displayName });
+      members.push((await ts.ok(AddQueueAgentDocument, { queueId: queue.id, extensionId: extension.id })).addQueueAgent.id);
+    }
+    const domain = tenant.sipDomain;
+    const iso = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+    await postEvents(ts, ingestKey, [
+      { type: "queue", action: "join", domain, queue: "700", call_id: "caller-a", occurred_at: iso(65) },
+      { type: "queue", action: "join", domain, queue: "700", call_id: "caller-b", occurred_at: iso(5) },
+      { type: "call", action: "start", domain, extension: "301", call_id: "c-301", direction: "outbound", caller_number: "301", callee_number: "+442071234567", occurred_at: iso(30) },
+      { type: "call", action: "answer", domain, extension: "301", call_id: "c-301", occurred_at: iso(20) },
+    ]);
+
+    // pausedAt: set when the pause begins, kept while it lasts, cleared on resume.
+    const paused = (await ts.ok(UpdateQueueAgentDocument, { id: members[1], paused: true })).updateQueueAgent;
+    const read = async () => (await ts.ok(QueueWaitingAndAgentsDocument, { id: queue.id }, viewerKey)).queue;
+    const pausedAt = (await read()).agents.find((a) => a.id === members[1])!.pausedAt;
+    expect(paused.paused).toBe(true);
+    expect(pausedAt).not.toBeNull();
+    await ts.ok(UpdateQueueAgentDocument, { id: members[1], paused: true });
+    expect((await read()).agents.find((a) => a.id === members[1])!.pausedAt).toBe(pausedAt);
+    await ts.ok(UpdateQueueAgentDocument, { id: members[2], paused: true });
+    await ts.ok(UpdateQueueAgentDocument, { id: members[2], paused: false });
+    const now = await read();
+    expect(now.agents.find((a) => a.id === members[2])!.pausedAt).toBeNull();
+    expect(now.waitingCalls.map((c) => c.callId)).toEqual(["caller-a", "caller-b"]);
+    // Another tenant's key does not reach the queue, nor its callers.
+    const other = await tenantWithKeys(ts, { name: "Elsewhere" });
+    const foreign = await ts.gql(QueueWaitingAndAgentsDocument, { id: queue.id }, other.viewerKey);
+    expect(foreign.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+
+    const relay = await relayTo(Number(new URL(ts.url).port));
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    try {
+      await phone.goto(`${relay.url()}/wallboard`);
+      await phone.fill("#key", viewerKey);
+      await phone.click("#login button[type=submit]");
+      await phone.waitForSelector(`${figure(queue.id, "callsWaiting")}[data-value="2"]`, { timeout: 10_000 });
+      await phone.waitForSelector('#status[data-state="live"]');
+
+      expect(await phone.textContent("#formula")).toContain("answered within the queue's target seconds ÷ (calls answered + callers who hung up after waiting longer than the target)");
+
+      // The callers waiting, longest first, with waits that grow on the page.
+      const tileSel = `[data-queue-id="${queue.id}"]`;
+      await phone.waitForFunction(([sel, n]) => (globalThis as any).document.querySelectorAll(sel).length === n, [`${tileSel} .caller`, 2] as const, { timeout: 10_000 });
+      expect(await phone.$$eval(`${tileSel} .caller`, (items) => items.map((i: any) => i.dataset.callId))).toEqual(["caller-a", "caller-b"]);
+      const waitOf = (callId: string) => phone.getAttribute(`${tileSel} .caller[data-call-id="${callId}"] .since`, "data-seconds").then(Number);
+      const first = await waitOf("caller-a");
+      expect(first).toBeGreaterThanOrEqual(64);
+      expect(await phone.textContent(`${tileSel} .caller[data-call-id="caller-a"] .since`)).toMatch(/^1:0\d$/);
+      await phone.waitForFunction(
+        ([sel, before]) => Number((globalThis as any).document.querySelector(sel).dataset.seconds) > before,
+        [`${tileSel} .caller[data-call-id="caller-a"] .since`, first] as const,
+        { timeout: 10_000 },
+      );
+
+      // Agents' time in their state: Ana on a call for ~20 s, Ben paused since pausedAt, Cleo available (no start on record).
+      const agentSince = (name: string) =>
+        phone.$eval(`${tileSel} .agent:has(.who:text-is("${name}"))`, (item: any) => ({ state: item.dataset.state, seconds: item.querySelector(".since")?.dataset.seconds ?? null }));
+      const ana = await agentSince("Ana Lima");
+      expect(ana.state).toBe("busy");
+      expect(Number(ana.seconds)).toBeGreaterThanOrEqual(19);
+      const ben = await agentSince("Ben Cole");
+      expect(ben.state).toBe("paused");
+      expect(Number(ben.seconds)).toBeGreaterThanOrEqual(0);
+      expect(await agentSince("Cleo Park")).toEqual({ state: "available", seconds: null });
+
+      // A caller leaves: the list follows without a reload.
+      await postEvents(ts, ingestKey, [{ type: "queue", action: "abandon", domain, queue: "700", call_id: "caller-b", occurred_at: iso(0) }]);
+      await phone.waitForFunction(([sel, n]) => (globalThis as any).document.querySelectorAll(sel).length === n, [`${tileSel} .caller`, 1] as const, { timeout: 10_000 });
+
+      // A phone's width: nothing sticks out sideways.
+      fs.mkdirSync(path.dirname(PHONE_SCREENSHOT), { recursive: true });
+      await phone.screenshot({ path: PHONE_SCREENSHOT, fullPage: true });
+      expect(await phone.evaluate(`[document.documentElement.scrollWidth, window.innerWidth]`)).toEqual([390, 390]);
+
+      // The server becomes unreachable: "Reconnecting…" and the figures dimmed; back, and they are not.
+      expect(await phone.$$("#board.stale")).toHaveLength(0);
+      await relay.cut();
+      await phone.waitForSelector("#board.stale", { timeout: 10_000 });
+      expect(await phone.textContent("#status")).not.toBe("Live");
+      expect(Number(await phone.evaluate(`getComputedStyle(document.querySelector(".tiles")).opacity`))).toBeLessThan(1);
+      await relay.restore();
+      await phone.waitForSelector('#status[data-state="live"]', { timeout: 30_000 });
+      await phone.waitForSelector("#board:not(.stale)", { timeout: 10_000 });
+      expect(Number(await phone.evaluate(`getComputedStyle(document.querySelector(".tiles")).opacity`))).toBe(1);
+    } finally {
+      await phone.close();
+      await relay.cut();
+    }
   });
 
   it("refuses a key it cannot use, saying why", async () => {

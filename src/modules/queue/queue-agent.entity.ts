@@ -66,6 +66,13 @@ export class QueueAgent {
   @Column({ type: "boolean", default: false })
   paused!: boolean;
 
+  @Field(() => Date, {
+    nullable: true,
+    description: "Since when the agent is paused; null while not paused (or when the pause began before this was recorded).",
+  })
+  @Column({ type: "timestamptz", nullable: true })
+  pausedAt!: Date | null;
+
   @Field()
   @CreateDateColumn({ type: "timestamptz" })
   createdAt!: Date;

@@ -5,6 +5,9 @@ import type { QueueStatsPayload } from "../../subscriptions/queue-stats-feed";
 import { QueueStats } from "./queue-stats.type";
 import type { QueueStatsRow } from "./queue-stats.service";
 import { Queue } from "./queue.entity";
+import { EXPECTED_AGENTS_PER_QUEUE } from "./queue.resolver";
+import { WaitingCall } from "./waiting-call.type";
+import { listComplexity } from "../../graphql/list-complexity";
 import type { QueueRow } from "./queue.service";
 
 type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
@@ -17,6 +20,14 @@ export class QueueStatsResolver {
     const stats = await ctx.loaders.queueStats.load(queue.id);
     if (!stats) throw notFound("Queue");
     return stats;
+  }
+
+  @FieldResolver(() => [WaitingCall], {
+    description: "The callers waiting in it now, longest wait first: the callers counted by stats.callsWaiting.",
+    complexity: listComplexity(EXPECTED_AGENTS_PER_QUEUE),
+  })
+  waitingCalls(@Root() queue: QueueRow, @Ctx() ctx: RequestContext): Promise<WaitingCall[]> {
+    return ctx.loaders.waitingCallsByQueue.load(queue.id);
   }
 
   @Subscription(() => QueueStats, {

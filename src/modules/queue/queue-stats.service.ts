@@ -1,7 +1,9 @@
 import type { EntityManager } from "typeorm";
 import type { RequestContext } from "../../context/request-context";
 import { QueueStatsFeed } from "../../subscriptions/queue-stats-feed";
+import { groupBy } from "../../common/group-by";
 import type { QueueStats } from "./queue-stats.type";
+import type { WaitingCall } from "./waiting-call.type";
 
 export type QueueStatsRow = QueueStats;
 
@@ -75,6 +77,18 @@ export class QueueStatsService {
     const rows: QueueStatsRow[] = await manager.query(STATS_SQL, [queueIds]);
     const byId = new Map(rows.map((row) => [row.queueId, row]));
     return queueIds.map((id) => byId.get(id) ?? null);
+  }
+
+  /** `Queue.waitingCalls` for many queues: one read of the waiting index, longest wait first. */
+  async waitingOf(manager: EntityManager, queueIds: readonly number[]): Promise<WaitingCall[][]> {
+    const rows: Array<WaitingCall & { queueId: number }> = await manager.query(
+      `SELECT c.queue_id AS "queueId", c.call_id AS "callId", c.joined_at AS "joinedAt"
+         FROM queue_call c
+        WHERE c.queue_id = ANY($1::int[]) AND c.answered_at IS NULL AND c.abandoned_at IS NULL
+        ORDER BY c.queue_id, c.joined_at, c.id`,
+      [queueIds],
+    );
+    return groupBy(queueIds, rows, (row) => row.queueId).map((list) => list.map(({ callId, joinedAt }) => ({ callId, joinedAt })));
   }
 
   /**

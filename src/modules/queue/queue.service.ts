@@ -27,7 +27,7 @@ export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number,
   q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
 
 export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
-  a.penalty, a.paused, a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
+  a.penalty, a.paused, a.paused_at AS "pausedAt", a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
 
 /** A queue as the audit trail shows it (GraphQL field names and values). */
 export function queueSnapshot(row: QueueRow): AuditSnapshot {
@@ -194,7 +194,11 @@ export class QueueService {
       const p = new SqlParams();
       const sets: string[] = [];
       if (settings.penalty !== undefined && settings.penalty !== null) sets.push(`penalty = ${p.add(settings.penalty)}`);
-      if (settings.paused !== undefined && settings.paused !== null) sets.push(`paused = ${p.add(settings.paused)}`);
+      if (settings.paused !== undefined && settings.paused !== null) {
+        // A pause keeps its start while it lasts; resuming clears it.
+        const paused = p.add(settings.paused);
+        sets.push(`paused = ${paused}`, `paused_at = CASE WHEN ${paused}::boolean THEN COALESCE(CASE WHEN a.paused THEN a.paused_at END, now()) END`);
+      }
       if (sets.length === 0) return current;
       publishQueueChange(tx, [current.queueId]);
       const [rows]: [QueueAgentRow[]] = await tx.manager.query(

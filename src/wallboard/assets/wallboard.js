@@ -25,7 +25,8 @@
     tenant(id: $tenantId) { id name timezone }
     queues(tenantId: $tenantId) {
       id name number serviceLevelSeconds
-      agents { id paused extension { id extensionNumber displayName voicemailSummary { unheard } } }
+      waitingCalls { callId joinedAt }
+      agents { id paused pausedAt extension { id extensionNumber displayName voicemailSummary { unheard } } }
     }
     activeCalls(tenantId: $tenantId) {
       id direction state callerNumber callerName calleeNumber startedAt answeredAt
@@ -61,6 +62,11 @@
   }
 
   const percent = (share) => `${Math.round(share * 100)}%`;
+
+  /** While the figures may be out of date (socket lost, server unreachable) the board is dimmed. */
+  function setStale(stale) {
+    $("board").classList.toggle("stale", stale);
+  }
 
   function setStatus(state, text) {
     const status = $("status");
@@ -152,11 +158,17 @@
         shouldRetry: (event) => !isAuthClose(event),
         on: {
           connecting: () => setStatus("connecting", "Connecting…"),
-          connected: () => setStatus("live", "Live"),
+          connected: () => {
+            setStatus("live", "Live");
+            setStale(false);
+          },
           closed: (event) => {
             if (this.closed) return;
             if (isAuthClose(event)) signOut("The key was refused or has been revoked.");
-            else setStatus("offline", "Reconnecting…");
+            else {
+              setStatus("offline", "Reconnecting…");
+              setStale(true);
+            }
           },
         },
       });
@@ -194,6 +206,7 @@
       if (this.disposeCalls) this.disposeCalls();
       if (this.disposeVoicemail) this.disposeVoicemail();
       this.client.dispose();
+      setStale(false);
       $("tiles").replaceChildren();
       $("calls").tBodies[0].replaceChildren();
     }
@@ -216,9 +229,11 @@
         if (error.code === "UNAUTHENTICATED") return signOut("The key was refused or has been revoked.");
         if (error.code === "NOT_FOUND" || error.code === "FORBIDDEN") return signOut(error.message);
         setStatus("offline", "Server unreachable, retrying…");
+        setStale(true);
         return;
       }
       if (this.closed) return;
+      if ($("status").dataset.state === "live") setStale(false);
       $("title").textContent = `${data.tenant.name} · queues`;
       this.calls = data.activeCalls;
       for (const queue of data.queues) {
@@ -270,8 +285,8 @@
       entry.stats = stats;
       entry.receivedAt = Date.now();
       renderStats(entry);
-      // Agents changed state: re-read who is who (the figures already arrived).
-      if (!before || before.agentsBusy !== stats.agentsBusy || before.agentsPaused !== stats.agentsPaused || before.agentsTotal !== stats.agentsTotal) {
+      // Agents changed state or callers came and went: re-read who is who (the figures already arrived).
+      if (!before || before.callsWaiting !== stats.callsWaiting || before.agentsBusy !== stats.agentsBusy || before.agentsPaused !== stats.agentsPaused || before.agentsTotal !== stats.agentsTotal) {
         this.scheduleDetails();
       }
     }
@@ -284,9 +299,16 @@
     }
 
     render() {
-      const busy = new Set(this.calls.map((call) => call.extension.id));
+      // An agent is on a call since its earliest leg in progress began (answered, else started ringing).
+      const busy = new Map();
+      for (const call of this.calls) {
+        const since = call.answeredAt || call.startedAt;
+        const known = busy.get(call.extension.id);
+        if (!known || since < known) busy.set(call.extension.id, since);
+      }
       for (const entry of this.queues.values()) {
         renderAgents(entry, busy, this.unheard);
+        renderWaiting(entry);
         renderStats(entry);
       }
       renderCalls(this.calls);
@@ -296,6 +318,7 @@
     tick() {
       for (const entry of this.queues.values()) renderLongestWait(entry);
       renderCallTimes();
+      renderSince();
     }
   }
 
@@ -331,7 +354,9 @@
       figure.append(el("span", "value", "–"), el("span", "label", label));
       rows[row].append(figure);
     }
-    tile.append(rows.big, rows.agents, rows.day, el("ul", "people"));
+    const waiting = el("ol", "waiting-list");
+    waiting.setAttribute("aria-label", "Callers waiting");
+    tile.append(rows.big, rows.agents, rows.day, waiting, el("ul", "people"));
     return tile;
   }
 
@@ -375,14 +400,22 @@
   const STATE_ORDER = { available: 0, busy: 1, paused: 2 };
   const STATE_LABEL = { available: "available", busy: "on a call", paused: "paused" };
 
+  /**
+   * Agents by state, each with its time in that state where the server knows when it began: paused
+   * since pausedAt, on a call since its earliest leg in progress; available has no start on record.
+   */
   function renderAgents(entry, busy, unheard) {
     const people = entry.tile.querySelector(".people");
-    const agents = entry.queue.agents.map((agent) => ({
-      name: agent.extension.displayName || agent.extension.extensionNumber,
-      number: agent.extension.extensionNumber,
-      state: agent.paused ? "paused" : busy.has(agent.extension.id) ? "busy" : "available",
-      unheard: unheard.get(agent.extension.id) ?? 0,
-    }));
+    const agents = entry.queue.agents.map((agent) => {
+      const state = agent.paused ? "paused" : busy.has(agent.extension.id) ? "busy" : "available";
+      return {
+        name: agent.extension.displayName || agent.extension.extensionNumber,
+        number: agent.extension.extensionNumber,
+        state,
+        since: state === "paused" ? agent.pausedAt : state === "busy" ? busy.get(agent.extension.id) : null,
+        unheard: unheard.get(agent.extension.id) ?? 0,
+      };
+    });
     agents.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.name.localeCompare(b.name));
     people.replaceChildren(
       ...agents.map((agent) => {
@@ -391,10 +424,41 @@
         item.dataset.unheard = String(agent.unheard);
         item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}, ${agent.unheard} unheard voicemail`;
         item.append(el("span", "who", agent.name), el("span", "ext", agent.number));
+        if (agent.since) {
+          const time = el("span", "since");
+          time.dataset.since = agent.since;
+          item.append(time);
+        }
         if (agent.unheard > 0) item.append(el("span", "voicemail", `✉ ${agent.unheard}`));
         return item;
       }),
     );
+  }
+
+  /** The callers waiting, longest first, each with a wait that grows from its join time. */
+  function renderWaiting(entry) {
+    const list = entry.tile.querySelector(".waiting-list");
+    list.replaceChildren(
+      ...entry.queue.waitingCalls.map((call) => {
+        const item = el("li", "caller");
+        item.dataset.callId = call.callId;
+        item.append(el("span", "who", call.callId));
+        const time = el("span", "since wait");
+        time.dataset.since = call.joinedAt;
+        item.append(time);
+        return item;
+      }),
+    );
+    renderSince();
+  }
+
+  /** Every "time since" on the board (waits, agents' states), from the server's timestamps. */
+  function renderSince() {
+    for (const node of document.querySelectorAll("#tiles .since")) {
+      const seconds = Math.max(0, (Date.now() - Date.parse(node.dataset.since)) / 1000);
+      node.dataset.seconds = String(Math.floor(seconds));
+      node.textContent = duration(seconds);
+    }
   }
 
   function renderCalls(calls) {
