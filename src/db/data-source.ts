@@ -71,7 +71,7 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
   } else if (!pglite) {
     lock = DataDirLock.acquire(config.dataDir);
     try {
-      pglite = await openEmbedded(config.dataDir);
+      pglite = await openEmbedded(config.dataDir, { migrate: config.migrateOnStart });
     } catch (error) {
       lock.release();
       throw error;

@@ -1,5 +1,5 @@
 import { PGlite } from "@electric-sql/pglite";
-import { execFileSync } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { StartupError } from "../common/startup-error";
@@ -107,14 +107,45 @@ export async function ensureInitdbTemplate(): Promise<string> {
   return file;
 }
 
-/** Opens the embedded engine on DATA_DIR/pglite, creating it from the initdb template when new. */
-export async function openEmbedded(dataDir: string): Promise<PGlite> {
+/**
+ * Opens the embedded engine on DATA_DIR/pglite. A new directory is prepared first (template load and,
+ * with `migrate`, every migration) in a short-lived child process under this process's DATA_DIR
+ * lock, in DATA_DIR/pglite.setup, which is renamed to DATA_DIR/pglite only once complete: the server
+ * then opens it like an existing one and never holds the memory the setup grew, and a setup
+ * interrupted by a crash leaves only pglite.setup, which the next start discards and redoes.
+ */
+export async function openEmbedded(dataDir: string, options: { migrate?: boolean } = {}): Promise<PGlite> {
   const pgDir = path.join(dataDir, "pglite");
   const startParams = [...EMBEDDED_START_PARAMS];
   if (fs.existsSync(path.join(pgDir, "PG_VERSION"))) return PGlite.create({ dataDir: pgDir, startParams });
-  // An interrupted first start may have left a partial directory: start it over.
+  // An interrupted first start (or one of an older version, which set up in place) may have left a partial directory: start it over.
+  const staging = path.join(dataDir, "pglite.setup");
+  fs.rmSync(staging, { recursive: true, force: true });
   fs.rmSync(pgDir, { recursive: true, force: true });
-  fs.mkdirSync(pgDir, { recursive: true });
-  const template = fs.readFileSync(await ensureInitdbTemplate());
-  return PGlite.create({ dataDir: pgDir, startParams, loadDataDir: new Blob([template]) });
+  const template = await ensureInitdbTemplate();
+  const child = path.join(__dirname, "../cli/pglite-setup.js");
+  if (!fs.existsSync(child)) {
+    // Running from source (ts-jest): set up in this process; the server's migrate step does the rest.
+    fs.mkdirSync(staging, { recursive: true });
+    await (await PGlite.create({ dataDir: staging, startParams, loadDataDir: new Blob([fs.readFileSync(template)]) })).close();
+  } else {
+    await runSetupChild(child, [staging, template, options.migrate === false ? "no-migrate" : "migrate"], staging);
+  }
+  fs.renameSync(staging, pgDir);
+  return PGlite.create({ dataDir: pgDir, startParams });
+}
+
+/** Runs the setup child; it exits by itself if this process dies (its IPC channel closes), so no orphan writes into a directory the next start discards. */
+function runSetupChild(script: string, args: string[], staging: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv: [] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      if (code === 0) return resolve();
+      const reason = stderr.trim().split("\n")[0] || `the setup process exited with ${signal ?? code}`;
+      reject(new StartupError(`could not set up the embedded database in ${staging}: ${reason}. Check that DATA_DIR is writable and has space; the next start retries.`));
+    });
+  });
 }
