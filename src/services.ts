@@ -10,6 +10,9 @@ import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import type { Logger } from "./common/logger";
+import { EventLog } from "./events/event-log";
+import type { PubSubEngine } from "./events/pubsub";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -22,9 +25,20 @@ export interface Services {
   cdrs: CdrService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  /** The tenants' event log: written by transactional(), relayed to pub/sub, read by resumed subscriptions. */
+  events: EventLog;
 }
 
-export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
+export interface ServiceDeps {
+  dataSource: DataSource;
+  config: AppConfig;
+  secretBox: SecretBox;
+  log: Logger;
+  /** Where logged events are relayed; null (CLI scripts) leaves them for a server to relay. */
+  pubsub: PubSubEngine | null;
+}
+
+export function createServices(deps: ServiceDeps): Services {
   const tenants = new TenantService();
   const devices = new DeviceService();
   return {
@@ -37,5 +51,11 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    events: new EventLog(
+      deps.dataSource,
+      deps.pubsub,
+      { pollMs: deps.config.eventRelayPollMs, retentionHours: deps.config.eventLogRetentionHours, relayDelayMs: deps.config.eventRelayDelayMs },
+      deps.log,
+    ),
   };
 }

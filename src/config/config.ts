@@ -30,6 +30,22 @@ export interface AppConfig {
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
   webConcurrency: number;
+  /** Event log entries older than this are pruned; an `after` older than what is kept is refused. */
+  eventLogRetentionHours: number;
+  /** How often each instance relays events committed but not yet published (a crashed committer's). */
+  eventRelayPollMs: number;
+  /** Test hook: relay passes start this late (0 in production). */
+  eventRelayDelayMs: number;
+  webhooks: {
+    /** Attempts per delivery before it is FAILED. */
+    maxAttempts: number;
+    /** Allow URLs that resolve to loopback, private or link-local addresses. */
+    allowPrivate: boolean;
+    /** The first retry delay; each further one doubles (with jitter). */
+    retryBaseMs: number;
+    /** How often each instance looks for due deliveries. */
+    pollMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -85,6 +101,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
+    eventLogRetentionHours: int(env, "EVENT_LOG_RETENTION_HOURS", 72, 1, 24 * 366),
+    eventRelayPollMs: int(env, "EVENT_RELAY_POLL_MS", 1000, 10, 600_000),
+    eventRelayDelayMs: int(env, "EVENT_RELAY_DELAY_MS", 0, 0, 3_600_000),
+    webhooks: {
+      maxAttempts: int(env, "WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+      allowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+      retryBaseMs: int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 10, 3_600_000),
+      pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 600_000),
+    },
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

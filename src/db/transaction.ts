@@ -1,14 +1,25 @@
 import type { RequestContext } from "../context/request-context";
+import type { LoggedEvent } from "../events/event-log";
+import type { PendingEvent } from "../subscriptions/events";
 
 /**
- * Runs `work` in one transaction with a context whose manager is the transaction's, then runs the
- * work it queued in `afterCommit` (event publication) only once the commit has succeeded.
+ * Runs `work` in one transaction with a context whose manager is the transaction's. The events it
+ * recorded (src/subscriptions/events.ts) are written to the event log as the transaction's last
+ * statement, so each tenant's sequence is taken as late as possible and follows commit order; once
+ * the commit has succeeded the relay is nudged and the work queued in `afterCommit` runs.
  * Nested calls join the outer transaction.
  */
 export async function transactional<T>(ctx: RequestContext, work: (tx: RequestContext) => Promise<T>): Promise<T> {
   if (ctx.manager.queryRunner?.isTransactionActive) return work(ctx);
   const afterCommit: RequestContext["afterCommit"] = [];
-  const result = await ctx.dataSource.transaction((manager) => work({ ...ctx, manager, afterCommit }));
+  const outbox: PendingEvent[] = [];
+  let logged: LoggedEvent[] = [];
+  const result = await ctx.dataSource.transaction(async (manager) => {
+    const value = await work({ ...ctx, manager, afterCommit, outbox });
+    if (outbox.length) logged = await ctx.services.events.append(manager, outbox);
+    return value;
+  });
+  if (logged.length) ctx.services.events.committed(logged);
   for (const hook of afterCommit) {
     try {
       await hook();

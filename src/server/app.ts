@@ -115,9 +115,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       const applied = await migrate(db);
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
-    const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
+    const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key), log, pubsub });
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
+    services.events.registerMetrics(metrics);
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
     const schema = await buildAppSchema(pubsub);
 
@@ -189,6 +190,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
+    services.events.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -199,6 +201,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         services.queueStats.close();
         await streamConsumer?.stop();
         await expiry.stop();
+        await services.events.stop();
         await cdrPartitions.stop();
         await pubsub.close();
         await db.close();

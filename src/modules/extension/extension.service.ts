@@ -20,7 +20,7 @@ import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../graphql/extension-prefetch";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
-import { publishRegistration } from "../../subscriptions/events";
+import { publishExtension, publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import type { TenantService } from "../tenant/tenant.service";
@@ -206,6 +206,7 @@ export class ExtensionService {
           ],
         )
         .catch(translateUnique);
+      publishExtension(tx, { type: "CREATED", tenantId, extension: row, occurredAt: new Date().toISOString() });
       return row;
     });
   }
@@ -231,6 +232,7 @@ export class ExtensionService {
         .catch(translateUnique);
       const updated = rows[0];
       if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, updated);
+      publishExtension(tx, { type: "UPDATED", tenantId: updated.tenantId, extension: updated, occurredAt: new Date().toISOString() });
       return updated;
     });
   }
@@ -254,6 +256,7 @@ export class ExtensionService {
       await tx.manager.query(`DELETE FROM queue_agent WHERE extension_id = $1`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
       publishQueueChange(tx, queues.map((q) => q.id));
+      publishExtension(tx, { type: "DELETED", tenantId: current.tenantId, extension: current, occurredAt: new Date().toISOString() });
       return current.id;
     });
   }
@@ -264,10 +267,11 @@ export class ExtensionService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
-      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, updated_at = now() WHERE id = $2`, [
-        this.secretBox.seal(secret, secretAad(current.tenantId)),
-        current.id,
-      ]);
+      const [rows]: [ExtensionRow[]] = await tx.manager.query(
+        `UPDATE extension AS e SET secret_ciphertext = $1, updated_at = now() WHERE e.id = $2 RETURNING ${EXTENSION_COLUMNS}`,
+        [this.secretBox.seal(secret, secretAad(current.tenantId)), current.id],
+      );
+      publishExtension(tx, { type: "UPDATED", tenantId: current.tenantId, extension: rows[0], occurredAt: new Date().toISOString() });
       return secret;
     });
   }
