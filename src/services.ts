@@ -12,6 +12,7 @@ import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
 import type { Logger } from "./common/logger";
 import { EventLog } from "./events/event-log";
+import { WebhookService } from "./modules/webhook/webhook.service";
 import type { PubSubEngine } from "./events/pubsub";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
@@ -27,6 +28,7 @@ export interface Services {
   ingest: IngestService;
   /** The tenants' event log: written by transactional(), relayed to pub/sub, read by resumed subscriptions. */
   events: EventLog;
+  webhooks: WebhookService;
 }
 
 export interface ServiceDeps {
@@ -41,6 +43,14 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const tenants = new TenantService();
   const devices = new DeviceService();
+  const events = new EventLog(
+    deps.dataSource,
+    deps.pubsub,
+    { pollMs: deps.config.eventRelayPollMs, retentionHours: deps.config.eventLogRetentionHours, relayDelayMs: deps.config.eventRelayDelayMs },
+    deps.log,
+  );
+  const webhooks = new WebhookService(deps.secretBox, deps.config.webhooks.allowPrivate);
+  events.onRelay(webhooks.relaySink);
   return {
     tenants,
     extensions: new ExtensionService(tenants, deps.secretBox),
@@ -51,11 +61,7 @@ export function createServices(deps: ServiceDeps): Services {
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
-    events: new EventLog(
-      deps.dataSource,
-      deps.pubsub,
-      { pollMs: deps.config.eventRelayPollMs, retentionHours: deps.config.eventLogRetentionHours, relayDelayMs: deps.config.eventRelayDelayMs },
-      deps.log,
-    ),
+    events,
+    webhooks,
   };
 }

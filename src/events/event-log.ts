@@ -32,8 +32,14 @@ const MAX_CACHED = 20_000;
 /** Decimal sequence, as `after` and `sequence` travel. */
 const SEQUENCE = /^(0|[1-9][0-9]{0,18})$/;
 
-/** Called inside each relay pass's transaction with the events it relays (webhook deliveries are made here, exactly once). */
-export type RelaySink = (manager: EntityManager, tenantId: number, events: LoggedEvent[]) => Promise<void>;
+/**
+ * Sees every relayed event exactly once, inside the relay pass's transaction (webhook deliveries
+ * are made there); `committed` runs after that transaction when `inTransaction` answered true.
+ */
+export interface RelaySink {
+  inTransaction(manager: EntityManager, tenantId: number, events: LoggedEvent[]): Promise<boolean>;
+  committed?(): void;
+}
 
 /**
  * The tenants' event log (`event_log`, `tenant_event_seq`, `event_relay`): its only writer.
@@ -152,7 +158,8 @@ export class EventLog {
 
   /** One relay pass of one tenant in one short transaction: claim, publish in order, hand to sinks, advance. */
   private async pass(tenantId: number): Promise<number | "busy"> {
-    return this.dataSource.transaction(async (manager) => {
+    const touched: RelaySink[] = [];
+    const outcome = await this.dataSource.transaction(async (manager): Promise<number | "busy"> => {
       let [claim]: Array<{ relayed: string }> = await manager.query(
         `SELECT relayed::text AS relayed FROM event_relay WHERE tenant_id = $1 FOR UPDATE SKIP LOCKED`,
         [tenantId],
@@ -168,11 +175,13 @@ export class EventLog {
       const events = this.fromCache(tenantId, relayed) ?? (await this.fromLog(manager, tenantId, relayed));
       if (events.length === 0) return 0;
       await Promise.all(events.map((event) => this.publish(event)));
-      for (const sink of this.sinks) await sink(manager, tenantId, events);
+      for (const sink of this.sinks) if (await sink.inTransaction(manager, tenantId, events)) touched.push(sink);
       const last = events[events.length - 1].sequence;
       await manager.query(`UPDATE event_relay SET relayed = $2 WHERE tenant_id = $1`, [tenantId, last]);
       return events.length;
     });
+    for (const sink of touched) sink.committed?.();
+    return outcome;
   }
 
   /** The events after `relayed` that this process committed itself, when they follow on without a gap. */
@@ -193,8 +202,8 @@ export class EventLog {
 
   private async fromLog(manager: EntityManager, tenantId: number, relayed: bigint): Promise<LoggedEvent[]> {
     const rows: Array<{ sequence: string; kind: string; type: string; payload: LoggedEvent["payload"]; age: number }> = await manager.query(
-      `SELECT sequence::text AS sequence, kind, type, payload, EXTRACT(EPOCH FROM now() - committed_at)::float8 AS age
-       FROM event_log WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT ${RELAY_BATCH}`,
+      `SELECT e.sequence::text AS sequence, e.kind, e.type, e.payload, EXTRACT(EPOCH FROM now() - e.committed_at)::float8 AS age
+       FROM event_log e WHERE e.tenant_id = $1 AND e.sequence > $2 ORDER BY e.sequence LIMIT ${RELAY_BATCH}`,
       [tenantId, relayed.toString()],
     );
     for (const row of rows) this.relayDelay?.observe(row.age);
@@ -230,7 +239,8 @@ export class EventLog {
   /** Logged events of one tenant and kind after a sequence, oldest first, with their sequence. */
   async read(tenantId: number, kind: string, after: bigint, limit: number): Promise<Array<{ sequence: string; payload: object }>> {
     const rows: Array<{ sequence: string; payload: object }> = await this.dataSource.query(
-      `SELECT sequence::text AS sequence, payload FROM event_log WHERE tenant_id = $1 AND kind = $2 AND sequence > $3 ORDER BY sequence LIMIT $4`,
+      // Ordered by the bigint column (e.sequence), not by the text output column of the same name.
+      `SELECT e.sequence::text AS sequence, e.payload FROM event_log e WHERE e.tenant_id = $1 AND e.kind = $2 AND e.sequence > $3 ORDER BY e.sequence LIMIT $4`,
       [tenantId, kind, after.toString(), limit],
     );
     return rows.map((row) => ({ sequence: row.sequence, payload: { ...row.payload, sequence: row.sequence } }));

@@ -29,6 +29,7 @@ import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
+import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import type { Principal } from "../auth/principal";
 
 export interface RunningServer {
@@ -115,7 +116,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       const applied = await migrate(db);
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
-    const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key), log, pubsub });
+    const secretBox = new SecretBox(encryption.key);
+    const services = createServices({ dataSource: db.dataSource, config, secretBox, log, pubsub });
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
     services.events.registerMetrics(metrics);
@@ -191,6 +193,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
     services.events.start();
+    const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
+    services.webhooks.onDeliveries = () => webhookDispatcher.kick();
+    webhookDispatcher.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -202,6 +207,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await streamConsumer?.stop();
         await expiry.stop();
         await services.events.stop();
+        await webhookDispatcher.stop();
         await cdrPartitions.stop();
         await pubsub.close();
         await db.close();
