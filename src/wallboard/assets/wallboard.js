@@ -34,7 +34,8 @@
     }
   }`;
   const QUEUE_STATS = `subscription WallboardQueueStats($queueId: ID!) { queueStats(queueId: $queueId) { ${STATS_FIELDS} } }`;
-  const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID) { activeCallEvents(tenantId: $tenantId) { type } }`;
+  // `after` resumes from the last event seen: after a reconnect the server first sends what was missed.
+  const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID, $after: String) { activeCallEvents(tenantId: $tenantId, after: $after) { type sequence } }`;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -160,12 +161,35 @@
     start() {
       $("board").hidden = false;
       $("signout").hidden = false;
-      this.disposeCalls = this.client.subscribe(
-        { query: CALL_EVENTS, variables: { tenantId: this.tenantId } },
-        { next: () => this.scheduleDetails(), error: (error) => this.onSubscriptionError(error), complete: () => undefined },
-      );
+      this.followCalls(null);
       this.reread = window.setInterval(() => this.load(), REREAD_MS);
       this.load();
+    }
+
+    /**
+     * Call events, resumed after the last one seen: graphql-ws re-sends this very payload when it
+     * reconnects, so keeping `after` current in it is all a reconnect needs to miss nothing.
+     */
+    followCalls(after) {
+      const variables = { tenantId: this.tenantId, after };
+      this.disposeCalls = this.client.subscribe(
+        { query: CALL_EVENTS, variables },
+        {
+          next: (message) => {
+            const event = message.data && message.data.activeCallEvents;
+            if (event) variables.after = event.sequence;
+            this.scheduleDetails();
+          },
+          error: (error) => {
+            const first = Array.isArray(error) ? error[0] : null;
+            const fields = first && first.extensions && first.extensions.fields;
+            // Away longer than the server keeps events: start afresh (the board is re-read anyway).
+            if (fields && fields.after && !this.closed) return this.followCalls(null);
+            this.onSubscriptionError(error);
+          },
+          complete: () => undefined,
+        },
+      );
     }
 
     close() {
