@@ -69,7 +69,8 @@ suite("outbox across instances", () => {
     // A commits but relays nothing for ten minutes (the test hook): whatever it commits is published
     // only if another instance takes over its relay.
     [a, b] = await Promise.all([spawnServer({ ...env, EVENT_RELAY_DELAY_MS: "600000" }), spawnServer(env)]);
-  });
+    // Compiling and starting two processes takes a while on a loaded machine.
+  }, 180_000);
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     await redis?.quit();
