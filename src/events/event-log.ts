@@ -273,14 +273,19 @@ export class EventLog {
   /** Prometheus: the log's size and the relay's lag, read when scraped; the relay delay as observed. */
   registerMetrics(metrics: Metrics): void {
     const dataSource = this.dataSource;
+    const log = this.log;
+    // A scrape while the database is away keeps the last figures rather than failing /metrics.
+    const safely = (read: () => Promise<void>) => read().catch((error: unknown) => log.warn({ err: error }, "event log metrics unavailable"));
     new Gauge({
       name: "event_log_entries",
       help: "Entries in the event log (the planner's estimate once the table has been analysed).",
       registers: [metrics.registry],
       async collect() {
-        const [row]: Array<{ estimate: number }> = await dataSource.query(`SELECT reltuples::float8 AS estimate FROM pg_class WHERE oid = 'event_log'::regclass`);
-        const estimate = row?.estimate ?? -1;
-        this.set(estimate >= 0 ? estimate : Number((await dataSource.query(`SELECT count(*)::int AS n FROM event_log`))[0].n));
+        await safely(async () => {
+          const [row]: Array<{ estimate: number }> = await dataSource.query(`SELECT reltuples::float8 AS estimate FROM pg_class WHERE oid = 'event_log'::regclass`);
+          const estimate = row?.estimate ?? -1;
+          this.set(estimate >= 0 ? estimate : Number((await dataSource.query(`SELECT count(*)::int AS n FROM event_log`))[0].n));
+        });
       },
     });
     new Gauge({
@@ -288,10 +293,12 @@ export class EventLog {
       help: "Events committed but not yet relayed to pub/sub, over every tenant.",
       registers: [metrics.registry],
       async collect() {
-        const [row]: Array<{ lag: number }> = await dataSource.query(
-          `SELECT COALESCE(sum(s.last - COALESCE(r.relayed, 0)), 0)::float8 AS lag FROM tenant_event_seq s LEFT JOIN event_relay r ON r.tenant_id = s.tenant_id`,
-        );
-        this.set(row.lag);
+        await safely(async () => {
+          const [row]: Array<{ lag: number }> = await dataSource.query(
+            `SELECT COALESCE(sum(s.last - COALESCE(r.relayed, 0)), 0)::float8 AS lag FROM tenant_event_seq s LEFT JOIN event_relay r ON r.tenant_id = s.tenant_id`,
+          );
+          this.set(row.lag);
+        });
       },
     });
     this.relayDelay = new Histogram({

@@ -11,19 +11,11 @@
  * bytes to every subscriber), not ingestion. It prints delivered messages/s, the server's CPU per
  * message, and the p50/p99 delay from publish to receipt.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
-import { createHash } from "node:crypto";
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { arg, startBenchServer } from "./bench-server";
 
 const clients = arg("clients", 2000);
 const groups = arg("groups", 1);
@@ -33,15 +25,6 @@ const duration = arg("duration", 10);
 function cpuMs(pid: number): number {
   const [utime, stime] = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).map(Number);
   return ((utime + stime) * 1000) / 100;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -137,35 +120,8 @@ class RawClient {
 const QUERY = `subscription { registrationEvents { type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt } } }`;
 
 async function main(): Promise<void> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL;
-  if (!databaseUrl || !redisUrl) throw new Error("bench:fanout needs DATABASE_URL and REDIS_URL");
-  const schema = `bench_fanout_${randomBytes(3).toString("hex")}`;
-  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const port = await freePort();
-  const adminKey = `bench-${randomBytes(16).toString("hex")}`;
-  const server = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
-    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? "production", PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("listening on")) resolve();
-    });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const gql = async (query: string, key = adminKey) => {
-    const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
-    const body = (await res.json()) as { data: any; errors?: unknown };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  };
+  const server = await startBenchServer("fanout");
+  const { base, gql, port, prefix, redisUrl } = server;
 
   const tenants: Array<{ id: number; key: string; extension: any }> = [];
   for (let g = 0; g < groups; g++) {
@@ -200,7 +156,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
 
   const device = { id: 1, tenantId: 0, extensionId: 0, contactUri: "sip:1001@192.0.2.1:5060", userAgent: "bench", sourceAddress: "192.0.2.1:5060", transport: "udp", registeredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600e3).toISOString(), unregisteredAt: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), registered: true };
-  const cpu0 = cpuMs(server.pid!);
+  const cpu0 = cpuMs(server.child.pid!);
   const own0 = process.cpuUsage();
   const received0 = received;
   const started = Date.now();
@@ -220,7 +176,7 @@ async function main(): Promise<void> {
   clearInterval(timer);
   await new Promise((r) => setTimeout(r, 1000));
   const seconds = (Date.now() - started) / 1000;
-  const cpu = cpuMs(server.pid!) - cpu0;
+  const cpu = cpuMs(server.child.pid!) - cpu0;
   const own = process.cpuUsage(own0);
   const messages = received - received0;
   const expected = published * clients;
@@ -238,10 +194,7 @@ async function main(): Promise<void> {
   );
   for (const s of sockets) s.destroy();
   await redis.quit();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
+  await server.stop();
 }
 
 main().catch((error: unknown) => {

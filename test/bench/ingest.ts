@@ -10,32 +10,14 @@
  * 2. XADDs --stream call events onto the stream and prints how fast the server works them off.
  * Every event goes the whole way: validation, its transaction, the event log, the relay.
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import net from "node:net";
-import path from "node:path";
 import { Redis } from "ioredis";
-import pg from "pg";
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { arg, startBenchServer } from "./bench-server";
 
 const extensions = arg("extensions", 50);
 const batch = arg("batch", 100);
 const concurrency = arg("concurrency", 4);
 const duration = arg("duration", 10);
 const streamEvents = arg("stream", 5000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let callCounter = 0;
 /** A whole call (start, answer, end) on a random extension: three events that each change state. */
@@ -54,35 +36,8 @@ async function streamApplied(base: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const redisUrl = process.env.REDIS_URL;
-  if (!databaseUrl || !redisUrl) throw new Error("bench:ingest needs DATABASE_URL and REDIS_URL");
-  const schema = `bench_ingest_${randomBytes(3).toString("hex")}`;
-  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const port = await freePort();
-  const adminKey = `bench-${randomBytes(16).toString("hex")}`;
-  const server = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
-    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? "production", PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    server.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("listening on")) resolve();
-    });
-    server.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const gql = async (query: string) => {
-    const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ query }) });
-    const body = (await res.json()) as { data: any; errors?: unknown };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  };
+  const server = await startBenchServer("ingest");
+  const { base, gql, prefix } = server;
   const domain = "bench-ingest.test";
   const tenant = (await gql(`mutation { createTenant(input: { name: "B", slug: "bench-ingest", sipDomain: "${domain}", maxExtensions: ${extensions} }) { id } }`)).createTenant;
   for (let i = 0; i < extensions; i++) {
@@ -112,7 +67,7 @@ async function main(): Promise<void> {
   );
   const httpRate = applied / ((Date.now() - started) / 1000);
 
-  const redis = new Redis(redisUrl);
+  const redis = new Redis(server.redisUrl);
   const before = await streamApplied(base);
   const entries: string[][] = [];
   while (entries.length * 3 < streamEvents) entries.push(callEvents(domain).map((e) => JSON.stringify(e)));
@@ -135,10 +90,7 @@ async function main(): Promise<void> {
   );
   await redis.del(`${prefix}pbx:events`);
   await redis.quit();
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
+  await server.stop();
 }
 
 main().catch((error: unknown) => {
