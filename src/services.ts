@@ -5,20 +5,26 @@ import { ActiveCallService } from "./modules/active-call/active-call.service";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { CdrService } from "./modules/cdr/cdr.service";
 import { DeviceService } from "./modules/device/device.service";
+import { ExtensionCredentials } from "./modules/extension/extension-credentials";
 import { ExtensionService } from "./modules/extension/extension.service";
+import { ExtensionImportService } from "./modules/extension/extension-import";
 import { QueueService } from "./modules/queue/queue.service";
 import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
+import { AuditService } from "./modules/audit/audit.service";
 import type { Logger } from "./common/logger";
 import { EventLog } from "./events/event-log";
-import { WebhookService } from "./modules/webhook/webhook.service";
 import type { PubSubEngine } from "./events/pubsub";
+import { WebhookService } from "./modules/webhook/webhook.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
   tenants: TenantService;
   extensions: ExtensionService;
+  extensionImport: ExtensionImportService;
+  /** Secrets and SIP digests of extensions: the one writer of both (contract §7). */
+  credentials: ExtensionCredentials;
   apiKeys: ApiKeyService;
   queues: QueueService;
   queueStats: QueueStatsService;
@@ -26,6 +32,7 @@ export interface Services {
   cdrs: CdrService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
+  audit: AuditService;
   /** The tenants' event log: written by transactional(), relayed to pub/sub, read by resumed subscriptions. */
   events: EventLog;
   webhooks: WebhookService;
@@ -41,8 +48,10 @@ export interface ServiceDeps {
 }
 
 export function createServices(deps: ServiceDeps): Services {
-  const tenants = new TenantService();
+  const credentials = new ExtensionCredentials(deps.secretBox);
+  const tenants = new TenantService(credentials);
   const devices = new DeviceService();
+  const extensions = new ExtensionService(tenants, credentials);
   const events = new EventLog(
     deps.dataSource,
     deps.pubsub,
@@ -53,7 +62,9 @@ export function createServices(deps: ServiceDeps): Services {
   events.onRelay(webhooks.relaySink);
   return {
     tenants,
-    extensions: new ExtensionService(tenants, deps.secretBox),
+    extensions,
+    extensionImport: new ExtensionImportService(extensions, tenants, credentials),
+    credentials,
     apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
     queues: new QueueService(),
     queueStats: new QueueStatsService(),
@@ -61,6 +72,7 @@ export function createServices(deps: ServiceDeps): Services {
     cdrs: new CdrService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
+    audit: new AuditService(),
     events,
     webhooks,
   };

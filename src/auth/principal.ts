@@ -6,4 +6,6 @@ export interface Principal {
   tenantId: number | null;
   /** The api_key row, or null for the ADMIN_API_KEY given in the environment. */
   apiKeyId: number | null;
+  /** The key's name as the audit trail shows it (ADMIN_API_KEY for the environment's key). */
+  name?: string | null;
 }

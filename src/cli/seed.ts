@@ -93,7 +93,7 @@ async function seed(db: Database, config: AppConfig, options: SeedOptions, secre
   // the real SecretBox under that tenant's associated data; the tenant's other extensions reuse
   // that sealed value (the same secret), which keeps the bulk insert a single statement.
   const services = createServices({ dataSource: ds, config, secretBox, log, pubsub: null });
-  const ctx = buildContext({ dataSource: ds, services, log, pubsub: new InProcessPubSub() }, { role: Role.ADMIN, tenantId: null, apiKeyId: null });
+  const ctx = buildContext({ dataSource: ds, services, log, pubsub: new InProcessPubSub() }, { role: Role.ADMIN, tenantId: null, apiKeyId: null, name: "seed" }, "cli");
   const parallel = db.engine === "postgres" ? 8 : 1;
   for (let i = 0; i < tenantIds.length; i += parallel) {
     await Promise.all(
@@ -114,6 +114,9 @@ async function seed(db: Database, config: AppConfig, options: SeedOptions, secre
     [tenantIds, options.extensions],
   );
   t.step("extensions", `${extensions}, secrets sealed once per tenant`);
+  // The bulk-inserted copies got no SIP digests (their numbers differ): the start-up backfill's code fills them.
+  const digests = await services.credentials.backfill(ds, log);
+  t.step("SIP digests", `${digests}`);
 
   const [{ count: devices }] = await ds.query(
     `WITH inserted AS (

@@ -21,6 +21,10 @@ export interface AppConfig {
   statementTimeoutMs: number;
   /** CDR partitions (months) that ended more than this many whole months ago are dropped; 0 keeps every CDR. */
   cdrRetentionMonths: number;
+  /** Audit entries older than this many days are deleted (in batches, hourly); 0 keeps every entry. */
+  auditRetentionDays: number;
+  /** Largest accepted body of POST /api/extensions/import, in bytes (10,000 rows need more than BODY_LIMIT_BYTES). */
+  importBodyLimitBytes: number;
   /** Redis-stream entries pending this long on another consumer are claimed: that instance is presumed dead. */
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
@@ -97,6 +101,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 1024 * 1024, 1024),
     statementTimeoutMs: int(env, "STATEMENT_TIMEOUT_MS", 15_000, 100),
     cdrRetentionMonths: int(env, "CDR_RETENTION_MONTHS", 0, 0, 1200),
+    auditRetentionDays: int(env, "AUDIT_RETENTION_DAYS", 0, 0, 36_500),
+    importBodyLimitBytes: int(env, "IMPORT_BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024),
     streamClaimIdleMs: int(env, "STREAM_CLAIM_IDLE_MS", 30_000, 100, 86_400_000),
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),

@@ -5,7 +5,7 @@ import type { Logger } from "../common/logger";
 import { createLoaders } from "../graphql/loaders";
 import type { Services } from "../services";
 import type { PubSubEngine } from "../events/pubsub";
-import type { RequestContext } from "./request-context";
+import type { RequestContext, Transport } from "./request-context";
 
 export interface ContextDeps {
   dataSource: DataSource;
@@ -15,9 +15,10 @@ export interface ContextDeps {
 }
 
 /** The one builder every transport uses (HTTP GraphQL, graphql-ws per event, REST, ingestion). */
-export function buildContext(deps: ContextDeps, principal: Principal | null, requestId: string = randomUUID()): RequestContext {
+export function buildContext(deps: ContextDeps, principal: Principal | null, transport: Transport, requestId: string = randomUUID()): RequestContext {
   const ctx = {
     requestId,
+    transport,
     principal,
     log: deps.log.child({ requestId }),
     dataSource: deps.dataSource,

@@ -11,8 +11,15 @@ import type { PendingEvent } from "../subscriptions/events";
  * Everything one request (or one subscription event) works with. Built once per transport call;
  * services take it first so that nothing escapes the request's principal, logger or transaction.
  */
+/**
+ * The door a request came through, as the audit trail records it: GraphQL (HTTP or WebSocket), the
+ * REST adapter, or telephony ingestion. `cli` marks the operator's own scripts (seed), no public transport.
+ */
+export type Transport = "graphql" | "rest" | "ingest" | "cli";
+
 export interface RequestContext {
   requestId: string;
+  transport: Transport;
   principal: Principal | null;
   log: Logger;
   dataSource: DataSource;

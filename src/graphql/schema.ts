@@ -13,12 +13,13 @@ import { QueueResolver } from "../modules/queue/queue.resolver";
 import { QueueStatsResolver } from "../modules/queue/queue-stats.resolver";
 import { TenantQueuesResolver } from "../modules/queue/tenant-queues.resolver";
 import { TenantResolver } from "../modules/tenant/tenant.resolver";
+import { AuditResolver } from "../modules/audit/audit.resolver";
 import { LiveResolver } from "../subscriptions/live.resolver";
 import { TenantWebhooksResolver, WebhookResolver } from "../modules/webhook/webhook.resolver";
 import { topicIterator } from "../subscriptions/live";
 import { InProcessPubSub, type PubSubEngine } from "../events/pubsub";
 
-export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, WebhookResolver, TenantWebhooksResolver] as const;
+export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver] as const;
 
 /**
  * Builds the executable schema. Validation is not TypeGraphQL's job here: the service layer runs

@@ -18,7 +18,7 @@ export const MAX_EVENTS_PER_REQUEST = 1000;
 export function createEventsRouter(deps: ContextDeps, metrics: Metrics): Router {
   const router = Router();
   router.post("/", async (req: Request, res: Response) => {
-    const ctx = buildContext(deps, await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization)), String(res.locals.requestId));
+    const ctx = buildContext(deps, await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization)), "ingest", String(res.locals.requestId));
     try {
       requireRole(ctx, Role.INGEST, Role.ADMIN);
     } catch (error) {

@@ -47,7 +47,7 @@ export class RegistrationExpiry {
   async sweep(): Promise<number> {
     let total = 0;
     for (;;) {
-      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null });
+      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest");
       const expired = await transactional(ctx, async (tx) => {
         const [devices]: [DeviceRow[]] = await tx.manager.query(
           `WITH due AS (

@@ -225,7 +225,7 @@ export class StreamConsumer {
     if ("errors" in parsed) {
       outcome = { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The stream entry is invalid.", errors: parsed.errors };
     } else {
-      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, `stream:${id}`);
+      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${id}`);
       // Throws only when the handler could not run (database down): the entry then stays pending.
       outcome = await ctx.services.ingest.ingest(ctx, parsed.raw);
     }

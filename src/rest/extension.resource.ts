@@ -1,4 +1,7 @@
+import type { SubscriberRow } from "../modules/extension/extension-credentials";
 import type { ExtensionPage, ExtensionRow } from "../modules/extension/extension.service";
+import type { ImportResult } from "../modules/extension/extension-import.types";
+import { EXTENSION_REST_FIELDS } from "../modules/extension/extension.inputs";
 import { HttpError } from "./errors";
 
 /** The REST representation (Laravel API resource): snake_case, integer ids, never the secret. */
@@ -28,16 +31,22 @@ export function extensionResource(row: ExtensionRow): ExtensionResource {
   };
 }
 
+/** GET /api/engine/credentials (contract §7): one row of sip_subscriber, as the engine's view spells it. */
+export function subscriberResource(row: SubscriberRow) {
+  return {
+    username: row.username,
+    domain: row.domain,
+    ha1: row.ha1,
+    ha1b: row.ha1b,
+    ha1_sha256: row.ha1Sha256,
+    tenant_id: Number(row.tenantId),
+    extension_id: Number(row.extensionId),
+    voicemail_enabled: row.voicemailEnabled,
+  };
+}
+
 /** Body field → service input field. Anything else in a body is ignored, as Laravel's validated() does. */
-const BODY_FIELDS = {
-  tenant_id: "tenantId",
-  extension_number: "extensionNumber",
-  display_name: "displayName",
-  email: "email",
-  secret: "secret",
-  status: "status",
-  voicemail_enabled: "voicemailEnabled",
-} as const;
+const BODY_FIELDS = EXTENSION_REST_FIELDS;
 
 /** The fields a body carries, renamed; an absent field stays absent (undefined) and null stays null. */
 export function inputFields(body: unknown): Record<string, unknown> {
@@ -72,5 +81,17 @@ export function paginated(page: ExtensionPage, path: string, filters: Record<str
       to: from === null ? null : from + page.rows.length - 1,
       total: page.total,
     },
+  };
+}
+
+/** An import result as REST spells it: snake_case fields, status values in lower case (as the REST resources' enums). */
+export function importResultResource(result: ImportResult) {
+  return {
+    dry_run: result.dryRun,
+    created: result.created,
+    updated: result.updated,
+    unchanged: result.unchanged,
+    failed: result.failed,
+    rows: result.rows.map((row) => ({ line: row.line, extension_number: row.extensionNumber, status: row.status.toLowerCase(), errors: row.errors })),
   };
 }

@@ -1,5 +1,6 @@
 import { MAX_PAGE_SIZE } from "../graphql/connection";
 import { DEFAULT_PER_PAGE } from "../modules/extension/extension.service";
+import { EXPORT_COLUMNS, IMPORT_COLUMNS, IMPORT_MAX_ROWS } from "../modules/extension/extension-import";
 
 const json = (schema: object) => ({ "application/json": { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -30,7 +31,10 @@ export const OPENAPI_DOCUMENT = {
   },
   servers: [{ url: "/" }],
   security: [{ bearer: [] }],
-  tags: [{ name: "extensions", description: "SIP endpoints of a tenant." }],
+  tags: [
+    { name: "extensions", description: "SIP endpoints of a tenant." },
+    { name: "engine", description: "What a SIP engine reads: digest credentials of active extensions." },
+  ],
   paths: {
     "/api/openapi.json": {
       get: {
@@ -81,6 +85,65 @@ export const OPENAPI_DOCUMENT = {
           "403": response("Forbidden"),
           "413": response("PayloadTooLarge"),
           "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/extensions/import": {
+      post: {
+        operationId: "importExtensions",
+        tags: ["extensions"],
+        summary: `Creates (or, with mode=upsert, updates) up to ${IMPORT_MAX_ROWS} extensions from one file, all or nothing.`,
+        description:
+          `The body is \`text/csv\` (a header line naming the columns, in any order: ${IMPORT_COLUMNS.join(", ")}; RFC 4180 quoting, ` +
+          "optional UTF-8 BOM, CRLF or LF; an empty cell leaves a column unset, or clears display_name and email) or a JSON array of objects " +
+          "with the same names. `id`, `tenant_id`, `created_at` and `updated_at` columns are ignored (a saved answer may be sent back). " +
+          "Every row is judged by the rules of a single create (a new number) or update (an existing number, with mode=upsert); the numbers " +
+          "of the file against each other; and the tenant's max_extensions for the whole file. If any row fails nothing is written and the " +
+          "answer is 422 with the result, naming every failing line (CSV: the header is line 1; JSON: elements count from 1). " +
+          "With dry_run nothing is written either way. The body limit is IMPORT_BODY_LIMIT_BYTES (default 8 MiB), not BODY_LIMIT_BYTES; " +
+          "a CSV body is parsed as it arrives. Requires ADMIN or TENANT_ADMIN.",
+        parameters: [
+          { name: "tenant_id", in: "query", schema: { type: "integer", minimum: 1 }, description: "Required for an ADMIN key; tenant keys may omit it." },
+          { name: "dry_run", in: "query", schema: { type: "boolean", default: false }, description: "true/1: judge the file, write nothing." },
+          { name: "mode", in: "query", schema: { type: "string", enum: ["create", "upsert"], default: "create" } },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "text/csv": { schema: { type: "string" } },
+            "application/json": { schema: { type: "array", maxItems: IMPORT_MAX_ROWS, items: { type: "object", properties: extensionFields } } },
+          },
+        },
+        responses: {
+          "200": { description: "Every row passed (and, unless dry_run, was written).", content: json(ref("ImportResultResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "413": response("PayloadTooLarge"),
+          "415": { description: "A body that is neither text/csv nor application/json.", content: json(ref("Message")) },
+          "422": {
+            description: "A row failed (`data` is the result, nothing was written), or the request itself is invalid (`errors`: tenant_id, mode, dry_run, data).",
+            content: json({ oneOf: [ref("ImportRefused"), ref("ValidationError")] }),
+          },
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/extensions/export": {
+      get: {
+        operationId: "exportExtensions",
+        tags: ["extensions"],
+        summary: "The tenant's extensions as CSV, in the import's columns, never the secret.",
+        description:
+          `Columns: ${EXPORT_COLUMNS.join(", ")}; ordered by id; streamed. Edit it and send it back to POST /api/extensions/import?mode=upsert. ` +
+          "Requires ADMIN (with tenant_id), TENANT_ADMIN or VIEWER.",
+        parameters: [{ name: "tenant_id", in: "query", schema: { type: "integer", minimum: 1 } }],
+        responses: {
+          "200": { description: "The CSV file.", content: { "text/csv": { schema: { type: "string" } } } },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
           "422": response("ValidationFailed"),
           "500": response("ServerError"),
         },
@@ -153,6 +216,29 @@ export const OPENAPI_DOCUMENT = {
           "403": response("Forbidden"),
           "404": response("NotFound"),
           "409": { description: "Still a queue agent.", content: json(ref("QueueConflict")) },
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/engine/credentials": {
+      get: {
+        operationId: "getEngineCredentials",
+        tags: ["engine"],
+        summary: "The digest credentials of one active extension, for a SIP engine.",
+        description:
+          "The row of the `sip_subscriber` view whose `domain` (the tenant's SIP domain, compared lower-case) and `username` (the extension " +
+          "number) match. A disabled or deleted extension is not found. Requires INGEST or ADMIN; an INGEST key bound to a tenant gets 404 for " +
+          "every other tenant's domain. The digests are password-equivalent: keep the answer out of logs and caches.",
+        parameters: [
+          { name: "domain", in: "query", required: true, schema: { type: "string", minLength: 1 }, description: "The tenant's SIP domain (the digest realm)." },
+          { name: "username", in: "query", required: true, schema: { type: "string", minLength: 1 }, description: "The extension number." },
+        ],
+        responses: {
+          "200": { description: "The credentials.", content: json(ref("EngineCredentialsResource")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
           "422": response("ValidationFailed"),
           "500": response("ServerError"),
         },
@@ -235,6 +321,73 @@ export const OPENAPI_DOCUMENT = {
           },
         },
       },
+      ImportResult: {
+        type: "object",
+        additionalProperties: false,
+        required: ["dry_run", "created", "updated", "unchanged", "failed", "rows"],
+        properties: {
+          dry_run: { type: "boolean" },
+          created: { type: "integer", minimum: 0 },
+          updated: { type: "integer", minimum: 0 },
+          unchanged: { type: "integer", minimum: 0 },
+          failed: { type: "integer", minimum: 0 },
+          rows: {
+            type: "array",
+            items: {
+              type: "object",
+              additionalProperties: false,
+              required: ["line", "extension_number", "status", "errors"],
+              properties: {
+                line: { type: "integer", minimum: 1 },
+                extension_number: { type: ["string", "null"] },
+                status: { type: "string", enum: ["created", "updated", "unchanged", "failed"] },
+                errors: {
+                  type: "array",
+                  items: {
+                    type: "object",
+                    additionalProperties: false,
+                    required: ["field", "messages"],
+                    properties: { field: { type: "string" }, messages: { type: "array", minItems: 1, items: { type: "string" } } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      ImportResultResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("ImportResult") },
+      },
+      ImportRefused: {
+        type: "object",
+        additionalProperties: false,
+        required: ["message", "data"],
+        properties: { message: { type: "string", minLength: 1 }, data: ref("ImportResult") },
+      },
+      EngineCredentials: {
+        type: "object",
+        additionalProperties: false,
+        required: ["username", "domain", "ha1", "ha1b", "ha1_sha256", "tenant_id", "extension_id", "voicemail_enabled"],
+        properties: {
+          username: extensionFields.extension_number,
+          domain: { type: "string", minLength: 1 },
+          ha1: { type: "string", pattern: "^[0-9a-f]{32}$", description: "MD5(username:domain:secret)." },
+          ha1b: { type: "string", pattern: "^[0-9a-f]{32}$", description: "MD5(username@domain:domain:secret)." },
+          ha1_sha256: { type: "string", pattern: "^[0-9a-f]{64}$", description: "SHA-256(username:domain:secret) (RFC 8760)." },
+          tenant_id: { type: "integer", minimum: 1 },
+          extension_id: { type: "integer", minimum: 1 },
+          voicemail_enabled: { type: "boolean" },
+        },
+      },
+      EngineCredentialsResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("EngineCredentials") },
+      },
       Message: {
         type: "object",
         additionalProperties: false,
@@ -282,7 +435,7 @@ export const OPENAPI_DOCUMENT = {
         content: json(ref("Message")),
       },
       Forbidden: { description: "The key's role may not do this.", content: json(ref("Message")) },
-      NotFound: { description: "No such extension, or another tenant's.", content: json(ref("Message")) },
+      NotFound: { description: "No such (active) extension, or another tenant's.", content: json(ref("Message")) },
       PayloadTooLarge: { description: "The body is over the size limit.", content: json(ref("Message")) },
       UnsupportedMediaType: { description: "A body that is not application/json.", content: json(ref("Message")) },
       ValidationFailed: { description: "Invalid input: messages per field.", content: json(ref("ValidationError")) },

@@ -1,13 +1,16 @@
 import { randomUUID } from "node:crypto";
+import { Transform, type Readable } from "node:stream";
 import { Router, type Request, type RequestHandler, type Response } from "express";
 import { badInput, unauthenticated } from "../common/errors";
 import { buildContext } from "../context/build-context";
 import type { RequestContext } from "../context/request-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
+import { readCsvRecords, readJsonRecords } from "../modules/extension/extension-import";
+import { ImportMode } from "../modules/extension/extension-import.types";
 import type { RestDeps } from "./deps";
 import { HttpError, methodNotAllowed, restErrors } from "./errors";
-import { extensionResource, inputFields, paginated } from "./extension.resource";
+import { extensionResource, importResultResource, inputFields, paginated, subscriberResource } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
 
 const ctxOf = (res: Response): RequestContext => res.locals.ctx as RequestContext;
@@ -22,12 +25,34 @@ function integerParam(value: unknown): number | undefined {
   return typeof text === "string" && /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
 }
 
-/** `force` as Laravel's boolean rule reads a query string. */
-function forceParam(value: unknown): boolean {
+/** A boolean query parameter as Laravel's boolean rule reads it (`force`, `dry_run`). */
+function booleanParam(value: unknown, name: string): boolean {
   const text = param(value);
   if (text === undefined || text === "false" || text === "0") return false;
   if (text === "true" || text === "1") return true;
-  throw badInput({ force: ["The force field must be true or false."] });
+  throw badInput({ [name]: [`The ${name.replace(/_/g, " ")} field must be true or false.`] });
+}
+
+function modeParam(value: unknown): ImportMode {
+  const text = param(value);
+  if (text === undefined) return ImportMode.CREATE;
+  const mode = typeof text === "string" ? (text.toUpperCase() as ImportMode) : undefined;
+  if (mode && Object.values(ImportMode).includes(mode)) return mode;
+  throw badInput({ mode: ["The mode must be create or upsert."] });
+}
+
+/** The request body as a stream that fails with 413 past `limit` bytes: a CSV import is parsed as it arrives, never buffered whole. */
+function limitedBody(req: Request, limit: number): Readable {
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw new HttpError(413, "The request body is too large.");
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      done(seen > limit ? new HttpError(413, "The request body is too large.") : null, chunk);
+    },
+  });
+  req.once("error", (error) => counter.destroy(error));
+  return req.pipe(counter);
 }
 
 /** A write with a body must send JSON; a body of another type would otherwise read as empty. */
@@ -53,7 +78,7 @@ export function createRestRouter(deps: RestDeps): Router {
     async (req, res, next) => {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
-      const ctx = buildContext(deps, principal, String(res.locals.requestId ?? randomUUID()));
+      const ctx = buildContext(deps, principal, "rest", String(res.locals.requestId ?? randomUUID()));
       ctx.services.extensions.authorize(ctx, access);
       res.locals.ctx = ctx;
       next();
@@ -86,6 +111,38 @@ export function createRestRouter(deps: RestDeps): Router {
     })
     .all(methodNotAllowed(["GET", "HEAD", "POST"]));
 
+  // Before /extensions/:id, which would otherwise take "import" and "export" for ids.
+  router
+    .route("/extensions/import")
+    .post(authenticated("write"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const options = { dryRun: booleanParam(req.query.dry_run, "dry_run"), mode: modeParam(req.query.mode) };
+      let read: () => Promise<ReturnType<typeof readJsonRecords>>;
+      if (req.is("text/csv")) read = () => readCsvRecords(limitedBody(req, deps.config.importBodyLimitBytes));
+      else if (req.is("application/json")) read = async () => readJsonRecords(req.body);
+      else throw new HttpError(415, "The import body must be text/csv or a JSON array (application/json).");
+      const result = await ctx.services.extensionImport.run(ctx, param(req.query.tenant_id), read, options);
+      if (result.failed > 0) {
+        return void res.status(422).json({ message: `The import was refused: ${result.failed} of ${result.rows.length} rows failed; nothing was written.`, data: importResultResource(result) });
+      }
+      res.json({ data: importResultResource(result) });
+    })
+    .all(methodNotAllowed(["POST"]));
+
+  router
+    .route("/extensions/export")
+    .get(authenticated("read"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const csv = await ctx.services.extensionImport.exportCsv(ctx, param(req.query.tenant_id));
+      res.status(200).type("text/csv; charset=utf-8").attachment("extensions.csv");
+      csv.once("error", (error) => {
+        ctx.log.error({ err: error }, "extension export failed mid-stream");
+        res.destroy(error);
+      });
+      csv.pipe(res);
+    })
+    .all(methodNotAllowed(["GET", "HEAD"]));
+
   router
     .route("/extensions/:id")
     .get(authenticated("read"), async (req, res) => {
@@ -105,10 +162,22 @@ export function createRestRouter(deps: RestDeps): Router {
     })
     .delete(authenticated("write"), async (req, res) => {
       const ctx = ctxOf(res);
-      await ctx.services.extensions.delete(ctx, req.params.id, forceParam(req.query.force));
+      await ctx.services.extensions.delete(ctx, req.params.id, booleanParam(req.query.force, "force"));
       res.status(204).end();
     })
     .all(methodNotAllowed(["GET", "HEAD", "PUT", "PATCH", "DELETE"]));
+
+  router
+    .route("/engine/credentials")
+    .get(async (req, res) => {
+      const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
+      if (!principal) throw unauthenticated();
+      const ctx = buildContext(deps, principal, "rest", String(res.locals.requestId ?? randomUUID()));
+      const row = await ctx.services.credentials.subscriber(ctx, param(req.query.domain), param(req.query.username));
+      res.setHeader("Cache-Control", "no-store");
+      res.json({ data: subscriberResource(row) });
+    })
+    .all(methodNotAllowed(["GET", "HEAD"]));
 
   router.use(restErrors(deps.log));
   return router;

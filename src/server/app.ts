@@ -31,6 +31,7 @@ import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import type { Principal } from "../auth/principal";
+import { auditRetention } from "../modules/audit/audit.service";
 
 export interface RunningServer {
   url: string;
@@ -118,6 +119,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     }
     const secretBox = new SecretBox(encryption.key);
     const services = createServices({ dataSource: db.dataSource, config, secretBox, log, pubsub });
+    // Extensions stored before the digest columns existed get them now: only the application holds the key.
+    await services.credentials.backfill(db.dataSource, log);
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
     services.events.registerMetrics(metrics);
@@ -171,10 +174,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
       expressMiddleware(apollo, {
-        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), String(req.res?.locals.requestId ?? randomUUID())),
+        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
     app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
+    // A bulk import may be larger than any other body (IMPORT_BODY_LIMIT_BYTES); a CSV one is streamed by its route.
+    app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
@@ -196,6 +201,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
     services.webhooks.onDeliveries = () => webhookDispatcher.kick();
     webhookDispatcher.start();
+    const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
+    void auditPruner?.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -209,6 +216,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await services.events.stop();
         await webhookDispatcher.stop();
         await cdrPartitions.stop();
+        await auditPruner?.stop();
         await pubsub.close();
         await db.close();
       })());

@@ -73,7 +73,7 @@ export function attachWebSockets(
       validate: (validationSchema, document, rules) => validate(validationSchema, document, [...(rules ?? specifiedRules), depthRule(config.graphql)]),
       context: (ctx, id, _payload, execArgs) => {
         const principal = ctx.extra.principal ?? null;
-        const context = buildContext(deps, principal);
+        const context = buildContext(deps, principal, "graphql");
         if (principal) {
           context.live = { register: (plan) => hub.register(ctx.extra.socket, id, principal, execArgs, plan) };
         }

@@ -167,7 +167,7 @@ export class FanoutHub {
 
   /** Executes the subscription's selection for one event, with fresh loaders, and serializes it once. */
   async run(execArgs: ExecutionArgs, principal: Principal, payload: unknown): Promise<string> {
-    const contextValue = buildContext(this.deps, principal);
+    const contextValue = buildContext(this.deps, principal, "graphql");
     const result = await execute({ ...execArgs, rootValue: payload, contextValue });
     if (!result.errors) return JSON.stringify(result);
     const errors = result.errors.map((e: GraphQLError) => this.formatError(e.toJSON(), e));

@@ -162,7 +162,7 @@ describe("DeviceService registrations (the event path's entry points)", () => {
   const log = createLogger("silent");
   const as = (role: Role, tenantId: number | null) => {
     const principal: Principal = { role, tenantId, apiKeyId: null };
-    return buildContext({ dataSource: ts.server.db.dataSource, services: ts.server.services, pubsub: ts.server.pubsub, log }, principal);
+    return buildContext({ dataSource: ts.server.db.dataSource, services: ts.server.services, pubsub: ts.server.pubsub, log }, principal, "graphql");
   };
   const ingest = () => as(Role.INGEST, null);
   const devices = () => ts.server.services.devices;

@@ -21,6 +21,10 @@ export interface TestServer {
   wsUrl: string;
   adminKey: string;
   server: RunningServer;
+  /** The PostgreSQL schema it works in (DATABASE_URL), or undefined on the embedded database. */
+  schema: string | undefined;
+  /** Its Redis key prefix (REDIS_URL), or undefined without Redis: the stream is `${redisPrefix}pbx:events`. */
+  redisPrefix: string | undefined;
   /** Runs a typed operation over HTTP as the holder of `key` (the admin key by default). */
   gql<TData, TVars>(doc: TypedDocumentNode<TData, TVars>, variables?: TVars, key?: string | null): Promise<GraphQLResponse<TData>>;
   /** Like gql, but fails the test on any error and returns data. */
@@ -118,11 +122,22 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     }
     if (!options.shareSchemaOf) fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  const result: TestServerInternal = { url: base, wsUrl: base.replace(/^http/, "ws") + "/graphql", adminKey: key, server, gql, ok, http, stop, schema, dataDir };
+  const result: TestServerInternal = {
+    url: base,
+    wsUrl: base.replace(/^http/, "ws") + "/graphql",
+    adminKey: key,
+    server,
+    schema,
+    redisPrefix: config.redisUrl ? config.redisPrefix : undefined,
+    gql,
+    ok,
+    http,
+    stop,
+    dataDir,
+  };
   return result;
 }
 
 interface TestServerInternal extends TestServer {
-  schema: string | undefined;
   dataDir: string;
 }

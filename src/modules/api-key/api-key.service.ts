@@ -9,6 +9,8 @@ import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { API_KEY_REVOKED_TOPIC } from "../../subscriptions/topics";
 import { Tenant } from "../tenant/tenant.entity";
+import { transactional } from "../../db/transaction";
+import { createdChanges, recordAudit, type AuditSnapshot } from "../audit/audit";
 import { ApiKey } from "./api-key.entity";
 import { CreateApiKeyInput, type CreatedApiKey } from "./api-key.inputs";
 
@@ -32,6 +34,11 @@ export function bearerKey(header: unknown): string | null {
   return match ? match[1] : null;
 }
 
+/** An API key as the audit trail shows it; never the key or its hash. */
+function apiKeySnapshot(key: Pick<ApiKey, "name" | "role" | "tenantId" | "prefix">): AuditSnapshot {
+  return { name: key.name, role: key.role, tenantId: key.tenantId === null ? null : String(key.tenantId), prefix: key.prefix };
+}
+
 export class ApiKeyService {
   private readonly cache = new Map<string, { principal: Principal | null; expires: number }>();
   private readonly envAdminHash: Buffer | null;
@@ -48,16 +55,16 @@ export class ApiKeyService {
     if (!key || key.length > 512) return null;
     const hash = hashKey(key);
     if (this.envAdminHash && timingSafeEqual(this.envAdminHash, Buffer.from(hash, "hex"))) {
-      return { role: Role.ADMIN, tenantId: null, apiKeyId: null };
+      return { role: Role.ADMIN, tenantId: null, apiKeyId: null, name: "ADMIN_API_KEY" };
     }
     const now = Date.now();
     const cached = this.cache.get(hash);
     if (cached && cached.expires > now) return cached.principal;
-    const [row]: Array<{ id: number; role: Role; tenantId: number | null }> = await this.dataSource.query(
-      `SELECT id, role, tenant_id AS "tenantId" FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL`,
+    const [row]: Array<{ id: number; name: string; role: Role; tenantId: number | null }> = await this.dataSource.query(
+      `SELECT id, name, role, tenant_id AS "tenantId" FROM api_key WHERE key_hash = $1 AND revoked_at IS NULL`,
       [hash],
     );
-    const principal = row ? { role: row.role, tenantId: row.tenantId, apiKeyId: row.id } : null;
+    const principal = row ? { role: row.role, tenantId: row.tenantId, apiKeyId: row.id, name: row.name } : null;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(hash, { principal, expires: now + CACHE_TTL_MS });
     return principal;
@@ -102,20 +109,36 @@ export class ApiKeyService {
       throw badInput({ tenantId: [`A ${input.role} key needs a tenant.`] });
     }
     const key = generateKey();
-    const repo = ctx.manager.getRepository(ApiKey);
-    const saved = await repo.save(
-      repo.create({ name: input.name, role: input.role, tenantId, prefix: key.slice(0, 12), keyHash: hashKey(key) }),
-    );
-    const { keyHash: _hidden, ...apiKey } = saved;
-    return { key, apiKey: apiKey as ApiKey };
+    return transactional(ctx, async (tx) => {
+      const repo = tx.manager.getRepository(ApiKey);
+      const saved = await repo.save(
+        repo.create({ name: input.name, role: input.role, tenantId, prefix: key.slice(0, 12), keyHash: hashKey(key) }),
+      );
+      const { keyHash: _hidden, ...apiKey } = saved;
+      await recordAudit(tx, { tenantId, action: "api_key.created", entityType: "api_key", entityId: saved.id, changes: createdChanges(apiKeySnapshot(saved)) });
+      return { key, apiKey: apiKey as ApiKey };
+    });
   }
 
   async revoke(ctx: RequestContext, rawId: string): Promise<number> {
     const principal = requireRole(ctx, Role.ADMIN, Role.TENANT_ADMIN);
     const id = parseId(rawId);
-    const key = id === null ? null : await ctx.manager.findOne(ApiKey, { where: { id }, select: { id: true, tenantId: true, revokedAt: true } });
-    if (!key || (principal.role !== Role.ADMIN && key.tenantId !== principal.tenantId)) throw notFound("API key");
-    if (!key.revokedAt) await ctx.manager.update(ApiKey, { id }, { revokedAt: new Date() });
+    const key = await transactional(ctx, async (tx) => {
+      const found = id === null ? null : await tx.manager.findOne(ApiKey, { where: { id }, lock: { mode: "pessimistic_write" } });
+      if (!found || (principal.role !== Role.ADMIN && found.tenantId !== principal.tenantId)) throw notFound("API key");
+      if (!found.revokedAt) {
+        const revokedAt = new Date();
+        await tx.manager.update(ApiKey, { id: found.id }, { revokedAt });
+        await recordAudit(tx, {
+          tenantId: found.tenantId,
+          action: "api_key.revoked",
+          entityType: "api_key",
+          entityId: found.id,
+          changes: { revokedAt: [null, revokedAt.toISOString()] },
+        });
+      }
+      return found;
+    });
     this.cache.clear();
     // Every instance closes the WebSockets this key opened.
     await ctx.pubsub.publish(API_KEY_REVOKED_TOPIC, { apiKeyId: key.id });

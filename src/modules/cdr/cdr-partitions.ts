@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from "typeorm";
 import type { Logger } from "../../common/logger";
+import { Periodic } from "../../common/periodic";
 
 /** Months kept ready before the current one (late, replayed events) and after it (the clock moving on). */
 export const PARTITION_MONTHS_BACK = 3;
@@ -57,42 +58,22 @@ export async function maintainCdrPartitions(db: DataSource | EntityManager, plan
   return { created: Number(created), dropped };
 }
 
-/** Runs partition maintenance at server start and then daily, for as long as the server runs. */
+/** Runs partition maintenance at server start (start() resolves after it) and then daily, for as long as the server runs. */
 export class CdrPartitionMaintainer {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic: Periodic;
 
-  constructor(
-    private readonly dataSource: DataSource,
-    private readonly retentionMonths: number,
-    private readonly log: Logger,
-  ) {}
-
-  /** Runs once now (waiting for it), then every day; the timer never keeps the process alive. */
-  async start(): Promise<void> {
-    await this.runOnce();
-    this.timer = setInterval(() => void this.runOnce(), DAY_MS);
-    this.timer.unref();
+  constructor(dataSource: DataSource, retentionMonths: number, log: Logger) {
+    this.periodic = new Periodic("cdr partition maintenance", DAY_MS, async () => {
+      const result = await maintainCdrPartitions(dataSource, { now: new Date(), retentionMonths });
+      if (result.created || result.dropped.length) log.info({ ...result, retentionMonths }, "cdr partitions maintained");
+    }, log);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  start(): Promise<void> {
+    return this.periodic.start();
   }
 
-  /** Failures are logged, never thrown: the API keeps serving, and the next run tries again. */
-  runOnce(now: Date = new Date()): Promise<void> {
-    this.running ??= (async () => {
-      try {
-        const result = await maintainCdrPartitions(this.dataSource, { now, retentionMonths: this.retentionMonths });
-        if (result.created || result.dropped.length) this.log.info({ ...result, retentionMonths: this.retentionMonths }, "cdr partitions maintained");
-      } catch (error) {
-        this.log.error({ err: error }, "cdr partition maintenance failed");
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }

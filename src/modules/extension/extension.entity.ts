@@ -56,6 +56,16 @@ export class Extension {
   @Column({ type: "text", select: false })
   secretCiphertext!: string;
 
+  /** SIP digests of the secret (contract §7), kept by ExtensionCredentials; as secret as the secret itself. */
+  @Column({ type: "char", length: 32, nullable: true, select: false })
+  ha1!: string | null;
+
+  @Column({ type: "char", length: 32, nullable: true, select: false })
+  ha1b!: string | null;
+
+  @Column({ type: "char", length: 64, nullable: true, select: false })
+  ha1Sha256!: string | null;
+
   @Field(() => ExtensionStatus)
   @Column({ type: "varchar", length: 16, default: ExtensionStatus.ACTIVE })
   status!: ExtensionStatus;

@@ -6,6 +6,17 @@ export const EXTENSION_NUMBER_PATTERN = /^[0-9]{1,20}$/;
 export const SECRET_MIN = 8;
 export const SECRET_MAX = 128;
 
+/** Each input field's REST name (snake_case): REST bodies, import columns and the import's error fields use these. */
+export const EXTENSION_REST_FIELDS = {
+  tenant_id: "tenantId",
+  extension_number: "extensionNumber",
+  display_name: "displayName",
+  email: "email",
+  secret: "secret",
+  status: "status",
+  voicemail_enabled: "voicemailEnabled",
+} as const;
+
 /** Validate when the field was sent; undefined means "not given". */
 const present = (_: object, value: unknown) => value !== undefined;
 /** Validate when sent and not null; null clears an optional field. */

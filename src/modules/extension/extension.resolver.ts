@@ -8,6 +8,8 @@ import { ExtensionsArgs } from "./extension.args";
 import { Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
 import type { ExtensionRow } from "./extension.service";
+import { parseJsonRecords, readCsvRecords } from "./extension-import";
+import { ImportFormat, ImportMode, ImportResult } from "./extension-import.types";
 
 export const ExtensionConnection = connectionType(Extension, "Extension");
 
@@ -49,6 +51,22 @@ export class ExtensionResolver {
     @Ctx() ctx: RequestContext,
   ) {
     return ctx.services.extensions.delete(ctx, id, force);
+  }
+
+  @Mutation(() => ImportResult, {
+    description:
+      "Bulk import (CSV with a header line, or a JSON array; REST field names). All or nothing: a file with a failing row writes nothing and names every failing line.",
+  })
+  importExtensions(
+    @Arg("tenantId", () => ID) tenantId: string,
+    @Arg("format", () => ImportFormat) format: ImportFormat,
+    @Arg("data", () => String) data: string,
+    @Arg("dryRun", () => Boolean, { defaultValue: false }) dryRun: boolean,
+    @Arg("mode", () => ImportMode, { defaultValue: ImportMode.CREATE }) mode: ImportMode,
+    @Ctx() ctx: RequestContext,
+  ) {
+    const read = () => (format === ImportFormat.CSV ? readCsvRecords(data) : Promise.resolve(parseJsonRecords(data)));
+    return ctx.services.extensionImport.run(ctx, tenantId, read, { dryRun, mode });
   }
 
   @Mutation(() => String, { description: "Sets a new random SIP secret and returns it, this once." })

@@ -13,7 +13,6 @@ import {
   pgErrorCode,
   PG_UNIQUE_VIOLATION,
 } from "../../common/errors";
-import type { SecretBox } from "../../common/secret-box";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { likeContains, SqlParams } from "../../db/sql";
@@ -22,13 +21,16 @@ import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../gr
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
 import { publishExtension, publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
+import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
+import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
 import { ExtensionStatus, type Extension } from "./extension.entity";
 import { CreateExtensionInput, UpdateExtensionInput } from "./extension.inputs";
 
-/** What every read of an extension returns; the secret never leaves the table. */
-export type ExtensionRow = Omit<Extension, "secretCiphertext" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
+/** What every read of an extension returns; the secret and its digests never leave the table. */
+export type ExtensionRow = Omit<Extension, "secretCiphertext" | "ha1" | "ha1b" | "ha1Sha256" | "tenantRow" | "hasSecret"> & { hasSecret: boolean };
 
 export const EXTENSION_COLUMNS = `e.id, e.tenant_id AS "tenantId", e.extension_number AS "extensionNumber",
   e.display_name AS "displayName", e.email, e.status, e.voicemail_enabled AS "voicemailEnabled",
@@ -79,7 +81,17 @@ function tenantAsField(error: unknown): never {
   throw error;
 }
 
-const secretAad = (tenantId: number) => `extension-secret:${tenantId}`;
+/** The extension as the audit trail shows it: GraphQL field names and values, the secret only as "[redacted]". */
+export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret">): AuditSnapshot {
+  return {
+    extensionNumber: row.extensionNumber,
+    displayName: row.displayName,
+    email: row.email,
+    status: row.status.toUpperCase(),
+    voicemailEnabled: row.voicemailEnabled,
+    secret: row.hasSecret ? REDACTED : null,
+  };
+}
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
@@ -92,7 +104,7 @@ function translateUnique(error: unknown): never {
 export class ExtensionService {
   constructor(
     private readonly tenants: TenantService,
-    private readonly secretBox: SecretBox,
+    private readonly credentials: ExtensionCredentials,
   ) {}
 
   async get(ctx: RequestContext, rawId: string | number): Promise<ExtensionRow> {
@@ -191,21 +203,26 @@ export class ExtensionService {
           { tenantId: [`The tenant has reached its limit of ${tenant.maxExtensions} extensions.`] },
         );
       }
+      const sealed = this.credentials.seal(tenantId, input.extensionNumber, tenant.sipDomain, input.secret);
       const [row]: ExtensionRow[] = await tx.manager
         .query(
-          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, status, voicemail_enabled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${EXTENSION_COLUMNS}`,
+          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${EXTENSION_COLUMNS}`,
           [
             tenantId,
             input.extensionNumber,
             input.displayName ?? null,
             input.email ?? null,
-            this.secretBox.seal(input.secret, secretAad(tenantId)),
+            sealed.secretCiphertext,
+            sealed.ha1,
+            sealed.ha1b,
+            sealed.ha1Sha256,
             input.status ?? ExtensionStatus.ACTIVE,
             input.voicemailEnabled ?? false,
           ],
         )
         .catch(translateUnique);
+      await recordAudit(tx, { tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
       publishExtension(tx, { type: "CREATED", tenantId, extension: row, occurredAt: new Date().toISOString() });
       return row;
     });
@@ -224,14 +241,24 @@ export class ExtensionService {
       if (input.email !== undefined) set("email", input.email);
       if (input.status !== undefined) set("status", input.status);
       if (input.voicemailEnabled !== undefined) set("voicemail_enabled", input.voicemailEnabled);
-      if (input.secret !== undefined) set("secret_ciphertext", this.secretBox.seal(input.secret, secretAad(current.tenantId)));
+      if (input.secret !== undefined || (input.extensionNumber !== undefined && input.extensionNumber !== current.extensionNumber)) {
+        const credentials = await this.credentialsFor(tx, current, input.extensionNumber ?? current.extensionNumber, input.secret);
+        if (credentials.secretCiphertext !== undefined) set("secret_ciphertext", credentials.secretCiphertext);
+        set("ha1", credentials.ha1);
+        set("ha1b", credentials.ha1b);
+        set("ha1_sha256", credentials.ha1Sha256);
+      }
       if (sets.length === 0) return current;
       sets.push("updated_at = now()");
       const [rows]: [ExtensionRow[]] = await tx.manager
         .query(`UPDATE extension AS e SET ${sets.join(", ")} WHERE e.id = ${p.add(current.id)} RETURNING ${EXTENSION_COLUMNS}`, p.values)
         .catch(translateUnique);
       const updated = rows[0];
-      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, updated);
+      const changes = updatedChanges(extensionSnapshot(current), extensionSnapshot(updated), input.secret !== undefined ? ["secret"] : []);
+      if (!isEmpty(changes)) {
+        await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
+      }
+      if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
       publishExtension(tx, { type: "UPDATED", tenantId: updated.tenantId, extension: updated, occurredAt: new Date().toISOString() });
       return updated;
     });
@@ -253,8 +280,12 @@ export class ExtensionService {
           { queues },
         );
       }
-      await tx.manager.query(`DELETE FROM queue_agent WHERE extension_id = $1`, [current.id]);
+      const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
+      await recordAudit(tx, [
+        ...agents.map((agent) => agentRemoved(agent)),
+        { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
+      ]);
       publishQueueChange(tx, queues.map((q) => q.id));
       publishExtension(tx, { type: "DELETED", tenantId: current.tenantId, extension: current, occurredAt: new Date().toISOString() });
       return current.id;
@@ -267,10 +298,18 @@ export class ExtensionService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
+      const sealed = await this.credentialsFor(tx, current, current.extensionNumber, secret);
       const [rows]: [ExtensionRow[]] = await tx.manager.query(
-        `UPDATE extension AS e SET secret_ciphertext = $1, updated_at = now() WHERE e.id = $2 RETURNING ${EXTENSION_COLUMNS}`,
-        [this.secretBox.seal(secret, secretAad(current.tenantId)), current.id],
+        `UPDATE extension AS e SET secret_ciphertext = $1, ha1 = $2, ha1b = $3, ha1_sha256 = $4, updated_at = now() WHERE e.id = $5 RETURNING ${EXTENSION_COLUMNS}`,
+        [sealed.secretCiphertext, sealed.ha1, sealed.ha1b, sealed.ha1Sha256, current.id],
       );
+      await recordAudit(tx, {
+        tenantId: current.tenantId,
+        action: "extension.secret_rotated",
+        entityType: "extension",
+        entityId: current.id,
+        changes: { secret: [current.hasSecret ? REDACTED : null, REDACTED] },
+      });
       publishExtension(tx, { type: "UPDATED", tenantId: current.tenantId, extension: rows[0], occurredAt: new Date().toISOString() });
       return secret;
     });
@@ -348,15 +387,39 @@ export class ExtensionService {
     return this.update(ctx, current.id, input);
   }
 
-  /** A disabled extension keeps no registration: its live devices are unregistered, each with its event. */
-  private async unregisterDevices(tx: RequestContext, extension: ExtensionRow): Promise<void> {
+  /**
+   * The credentials of a locked extension under its (new) number: sealed from a new secret, or the
+   * stored secret opened to recompute the digests. The tenant's domain is read after the row lock,
+   * so a domain change that committed first is seen, and one that commits later recomputes this row.
+   */
+  private async credentialsFor(
+    tx: RequestContext,
+    current: ExtensionRow,
+    extensionNumber: string,
+    secret: string | undefined,
+  ): Promise<SipDigests & { secretCiphertext?: string }> {
+    const [row]: Array<{ sipDomain: string; secretCiphertext: string }> = await tx.manager.query(
+      `SELECT t.sip_domain AS "sipDomain", e.secret_ciphertext AS "secretCiphertext" FROM extension e JOIN tenant t ON t.id = e.tenant_id WHERE e.id = $1`,
+      [current.id],
+    );
+    if (secret !== undefined) return this.credentials.seal(current.tenantId, extensionNumber, row.sipDomain, secret);
+    return this.credentials.digestsOf(current.tenantId, extensionNumber, row.sipDomain, row.secretCiphertext);
+  }
+
+  /** A disabled extension keeps no registration: the live devices of these extensions are unregistered (one statement), each with its event. */
+  async unregisterDevices(tx: RequestContext, extensions: readonly ExtensionRow[]): Promise<void> {
+    if (extensions.length === 0) return;
+    const byId = new Map(extensions.map((e) => [e.id, e]));
     const [devices]: [DeviceRow[]] = await tx.manager.query(
       `UPDATE device AS d SET unregistered_at = now(), updated_at = now()
-       WHERE d.extension_id = $1 AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
-      [extension.id],
+       WHERE d.extension_id = ANY($1::int[]) AND d.unregistered_at IS NULL AND d.expires_at > now() RETURNING ${DEVICE_COLUMNS}`,
+      [[...byId.keys()]],
     );
     const occurredAt = new Date().toISOString();
-    for (const device of devices) publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    for (const device of devices) {
+      const extension = byId.get(device.extensionId)!;
+      publishRegistration(tx, { type: "UNREGISTERED", tenantId: extension.tenantId, extension, device, occurredAt });
+    }
   }
 
   /** Loads and row-locks an extension the caller may change; another tenant's answers as not found. */

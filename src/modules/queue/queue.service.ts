@@ -15,6 +15,7 @@ import type { RequestContext } from "../../context/request-context";
 import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
 import type { QueueAgent } from "./queue-agent.entity";
 import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
@@ -27,6 +28,21 @@ export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number,
 
 export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
   a.penalty, a.paused, a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
+
+/** A queue as the audit trail shows it (GraphQL field names and values). */
+export function queueSnapshot(row: QueueRow): AuditSnapshot {
+  return { name: row.name, number: row.number, strategy: row.strategy.toUpperCase(), serviceLevelSeconds: row.serviceLevelSeconds };
+}
+
+/** A queue membership as the audit trail shows it; ids as GraphQL ids. */
+export function queueAgentSnapshot(row: QueueAgentRow): AuditSnapshot {
+  return { queueId: String(row.queueId), extensionId: String(row.extensionId), penalty: row.penalty, paused: row.paused };
+}
+
+/** The entry of a membership that ends (removed, or with its extension or queue). */
+export function agentRemoved(row: QueueAgentRow): AuditRecord {
+  return { tenantId: row.tenantId, action: "queue_agent.removed", entityType: "queue_agent", entityId: row.id, changes: deletedChanges(queueAgentSnapshot(row)) };
+}
 
 const QUEUE_ORDER = `q.tenant_id, q.name, q.id`;
 /** A queue's agents in the order calls are offered to them: lower penalty first. */
@@ -77,13 +93,16 @@ export class QueueService {
     requireRole(ctx, ...WRITERS);
     await assertValid(input);
     const tenantId = writeScope(ctx, input.tenantId);
-    const [row]: QueueRow[] = await ctx.manager
-      .query(
-        `INSERT INTO queue AS q (tenant_id, name, number, strategy, service_level_seconds) VALUES ($1, $2, $3, $4, $5) RETURNING ${QUEUE_COLUMNS}`,
-        [tenantId, input.name, input.number, input.strategy ?? QueueStrategy.RING_ALL, input.serviceLevelSeconds ?? DEFAULT_SERVICE_LEVEL_SECONDS],
-      )
-      .catch(translateQueueWrite);
-    return row;
+    return transactional(ctx, async (tx) => {
+      const [row]: QueueRow[] = await tx.manager
+        .query(
+          `INSERT INTO queue AS q (tenant_id, name, number, strategy, service_level_seconds) VALUES ($1, $2, $3, $4, $5) RETURNING ${QUEUE_COLUMNS}`,
+          [tenantId, input.name, input.number, input.strategy ?? QueueStrategy.RING_ALL, input.serviceLevelSeconds ?? DEFAULT_SERVICE_LEVEL_SECONDS],
+        )
+        .catch(translateQueueWrite);
+      await recordAudit(tx, { tenantId, action: "queue.created", entityType: "queue", entityId: row.id, changes: createdChanges(queueSnapshot(row)) });
+      return row;
+    });
   }
 
   async update(ctx: RequestContext, rawId: string | number, input: UpdateQueueInput): Promise<QueueRow> {
@@ -104,6 +123,8 @@ export class QueueService {
       const [rows]: [QueueRow[]] = await tx.manager
         .query(`UPDATE queue AS q SET ${sets.join(", ")}, updated_at = now() WHERE q.id = ${p.add(current.id)} RETURNING ${QUEUE_COLUMNS}`, p.values)
         .catch(translateQueueWrite);
+      const changes = updatedChanges(queueSnapshot(current), queueSnapshot(rows[0]));
+      if (!isEmpty(changes)) await recordAudit(tx, { tenantId: current.tenantId, action: "queue.updated", entityType: "queue", entityId: current.id, changes });
       return rows[0];
     });
   }
@@ -113,7 +134,13 @@ export class QueueService {
     requireRole(ctx, ...WRITERS);
     return transactional(ctx, async (tx) => {
       const current = await this.lockQueue(tx, rawId, "UPDATE");
+      // Its memberships go with it; each leaves its own entry.
+      const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.queue_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM queue WHERE id = $1`, [current.id]);
+      await recordAudit(tx, [
+        ...agents.map((agent) => agentRemoved(agent)),
+        { tenantId: current.tenantId, action: "queue.deleted", entityType: "queue", entityId: current.id, changes: deletedChanges(queueSnapshot(current)) },
+      ]);
       publishQueueChange(tx, [current.id]);
       return current.id;
     });
@@ -149,6 +176,7 @@ export class QueueService {
           [queue.tenantId, queue.id, extension.id, penalty ?? 0],
         );
       if (!row) throw badInput({ extensionId: [ALREADY_AGENT] });
+      await recordAudit(tx, { tenantId: row.tenantId, action: "queue_agent.added", entityType: "queue_agent", entityId: row.id, changes: createdChanges(queueAgentSnapshot(row)) });
       publishQueueChange(tx, [queue.id]);
       return row;
     });
@@ -173,6 +201,8 @@ export class QueueService {
         `UPDATE queue_agent AS a SET ${sets.join(", ")}, updated_at = now() WHERE a.id = ${p.add(current.id)} RETURNING ${QUEUE_AGENT_COLUMNS}`,
         p.values,
       );
+      const changes = updatedChanges(queueAgentSnapshot(current), queueAgentSnapshot(rows[0]));
+      if (!isEmpty(changes)) await recordAudit(tx, { tenantId: current.tenantId, action: "queue_agent.updated", entityType: "queue_agent", entityId: current.id, changes });
       return rows[0];
     });
   }
@@ -182,6 +212,7 @@ export class QueueService {
     return transactional(ctx, async (tx) => {
       const current = await this.lockAgent(tx, rawId);
       await tx.manager.query(`DELETE FROM queue_agent WHERE id = $1`, [current.id]);
+      await recordAudit(tx, agentRemoved(current));
       publishQueueChange(tx, [current.queueId]);
       return current.id;
     });

@@ -6,6 +6,7 @@ import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique
 @Unique("uq_tenant__slug", ["slug"])
 @Unique("uq_tenant__sip_domain", ["sipDomain"])
 @Check("ck_tenant__max_extensions", `"max_extensions" >= 0`)
+@Check("ck_tenant__sip_domain_lower_case", `"sip_domain" = lower("sip_domain")`)
 export class Tenant {
   @Field(() => ID)
   @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_tenant" })

@@ -4,6 +4,8 @@ import { AppError, badInput, conflict, ErrorCode, notFound, pgConstraint, pgErro
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { transactional } from "../../db/transaction";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditSnapshot } from "../audit/audit";
+import type { ExtensionCredentials } from "../extension/extension-credentials";
 import { Tenant } from "./tenant.entity";
 import { CreateTenantInput, UpdateTenantInput } from "./tenant.inputs";
 
@@ -18,7 +20,14 @@ function translateUnique(error: unknown): never {
   throw error;
 }
 
+/** A tenant as the audit trail shows it (GraphQL field names). */
+export function tenantSnapshot(tenant: Tenant): AuditSnapshot {
+  return { name: tenant.name, slug: tenant.slug, sipDomain: tenant.sipDomain, maxExtensions: tenant.maxExtensions, timezone: tenant.timezone };
+}
+
 export class TenantService {
+  constructor(private readonly credentials: ExtensionCredentials) {}
+
   /** Tenants the caller may see: all for ADMIN, its own for tenant keys. */
   async list(ctx: RequestContext): Promise<Tenant[]> {
     const scope = readScope(ctx);
@@ -36,8 +45,12 @@ export class TenantService {
     requireRole(ctx, Role.ADMIN);
     input.sipDomain = typeof input.sipDomain === "string" ? input.sipDomain.toLowerCase() : input.sipDomain;
     await assertValid(input);
-    const repo = ctx.manager.getRepository(Tenant);
-    return repo.save(repo.create({ ...input })).catch(translateUnique);
+    return transactional(ctx, async (tx) => {
+      const repo = tx.manager.getRepository(Tenant);
+      const tenant = await repo.save(repo.create({ ...input })).catch(translateUnique);
+      await recordAudit(tx, { tenantId: tenant.id, action: "tenant.created", entityType: "tenant", entityId: tenant.id, changes: createdChanges(tenantSnapshot(tenant)) });
+      return tenant;
+    });
   }
 
   async update(ctx: RequestContext, rawId: string | number, input: UpdateTenantInput): Promise<Tenant> {
@@ -58,9 +71,15 @@ export class TenantService {
           });
         }
       }
-      const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-      tx.manager.merge(Tenant, tenant, changes);
-      return tx.manager.save(tenant).catch(translateUnique);
+      const before = tenantSnapshot(tenant);
+      const domainChanged = input.sipDomain !== undefined && input.sipDomain !== tenant.sipDomain;
+      tx.manager.merge(Tenant, tenant, Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
+      const saved = await tx.manager.save(tenant).catch(translateUnique);
+      // Every digest names the realm: the tenant's extensions change with it, in this transaction.
+      if (domainChanged) await this.credentials.recomputeTenant(tx, saved.id, saved.sipDomain);
+      const changes = updatedChanges(before, tenantSnapshot(saved));
+      if (!isEmpty(changes)) await recordAudit(tx, { tenantId: id, action: "tenant.updated", entityType: "tenant", entityId: id, changes });
+      return saved;
     });
   }
 
@@ -79,6 +98,7 @@ export class TenantService {
         }
       }
       await tx.manager.delete(Tenant, { id });
+      await recordAudit(tx, { tenantId: id, action: "tenant.deleted", entityType: "tenant", entityId: id, changes: deletedChanges(tenantSnapshot(tenant)) });
       return id;
     });
   }

@@ -6,6 +6,8 @@ import { badInput, notFound, type FieldErrors } from "../../common/errors";
 import type { SecretBox } from "../../common/secret-box";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
+import { transactional } from "../../db/transaction";
+import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import type { LoggedEvent, RelaySink } from "../../events/event-log";
 import { ConnectionPage, decodeCursor, encodeCursor, pageSize } from "../../graphql/connection";
 import { EVENT_KINDS } from "../../subscriptions/events";
@@ -18,6 +20,11 @@ export const DELIVERY_COLUMNS = `d.id::text AS id, d.webhook_id AS "webhookId", 
 
 export const webhookSecretAad = (tenantId: number) => `webhook-secret:${tenantId}`;
 const newSecret = () => `whsec_${randomBytes(32).toString("base64url")}`;
+
+/** A webhook's audited fields; the signing secret only ever as "[redacted]". */
+function webhookSnapshot(webhook: Webhook): AuditSnapshot {
+  return { url: webhook.url, events: webhook.events.join(","), description: webhook.description, enabled: webhook.enabled, secret: REDACTED };
+}
 
 /** Whether a webhook subscribed to this event name. */
 export const wants = (events: string[], type: string) => events.includes("*") || events.includes(type);
@@ -40,13 +47,16 @@ export class WebhookService {
     const tenantId = writeScope(ctx, input.tenantId);
     await assertValid(input, await this.urlErrors(input.url));
     const secret = newSecret();
-    const [webhook]: Webhook[] = await ctx.manager.query(
-      `INSERT INTO webhook AS w (tenant_id, url, events, description, secret_ciphertext)
-       SELECT t.id, $2, $3, $4, $5 FROM tenant t WHERE t.id = $1 RETURNING ${WEBHOOK_COLUMNS}`,
-      [tenantId, input.url, [...new Set(input.events)], input.description ?? null, this.secretBox.seal(secret, webhookSecretAad(tenantId))],
-    );
-    if (!webhook) throw notFound("Tenant", { tenantId: ["The selected tenant does not exist."] });
-    return { webhook, secret };
+    return transactional(ctx, async (tx) => {
+      const [webhook]: Webhook[] = await tx.manager.query(
+        `INSERT INTO webhook AS w (tenant_id, url, events, description, secret_ciphertext)
+         SELECT t.id, $2, $3, $4, $5 FROM tenant t WHERE t.id = $1 RETURNING ${WEBHOOK_COLUMNS}`,
+        [tenantId, input.url, [...new Set(input.events)], input.description ?? null, this.secretBox.seal(secret, webhookSecretAad(tenantId))],
+      );
+      if (!webhook) throw notFound("Tenant", { tenantId: ["The selected tenant does not exist."] });
+      await recordAudit(tx, { tenantId, action: "webhook.created", entityType: "webhook", entityId: webhook.id, changes: createdChanges(webhookSnapshot(webhook)) });
+      return { webhook, secret };
+    });
   }
 
   async update(ctx: RequestContext, rawId: string, input: UpdateWebhookInput): Promise<Webhook> {
@@ -60,27 +70,44 @@ export class WebhookService {
     if (input.description !== undefined) set("description", input.description);
     if (input.enabled !== undefined && input.enabled !== null) set("enabled", input.enabled);
     if (sets.length === 0) return current;
-    const [[webhook]]: [Webhook[]] = await ctx.manager.query(
-      `UPDATE webhook AS w SET ${sets.join(", ")}, updated_at = now() WHERE w.id = $1 RETURNING ${WEBHOOK_COLUMNS}`,
-      values,
-    );
-    return webhook;
+    return transactional(ctx, async (tx) => {
+      const [[webhook]]: [Webhook[]] = await tx.manager.query(
+        `UPDATE webhook AS w SET ${sets.join(", ")}, updated_at = now() WHERE w.id = $1 RETURNING ${WEBHOOK_COLUMNS}`,
+        values,
+      );
+      if (!webhook) throw notFound("Webhook");
+      const changes = updatedChanges(webhookSnapshot(current), webhookSnapshot(webhook));
+      if (!isEmpty(changes)) await recordAudit(tx, { tenantId: webhook.tenantId, action: "webhook.updated", entityType: "webhook", entityId: webhook.id, changes });
+      return webhook;
+    });
   }
 
   async delete(ctx: RequestContext, rawId: string): Promise<number> {
     const current = await this.get(ctx, rawId);
-    await ctx.manager.query(`DELETE FROM webhook WHERE id = $1`, [current.id]);
-    return current.id;
+    return transactional(ctx, async (tx) => {
+      await tx.manager.query(`DELETE FROM webhook WHERE id = $1`, [current.id]);
+      await recordAudit(tx, { tenantId: current.tenantId, action: "webhook.deleted", entityType: "webhook", entityId: current.id, changes: deletedChanges(webhookSnapshot(current)) });
+      return current.id;
+    });
   }
 
   async rotateSecret(ctx: RequestContext, rawId: string): Promise<string> {
     const current = await this.get(ctx, rawId);
     const secret = newSecret();
-    await ctx.manager.query(`UPDATE webhook SET secret_ciphertext = $2, updated_at = now() WHERE id = $1`, [
-      current.id,
-      this.secretBox.seal(secret, webhookSecretAad(current.tenantId)),
-    ]);
-    return secret;
+    return transactional(ctx, async (tx) => {
+      await tx.manager.query(`UPDATE webhook SET secret_ciphertext = $2, updated_at = now() WHERE id = $1`, [
+        current.id,
+        this.secretBox.seal(secret, webhookSecretAad(current.tenantId)),
+      ]);
+      await recordAudit(tx, {
+        tenantId: current.tenantId,
+        action: "webhook.secret_rotated",
+        entityType: "webhook",
+        entityId: current.id,
+        changes: { secret: [REDACTED, REDACTED] },
+      });
+      return secret;
+    });
   }
 
   /** A webhook the caller may manage; another tenant's answers as not found. */

@@ -1,0 +1,409 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import dgram from "node:dgram";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import WebSocket from "ws";
+import { ensureEngineRole } from "../../src/engine/engine-role";
+
+/**
+ * Real SIP for the tests and the engine benchmark: Kamailio with the shipped configuration, and
+ * the phones that talk to it (sipsak, baresip, SIPp). Everything on 127.0.0.1, on free ports;
+ * every process is stopped by its PID; every wait is on a condition.
+ */
+
+/** The repository: from test/support, or from dist/test/support when compiled for a benchmark. */
+const root = [path.resolve(__dirname, "../.."), path.resolve(__dirname, "../../..")].find((dir) => fs.existsSync(path.join(dir, "deploy/kamailio/kamailio.cfg")))!;
+export const KAMAILIO_CFG = path.join(root, "deploy/kamailio/kamailio.cfg");
+export const SIPP_REGISTER = path.join(root, "test/support/sipp-register.xml");
+
+/** A UDP port that is free now (bound once, then released). */
+export async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** A port free for UDP and TCP alike, and its neighbour too (baresip binds UDP+TCP on it and TLS on port + 1). */
+export async function freeSipPortPair(): Promise<number> {
+  for (;;) {
+    const port = await freeUdpPort();
+    if (port >= 65535) continue;
+    const ok = await Promise.all([port, port + 1].map((p) => tcpFree(p).then(async (t) => t && (await udpFree(p)))));
+    if (ok.every(Boolean)) return port;
+  }
+}
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket("udp4").once("error", () => resolve(false));
+    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
+  });
+}
+
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Sends SIGTERM to a process we started, then SIGKILL if it has not exited in time. */
+export async function stopProcess(child: ChildProcess, ms = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  process.kill(child.pid, "SIGTERM");
+  const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, "SIGKILL"), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface EngineRole {
+  name: string;
+  password: string;
+  /** postgres://NAME:PASSWORD@… on the same database: what KAMAILIO_DB_URL gets. */
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A role made by the engine:role code for one product schema, dropped again by drop(). */
+export async function createEngineRole(databaseUrl: string, schema: string | undefined): Promise<EngineRole> {
+  const name = `kam_${randomBytes(5).toString("hex")}`;
+  const password = randomBytes(12).toString("hex");
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  try {
+    await ensureEngineRole(admin, { name, password, schema });
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(databaseUrl);
+  url.username = name;
+  url.password = password;
+  return {
+    name,
+    password,
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP OWNED BY ${name}`);
+        await client.query(`DROP ROLE ${name}`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export interface Kamailio {
+  port: number;
+  pid: number;
+  streamKey: string;
+  /** Everything it logged (stderr, -E). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface KamailioOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  streamKey: string;
+  /** More -A defines (e.g. "CHILDREN=8"). */
+  defines?: string[];
+}
+
+/**
+ * Starts the shipped configuration exactly as contract §7 shows it, on a free UDP port, and waits
+ * until it answers an OPTIONS ping.
+ */
+export async function startKamailio(options: KamailioOptions): Promise<Kamailio> {
+  const port = await freeUdpPort();
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-kamailio-"));
+  const redis = new URL(options.redisUrl);
+  const args = [
+    "-f", KAMAILIO_CFG, "-DD", "-E", "-Y", runDir, "-P", path.join(runDir, "kamailio.pid"),
+    "-A", `SIP_LISTEN=udp:127.0.0.1:${port}`,
+    "-A", `REDIS_SERVER="name=events;addr=${redis.hostname};port=${redis.port || 6379}"`,
+    "-A", `EVENTS_STREAM="${options.streamKey}"`,
+    ...(options.defines ?? []).flatMap((d) => ["-A", d]),
+  ];
+  const child = spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const stop = async () => {
+    await stopProcess(child);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor("Kamailio to answer OPTIONS", async () => {
+      if (child.exitCode !== null) throw new Error(`kamailio exited with ${child.exitCode}:\n${out}`);
+      return (await sipRequest(port, optionsPing(port), 200)).startsWith("SIP/2.0 200") || undefined;
+    }, 15_000, 0);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, pid: child.pid!, streamKey: options.streamKey, output: () => out, stop };
+}
+
+function optionsPing(port: number): (local: number) => string {
+  return (local) =>
+    [
+      `OPTIONS sip:127.0.0.1:${port} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${randomBytes(6).toString("hex")};rport`,
+      `From: <sip:ping@127.0.0.1>;tag=${randomBytes(4).toString("hex")}`,
+      `To: <sip:127.0.0.1:${port}>`,
+      `Call-ID: ${randomBytes(8).toString("hex")}`,
+      "CSeq: 1 OPTIONS",
+      "Max-Forwards: 70",
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+}
+
+/** One UDP request, the first reply's text ("" when none came within `ms`). */
+async function sipRequest(port: number, message: (localPort: number) => string, ms: number): Promise<string> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  try {
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve(""), ms);
+      socket.once("message", (msg) => {
+        clearTimeout(timer);
+        resolve(msg.toString());
+      });
+      socket.send(message(socket.address().port), port, "127.0.0.1");
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+export interface SipsakResult {
+  code: number | null;
+  output: string;
+  /** The final SIP status sipsak saw (e.g. 200, 403), if any. */
+  status: number | undefined;
+}
+
+/**
+ * One REGISTER with sipsak (challenge and response). `-p` before `-s` keeps sipsak off DNS; `-u`
+ * gives the digest user (sipsak 0.9.8 would send "user@" otherwise).
+ */
+export async function sipsakRegister(kamailioPort: number, number: string, domain: string, secret: string, expires = 3600): Promise<SipsakResult> {
+  const local = await freeUdpPort();
+  const child = spawn("sipsak", ["-p", `127.0.0.1:${kamailioPort}`, "-U", "-i", "-H", "127.0.0.1", "-l", String(local), "-s", `sip:${number}@${domain}`, "-u", number, "-a", secret, "-x", String(expires), "-vvv"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  // stdout and stderr interleave out of wire order: the final reply is the last that is not provisional or a challenge.
+  const statuses = [...output.matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
+  return { code, output, status: statuses.filter((s) => s >= 200 && s !== 401 && s !== 407).at(-1) ?? statuses.at(-1) };
+}
+
+export interface Phone {
+  number: string;
+  sipPort: number;
+  /** Sends a console command (/dial 1002, /accept, /hangup). */
+  command(text: string): Promise<void>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+let baresipModules: string | undefined;
+function baresipModulePath(): string {
+  if (baresipModules) return baresipModules;
+  for (const dir of ["/usr/lib/x86_64-linux-gnu/baresip/modules", "/usr/lib/aarch64-linux-gnu/baresip/modules", "/usr/lib/baresip/modules"]) {
+    if (fs.existsSync(path.join(dir, "account.so"))) return (baresipModules = dir);
+  }
+  throw new Error("baresip modules not found (apt-get install baresip-core)");
+}
+
+/**
+ * A headless baresip phone registered through Kamailio: silent audio (aubridge), no DNS, commands
+ * over its UDP console. Resolves once Kamailio has accepted its registration.
+ */
+export async function startPhone(kamailioPort: number, number: string, domain: string, secret: string, displayName: string): Promise<Phone> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-baresip-"));
+  const sipPort = await freeSipPortPair();
+  const consolePort = await freeUdpPort();
+  const rtp = 20000 + Math.floor(Math.random() * 20000);
+  fs.writeFileSync(
+    path.join(dir, "config"),
+    [
+      "poll_method epoll",
+      `sip_listen 127.0.0.1:${sipPort}`,
+      "net_interface 127.0.0.1",
+      "dns_server 127.0.0.1:53",
+      `rtp_ports ${rtp}-${rtp + 9}`,
+      "audio_player aubridge,nil",
+      "audio_source aubridge,nil",
+      "audio_alert aubridge,nil",
+      `module_path ${baresipModulePath()}`,
+      "module g711.so",
+      "module aubridge.so",
+      "module cons.so",
+      "module_app account.so",
+      "module_app menu.so",
+      `cons_listen 127.0.0.1:${consolePort}`,
+      "",
+    ].join("\n"),
+  );
+  fs.writeFileSync(
+    path.join(dir, "accounts"),
+    `"${displayName}" <sip:${number}@${domain}>;auth_pass=${secret};outbound="sip:127.0.0.1:${kamailioPort}";regint=600;answermode=manual\n`,
+  );
+  const child = spawn("baresip", ["-4", "-f", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const console = dgram.createSocket("udp4");
+  const phone: Phone = {
+    number,
+    sipPort,
+    command: (text) => new Promise((resolve, reject) => console.send(`${text}\n`, consolePort, "127.0.0.1", (err) => (err ? reject(err) : resolve()))),
+    output: () => out,
+    stop: async () => {
+      await stopProcess(child);
+      console.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitFor(`baresip ${number} to register`, () => {
+      if (child.exitCode !== null) throw new Error(`baresip exited:\n${out}`);
+      return /200 OK|\{0\/UDP\/v4\}.*OK/.test(out) || undefined;
+    }, 10_000);
+  } catch (error) {
+    await phone.stop();
+    throw error;
+  }
+  return phone;
+}
+
+export interface SippResult {
+  code: number | null;
+  output: string;
+  successful: number;
+  failed: number;
+}
+
+/** SIPp's injection file for sipp-register.xml: one line per registration, taken in order (and again from the top). */
+export function sippUsers(users: Array<{ number: string; domain: string; secret: string }>): string {
+  return ["SEQUENTIAL", ...users.map((u) => `${u.number};${u.domain};[authentication username=${u.number} password=${u.secret}]`)].join("\n") + "\n";
+}
+
+/** SIPp REGISTERs with digest auth (test/support/sipp-register.xml): `calls` registrations at `rate` per second. */
+export async function sippRegister(kamailioPort: number, usersFile: string, calls: number, rate: number, extra: string[] = []): Promise<SippResult> {
+  const local = await freeUdpPort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-sipp-"));
+  const child = spawn(
+    "sipp",
+    ["127.0.0.1:" + kamailioPort, "-sf", SIPP_REGISTER, "-inf", usersFile, "-i", "127.0.0.1", "-p", String(local), "-m", String(calls), "-r", String(rate),
+      "-l", String(Math.max(100, rate * 2)), "-nostdin", "-trace_stat", "-stf", path.join(dir, "stat.csv"), "-fd", "1", ...extra],
+    { stdio: ["ignore", "ignore", "pipe"], cwd: dir },
+  );
+  let output = "";
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  const stat = fs.readFileSync(path.join(dir, "stat.csv"), "utf8").trim().split("\n");
+  const header = stat[0].split(";");
+  const last = stat[stat.length - 1].split(";");
+  const col = (name: string) => Number(last[header.indexOf(name)]);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { code, output, successful: col("SuccessfulCall(C)"), failed: col("FailedCall(C)") };
+}
+
+/** The TCP port free now (for a WebSocket listener). */
+export async function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A WebRTC-style client's registration over SIP-over-WebSocket (RFC 7118, subprotocol "sip"): the
+ * browser's invalid host in Via and Contact, answered by digest authentication (RFC 2617 with
+ * qop=auth). Answers the final status of the authenticated REGISTER and the contact used.
+ */
+export async function registerOverWebSocket(wsPort: number, number: string, domain: string, secret: string): Promise<{ status: number; contact: string }> {
+  const socket = new WebSocket(`ws://127.0.0.1:${wsPort}/`, "sip");
+  await new Promise<void>((resolve, reject) => socket.once("open", () => resolve()).once("error", reject));
+  const host = `${randomBytes(4).toString("hex")}.invalid`;
+  const contact = `sip:${number}@${host};transport=ws`;
+  const callId = randomBytes(8).toString("hex");
+  const tag = randomBytes(4).toString("hex");
+  const md5 = (t: string) => createHash("md5").update(t).digest("hex");
+  const request = (cseq: number, authorization?: string) =>
+    [
+      `REGISTER sip:${domain} SIP/2.0`,
+      `Via: SIP/2.0/WS ${host};branch=z9hG4bK${randomBytes(6).toString("hex")}`,
+      "Max-Forwards: 70",
+      `From: <sip:${number}@${domain}>;tag=${tag}`,
+      `To: <sip:${number}@${domain}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: <${contact}>;expires=600`,
+      "User-Agent: pbx-test-webrtc",
+      ...(authorization ? [`Authorization: ${authorization}`] : []),
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+  const replies: string[] = [];
+  const waiters: Array<() => void> = [];
+  socket.on("message", (data) => {
+    replies.push(data.toString());
+    waiters.splice(0).forEach((w) => w());
+  });
+  const finalReply = async (cseq: number) =>
+    waitFor(`a final reply to REGISTER ${cseq}`, () => replies.find((r) => /^SIP\/2\.0 [2-6]\d\d/.test(r) && r.includes(`CSeq: ${cseq} REGISTER`)), 5000, 20);
+  try {
+    socket.send(request(1));
+    const challenge = await finalReply(1);
+    if (!challenge.startsWith("SIP/2.0 401")) return { status: Number(challenge.slice(8, 11)), contact };
+    const header = /^WWW-Authenticate: Digest (.*)$/im.exec(challenge)![1];
+    const param = (name: string) => new RegExp(`${name}="?([^",\\r]+)"?`).exec(header)?.[1];
+    const realm = param("realm")!;
+    const nonce = param("nonce")!;
+    const uri = `sip:${domain}`;
+    const ha1 = md5(`${number}:${realm}:${secret}`);
+    const ha2 = md5(`REGISTER:${uri}`);
+    const cnonce = randomBytes(4).toString("hex");
+    const qop = param("qop") ? "auth" : undefined;
+    const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    const authorization =
+      `Digest username="${number}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5` +
+      (qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : "");
+    socket.send(request(2, authorization));
+    const reply = await finalReply(2);
+    return { status: Number(reply.slice(8, 11)), contact };
+  } finally {
+    socket.close();
+  }
+}
