@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import {
+  AuditLogDocument,
   CreateWebhookDocument,
   DeleteWebhookDocument,
   RedeliverWebhookDeliveryDocument,
@@ -336,6 +337,13 @@ describe("webhooks", () => {
     expect(verify(deleted, rotateWebhookSecret)).toBe(true);
     expect(verify(deleted, createWebhook.secret)).toBe(false);
     expect((await ts.ok(DeleteWebhookDocument, { id }, owner.adminKey)).deleteWebhook).toBe(id);
+    // Every change audited, the refused ones not at all, the secret only ever redacted.
+    const audit = (await ts.ok(AuditLogDocument, { tenantId: owner.tenant.id, filter: { entityType: "webhook" }, first: 20 }, owner.adminKey)).auditLog.nodes;
+    expect(audit.map((e) => e.action).reverse()).toEqual(["webhook.created", "webhook.updated", "webhook.secret_rotated", "webhook.deleted"]);
+    expect(JSON.stringify(audit)).not.toContain(createWebhook.secret);
+    expect(JSON.stringify(audit)).not.toContain(rotateWebhookSecret);
+    expect(audit[3].changes).toMatchObject({ url: [null, hook.url], secret: [null, "[redacted]"] });
+    expect(audit[2].changes).toEqual({ events: ["*", "extension.deleted"], description: [null, "x"] });
     expect((await ts.gql(WebhookDeliveriesDocument, { id }, owner.adminKey)).errors?.[0].extensions?.code).toBe("NOT_FOUND");
   });
 });
