@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import cluster from "node:cluster";
-import { ConfigError, loadConfig, type AppConfig } from "./config/config";
+import { ConfigError, loadConfig, SHUTDOWN_CLOSE_MS, type AppConfig } from "./config/config";
 import { createLogger, type Logger } from "./common/logger";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
@@ -36,16 +36,18 @@ function printBanner(config: AppConfig, started: Started, workers: number): void
   process.stdout.write(lines.join("\n") + "\n\n");
 }
 
-function onTermination(log: Logger, stop: () => Promise<number>): void {
+function onTermination(log: Logger, graceMs: number, stop: () => Promise<number>): void {
   let signalled = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (signalled) return;
     signalled = true;
     log.info({ signal }, "shutting down");
+    // Requests in flight have the grace; closing the rest gets a little more; then the process gives up.
+    const limitMs = graceMs + SHUTDOWN_CLOSE_MS;
     const force = setTimeout(() => {
-      log.error("shutdown took longer than 25s; exiting");
+      log.error({ limitMs }, "shutdown took longer than SHUTDOWN_GRACE_MS allows; exiting");
       process.exit(1);
-    }, 25_000);
+    }, limitMs);
     force.unref();
     stop().then(
       (code) => {
@@ -67,7 +69,7 @@ async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const server = await startServer(config, { log });
   log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind }, "listening");
   printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, generatedAdminKey: server.generatedAdminKey }, 1);
-  onTermination(log, async () => {
+  onTermination(log, config.shutdownGraceMs, async () => {
     await server.stop();
     return 0;
   });
@@ -127,7 +129,8 @@ async function runPrimary(config: AppConfig, log: Logger): Promise<void> {
     fork();
   });
   for (let i = 0; i < config.webConcurrency; i++) fork();
-  onTermination(log, async () => {
+  // Each worker drains within the grace; the primary waits for them with the same limit.
+  onTermination(log, config.shutdownGraceMs, async () => {
     stopping = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
     const codes = await Promise.all(

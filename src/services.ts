@@ -4,6 +4,7 @@ import type { SecretBox } from "./common/secret-box";
 import { ActiveCallService } from "./modules/active-call/active-call.service";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { CdrService } from "./modules/cdr/cdr.service";
+import { CdrStatsService } from "./modules/cdr/cdr-stats.service";
 import { DeviceService } from "./modules/device/device.service";
 import { ExtensionCredentials } from "./modules/extension/extension-credentials";
 import { ExtensionService } from "./modules/extension/extension.service";
@@ -30,6 +31,7 @@ export interface Services {
   queueStats: QueueStatsService;
   devices: DeviceService;
   cdrs: CdrService;
+  cdrStats: CdrStatsService;
   activeCalls: ActiveCallService;
   ingest: IngestService;
   audit: AuditService;
@@ -70,6 +72,7 @@ export function createServices(deps: ServiceDeps): Services {
     queueStats: new QueueStatsService(),
     devices,
     cdrs: new CdrService(),
+    cdrStats: new CdrStatsService(),
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
     audit: new AuditService(),

@@ -7,6 +7,8 @@ export enum ErrorCode {
   UNAUTHENTICATED = "UNAUTHENTICATED",
   FORBIDDEN = "FORBIDDEN",
   INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR",
+  /** The server is shutting down (or cannot reach what it needs): try again, elsewhere or later. */
+  SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE",
 }
 
 /** The one mapping from error code to HTTP status, used by REST and by GraphQL-over-HTTP transport errors. */
@@ -18,6 +20,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHENTICATED]: 401,
   [ErrorCode.FORBIDDEN]: 403,
   [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
+  [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };
 
 /** Field name (as the GraphQL input spells it) → human-readable messages. */

@@ -29,7 +29,7 @@ export interface AppConfig {
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
-  graphql: { maxDepth: number; maxComplexity: number };
+  graphql: { maxDepth: number; maxComplexity: number; compiledReads: boolean };
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -50,9 +50,16 @@ export interface AppConfig {
     /** How often each instance looks for due deliveries. */
     pollMs: number;
   };
+  /** After SIGTERM, how long requests in flight may take to finish before their connections are cut. */
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {}
+
+/** With the 2 s main.ts allows after it to close the rest, a default stop fits in 10 s (docker stop's default). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 8_000;
+/** What the process allows after the grace to close the stream consumer, pub/sub and database before it exits 1. */
+export const SHUTDOWN_CLOSE_MS = 2_000;
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
@@ -116,9 +123,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       retryBaseMs: int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 10, 3_600_000),
       pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 600_000),
     },
+    shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),
+      compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
   };
 }

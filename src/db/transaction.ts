@@ -20,12 +20,9 @@ export async function transactional<T>(ctx: RequestContext, work: (tx: RequestCo
     return value;
   });
   if (logged.length) ctx.services.events.committed(logged);
-  for (const hook of afterCommit) {
-    try {
-      await hook();
-    } catch (error) {
-      ctx.log.error({ err: error }, "after-commit hook failed");
-    }
-  }
+  // Started one after another, so notices leave in commit order (each hook sends at once, on one
+  // connection), then awaited together: many notices wait one round trip, not one each.
+  const settled = await Promise.allSettled(afterCommit.map(async (hook) => hook()));
+  for (const outcome of settled) if (outcome.status === "rejected") ctx.log.error({ err: outcome.reason }, "after-commit hook failed");
   return result;
 }

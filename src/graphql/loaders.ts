@@ -7,6 +7,8 @@ import { QUEUE_COLUMNS, type QueueAgentRow, type QueueRow } from "../modules/que
 import type { ActiveCallRow } from "../modules/active-call/active-call.service";
 import type { QueueStatsRow } from "../modules/queue/queue-stats.service";
 import type { CdrQuery, CdrRow } from "../modules/cdr/cdr.service";
+import type { CdrStatsQuery } from "../modules/cdr/cdr-stats.service";
+import type { CdrStatsBucket } from "../modules/cdr/cdr-stats.type";
 import type { ConnectionPage } from "./connection";
 import { readRows } from "../db/read";
 
@@ -64,6 +66,7 @@ export interface Loaders {
   registeredByExtension: DataLoader<number, boolean>;
   cdrsByTenant: DataLoader<{ parentId: number; args: CdrQuery }, ConnectionPage<CdrRow>, string>;
   cdrsByExtension: DataLoader<{ parentId: number; args: CdrQuery }, ConnectionPage<CdrRow>, string>;
+  cdrStatsByTenant: DataLoader<{ parentId: number; args: CdrStatsQuery }, CdrStatsBucket[], string>;
   activeCallsByTenant: DataLoader<number, ActiveCallRow[]>;
   activeCallsByExtension: DataLoader<number, ActiveCallRow[]>;
 }
@@ -90,6 +93,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
     registeredByExtension: new DataLoader((ids) => ctx.services.devices.registeredAmong({ ...ctx, manager }, ids)),
     cdrsByTenant: groupedByArgs((ids, args: CdrQuery) => ctx.services.cdrs.pagesFor({ ...ctx, manager }, { kind: "tenant", ids }, args)),
     cdrsByExtension: groupedByArgs((ids, args: CdrQuery) => ctx.services.cdrs.pagesFor({ ...ctx, manager }, { kind: "extension", ids }, args)),
+    cdrStatsByTenant: groupedByArgs((ids, args: CdrStatsQuery) => ctx.services.cdrStats.forTenants({ ...ctx, manager }, ids, args)),
     activeCallsByTenant: new DataLoader((ids) => ctx.services.activeCalls.listForTenants({ ...ctx, manager }, ids)),
     activeCallsByExtension: new DataLoader((ids) => ctx.services.activeCalls.listForExtensions({ ...ctx, manager }, ids)),
   };

@@ -1,5 +1,4 @@
 import type { RequestContext } from "../context/request-context";
-import { AppError, ErrorCode } from "../common/errors";
 import { ACTIVE_CALL_COLUMNS, type ActiveCallRow } from "../modules/active-call/active-call.service";
 import { CDR_COLUMNS, type CdrRow } from "../modules/cdr/cdr.service";
 import { publishCall, type CallEventType } from "../subscriptions/events";
@@ -11,22 +10,79 @@ type Applied = { status: "applied" | "duplicate" | "ignored"; reason?: string };
 /** Partitions kept by maintenance around now; a CDR outside them gets its month created first. */
 const PARTITION_WINDOW_MS = 60 * 24 * 3600 * 1000;
 
+/** What one leg (tenant, call_id, extension) is, as the transaction has left it. */
+interface LegState {
+  current: ActiveCallRow | undefined;
+  /** It has a CDR (consulted only while no leg is in progress). */
+  ended: boolean;
+}
+
+const legKey = (tenantId: number, callId: string, extensionId: number) => `call-leg:${tenantId}:${callId}:${extensionId}`;
+
 /**
- * One call-leg action, inside the caller's transaction. The leg (tenant, call_id, extension) is
- * serialized by an advisory lock, so a repeated or reordered event — on any instance — sees the
- * effect of the one before it: a second `end` finds the CDR and writes nothing; an `end` with no
- * `start` still writes a CDR; an `answer` after `end` is ignored.
+ * The call legs of a transaction, locked and read for every event of a batch at once: one advisory
+ * lock per leg (tenant, call_id, extension), all taken by one statement in hash order so that two
+ * batches (on any instance) never deadlock, then the legs in progress and the legs already ended in
+ * one statement each. A repeated or reordered event — here or in another transaction — therefore
+ * sees the effect of the one before it. Valid only inside the transaction that locked them.
  */
-export async function applyCallEvent(tx: RequestContext, target: ResolvedTarget, event: CallEventInput): Promise<Applied> {
-  const { tenantId, extension } = target;
+export class CallLegs {
+  private constructor(private readonly legs: Map<string, LegState>) {}
+
+  static async lock(tx: RequestContext, targets: readonly ResolvedTarget[], callIds: readonly string[]): Promise<CallLegs> {
+    const unique = new Map(targets.map((target, i) => [legKey(target.tenantId, callIds[i], target.extension.id), { ...target, callId: callIds[i] }]));
+    const book = new CallLegs(new Map([...unique.keys()].map((k) => [k, { current: undefined, ended: false }])));
+    if (unique.size === 0) return book;
+    // Volatile functions of the select list run after the sort: the locks are taken in hash order.
+    await tx.manager.query(`SELECT pg_advisory_xact_lock(l.h) FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k) AS l ORDER BY l.h`, [
+      [...unique.keys()],
+    ]);
+    const legs = [...unique.values()];
+    const active: ActiveCallRow[] = await tx.manager.query(
+      `SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a
+       JOIN unnest($1::int[], $2::text[], $3::int[]) AS k(tenant_id, call_id, extension_id)
+         ON a.tenant_id = k.tenant_id AND a.call_id = k.call_id AND a.extension_id = k.extension_id`,
+      [legs.map((l) => l.tenantId), legs.map((l) => l.callId), legs.map((l) => l.extension.id)],
+    );
+    for (const row of active) book.legs.get(legKey(row.tenantId, row.callId, row.extensionId))!.current = row;
+    const idle = legs.filter((l) => !book.state(l, l.callId).current);
+    if (idle.length) {
+      const ended: Array<{ tenantId: number; callId: string; extensionNumber: string }> = await tx.manager.query(
+        `SELECT DISTINCT c.tenant_id AS "tenantId", c.call_id AS "callId", c.extension_number AS "extensionNumber" FROM cdr c
+         JOIN unnest($1::int[], $2::text[], $3::text[]) AS k(tenant_id, call_id, extension_number)
+           ON c.tenant_id = k.tenant_id AND c.call_id = k.call_id AND c.extension_number = k.extension_number`,
+        [idle.map((l) => l.tenantId), idle.map((l) => l.callId), idle.map((l) => l.extension.extensionNumber)],
+      );
+      const endedLegs = new Set(ended.map((r) => `${r.tenantId}:${r.callId}:${r.extensionNumber}`));
+      for (const l of idle) book.state(l, l.callId).ended = endedLegs.has(`${l.tenantId}:${l.callId}:${l.extension.extensionNumber}`);
+    }
+    return book;
+  }
+
+  state({ tenantId, extension }: ResolvedTarget, callId: string): LegState {
+    const state = this.legs.get(legKey(tenantId, callId, extension.id));
+    if (!state) throw new Error(`call leg ${callId} of extension ${extension.id} was not locked by this transaction`);
+    return state;
+  }
+}
+
+/**
+ * One call-leg action, inside the transaction that locked its leg in `legs`: a second `end` finds
+ * the CDR and writes nothing; an `end` with no `start` still writes a CDR; an `answer` after `end`
+ * is ignored. `queueId` is the event's queue, resolved.
+ */
+export async function applyCallEvent(
+  tx: RequestContext,
+  legs: CallLegs,
+  target: ResolvedTarget,
+  event: CallEventInput,
+  queueId: number | undefined,
+): Promise<Applied> {
+  const { tenantId } = target;
   const at = event.occurred_at ? new Date(event.occurred_at) : new Date();
-  await tx.manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`call-leg:${tenantId}:${event.call_id}:${extension.id}`]);
-  const queueId = event.queue === undefined ? undefined : await queueIdOf(tx, tenantId, event.queue);
-  const [current]: ActiveCallRow[] = await tx.manager.query(
-    `SELECT ${ACTIVE_CALL_COLUMNS} FROM active_call a WHERE a.tenant_id = $1 AND a.call_id = $2 AND a.extension_id = $3`,
-    [tenantId, event.call_id, extension.id],
-  );
-  const ended = current ? false : await hasCdr(tx, tenantId, event.call_id, extension.extensionNumber);
+  const leg = legs.state(target, event.call_id);
+  const current = leg.current;
+  const ended = current ? false : leg.ended;
   const publish = (type: CallEventType, call: ActiveCallRow, cdr: CdrRow | null = null) =>
     publishCall(tx, { type, tenantId, call, cdr, occurredAt: at.toISOString() });
 
@@ -34,7 +90,7 @@ export async function applyCallEvent(tx: RequestContext, target: ResolvedTarget,
     case "start": {
       if (ended) return { status: "ignored", reason: "the call has already ended" };
       if (current) return { status: "duplicate", reason: "the call has already started" };
-      const call = await insertCall(tx, target, event, at, "ringing", null, queueId ?? null);
+      const call = (leg.current = await insertCall(tx, target, event, at, "ringing", null, queueId ?? null));
       publish("STARTED", call);
       return { status: "applied" };
     }
@@ -42,9 +98,9 @@ export async function applyCallEvent(tx: RequestContext, target: ResolvedTarget,
       if (ended) return { status: "ignored", reason: "the call has already ended" };
       if (current && current.state !== "ringing") return { status: "duplicate", reason: "the call was already answered" };
       // An answer whose start never arrived still opens the leg, answered.
-      const call = current
+      const call = (leg.current = current
         ? await updateCall(tx, current, `state = 'answered', answered_at = $2${queueId ? ", queue_id = $3" : ""}`, queueId ? [at, queueId] : [at])
-        : await insertCall(tx, target, event, at, "answered", at, queueId ?? null);
+        : await insertCall(tx, target, event, at, "answered", at, queueId ?? null));
       publish("ANSWERED", call);
       return { status: "applied" };
     }
@@ -54,7 +110,7 @@ export async function applyCallEvent(tx: RequestContext, target: ResolvedTarget,
       if (!current) return { status: "ignored", reason: ended ? "the call has already ended" : "the call is not in progress" };
       if (current.state === to) return { status: "duplicate", reason: `the call is already ${to}` };
       if (current.state !== from) return { status: "ignored", reason: `a ${current.state} call cannot be ${event.action === "hold" ? "held" : "resumed"}` };
-      publish(type, await updateCall(tx, current, `state = '${to}'`, []));
+      publish(type, (leg.current = await updateCall(tx, current, `state = '${to}'`, [])));
       return { status: "applied" };
     }
     case "end": {
@@ -62,26 +118,13 @@ export async function applyCallEvent(tx: RequestContext, target: ResolvedTarget,
       const call = current ?? synthesizedCall(target, event, at, queueId ?? null);
       if (current) await tx.manager.query(`DELETE FROM active_call WHERE id = $1`, [current.id]);
       const cdr = await insertCdr(tx, target, call, event, at);
+      leg.current = undefined;
+      leg.ended = true;
       if (!cdr) return { status: "duplicate", reason: "the call has already ended" };
       publish("ENDED", call, cdr);
       return { status: "applied" };
     }
   }
-}
-
-async function queueIdOf(tx: RequestContext, tenantId: number, number: string): Promise<number> {
-  const [row]: Array<{ id: number }> = await tx.manager.query(`SELECT id FROM queue WHERE tenant_id = $1 AND number = $2`, [tenantId, number]);
-  if (!row) throw new AppError(ErrorCode.NOT_FOUND, "Queue not found.", { queue: [`The tenant has no queue ${number}.`] });
-  return row.id;
-}
-
-async function hasCdr(tx: RequestContext, tenantId: number, callId: string, extensionNumber: string): Promise<boolean> {
-  const rows = await tx.manager.query(`SELECT 1 FROM cdr WHERE tenant_id = $1 AND call_id = $2 AND extension_number = $3 LIMIT 1`, [
-    tenantId,
-    callId,
-    extensionNumber,
-  ]);
-  return rows.length > 0;
 }
 
 async function insertCall(

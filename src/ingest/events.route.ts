@@ -1,21 +1,32 @@
 import { Router, type Request, type Response } from "express";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
-import { AppError, HTTP_STATUS } from "../common/errors";
+import { AppError, ErrorCode, HTTP_STATUS } from "../common/errors";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import type { Metrics } from "../observability/metrics";
-import type { IngestOutcome } from "./ingest.service";
+import type { Drain } from "../server/drain";
+import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
 
+/** An event the handler could not reach because the database stopped answering part-way. */
+const UNREACHED: IngestOutcome = {
+  status: "rejected",
+  code: ErrorCode.SERVICE_UNAVAILABLE,
+  message: "The database did not answer: this event was not applied. Send it again.",
+};
+
 /**
  * `POST /api/events`: the SIP engine's events (INGEST key; one event or an array of up to 1,000).
- * Events of an array are applied in order, each in its own transaction: the good ones apply even
- * when others are refused, and the answer lists every outcome. 200 when none was refused, 207
- * when some were, 422 when a single event (or every event) was refused.
+ * Events of an array are applied in order, many per transaction; the good ones apply even when
+ * others are refused, and the answer lists every outcome. 200 when none was refused, 207 when some
+ * were, 422 when a single event (or every event) was refused. A batch cut short — the server began
+ * shutting down, or the database stopped answering — answers what was applied; the events it did
+ * not reach are `rejected` with code SERVICE_UNAVAILABLE (send them again): 207, or 503 when none
+ * was applied.
  */
-export function createEventsRouter(deps: ContextDeps, metrics: Metrics): Router {
+export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: Drain): Router {
   const router = Router();
   router.post("/", async (req: Request, res: Response) => {
     const ctx = buildContext(deps, await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization)), "ingest", String(res.locals.requestId));
@@ -34,22 +45,34 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics): Router 
         errors: { events: [`Send one event or an array of 1 to ${MAX_EVENTS_PER_REQUEST} events.`] },
       });
     }
-    const results: Array<IngestOutcome & { index: number }> = [];
-    for (const [index, event] of events.entries()) {
-      const outcome = await deps.services.ingest.ingest(ctx, event);
-      metrics.ingestEvents.inc({ source: "http", outcome: outcome.status });
-      if (outcome.status === "rejected") ctx.log.warn({ index, code: outcome.code, errors: outcome.errors }, "telephony event refused");
-      results.push({ index, ...outcome });
+    let outcomes: IngestOutcome[];
+    try {
+      outcomes = await deps.services.ingest.ingestMany(ctx, events, { proceed: (stepMs) => drain.mayContinue(stepMs) });
+    } catch (error) {
+      if (!(error instanceof IngestInterrupted)) throw error;
+      ctx.log.error({ err: error.cause }, "the database failed part-way through a batch of telephony events");
+      outcomes = events.map((_, index) => error.outcomes[index] ?? UNREACHED);
+    }
+    const results = outcomes.map((outcome, index) => ({ index, ...outcome }));
+    for (const r of results) {
+      metrics.ingestEvents.inc({ source: "http", outcome: r.status });
+      if (r.status === "rejected" && r.code !== ErrorCode.SERVICE_UNAVAILABLE) ctx.log.warn({ index: r.index, code: r.code, errors: r.errors }, "telephony event refused");
     }
     const rejected = results.filter((r) => r.status === "rejected").length;
+    const unapplied = results.filter((r) => r.status === "rejected" && r.code === ErrorCode.SERVICE_UNAVAILABLE).length;
+    if (unapplied > 0) res.set("Retry-After", "1");
     if (single) {
       const [only] = results;
-      if (only.status === "rejected") return void res.status(422).json({ message: only.message, errors: only.errors ?? {} });
+      if (only.status === "rejected") return void res.status(only.code === ErrorCode.SERVICE_UNAVAILABLE ? 503 : 422).json({ message: only.message, errors: only.errors ?? {} });
       return void res.status(200).json({ data: only });
     }
     if (rejected === 0) return void res.status(200).json({ data: results });
-    res.status(rejected === results.length ? 422 : 207).json({
-      message: `${rejected} of ${results.length} events were refused; the others were applied.`,
+    const status = rejected < results.length ? 207 : unapplied > 0 ? 503 : 422;
+    res.status(status).json({
+      message:
+        unapplied > 0
+          ? `${unapplied} of ${results.length} events were not applied (send them again)${rejected > unapplied ? `, ${rejected - unapplied} were refused` : ""}; the others were applied.`
+          : `${rejected} of ${results.length} events were refused; the others were applied.`,
       data: results,
     });
   });

@@ -1,6 +1,4 @@
-import { notFound } from "../common/errors";
 import type { RequestContext } from "../context/request-context";
-import { publishQueueChange } from "../subscriptions/queue-stats-feed";
 import type { QueueEventInput } from "./telephony-event";
 
 type Applied = { status: "applied" | "duplicate" | "ignored"; reason?: string };
@@ -15,36 +13,22 @@ interface QueueCallState {
 const COLUMN = { join: "joined_at", answer: "answered_at", abandon: "abandoned_at" } as const;
 
 /**
- * One queue event, inside the caller's transaction. The caller's passage is one row per
- * (queue, call_id): the first event of any kind creates it, later ones fill in their column, so a
- * repeated join changes nothing, an answer or abandon whose join never came still counts once (its
- * wait unknown), and a late join supplies the wait. An answer wins over an abandon in either order:
- * a caller who was answered did not give up. Changes announce the queue after commit.
+ * One queue event, inside the caller's transaction, its queue and (for an answer) its agent
+ * resolved. The caller's passage is one row per (queue, call_id): the first event of any kind
+ * creates it, later ones fill in their column, so a repeated join changes nothing, an answer or
+ * abandon whose join never came still counts once (its wait unknown), and a late join supplies the
+ * wait. An answer wins over an abandon in either order: a caller who was answered did not give up.
+ * The caller announces the changed queues after commit.
  */
-export async function applyQueueEvent(tx: RequestContext, tenantId: number, event: QueueEventInput): Promise<Applied> {
+export async function applyQueueEvent(tx: RequestContext, tenantId: number, queueId: number, agentId: number | null, event: QueueEventInput): Promise<Applied> {
   const at = event.occurred_at ? new Date(event.occurred_at) : new Date();
-  const [queue]: Array<{ id: number }> = await tx.manager.query(`SELECT id FROM queue WHERE tenant_id = $1 AND number = $2`, [tenantId, event.queue]);
-  if (!queue) throw notFound("Queue", { queue: [`The tenant has no queue ${event.queue}.`] });
-  const agentId = event.action === "answer" ? await agentOf(tx, tenantId, event.agent as string) : null;
-
   // Concurrent first events of one caller meet at the unique key; the loser goes on to update.
   const inserted: unknown[] = await tx.manager.query(
     `INSERT INTO queue_call (tenant_id, queue_id, call_id, ${COLUMN[event.action]}, agent_extension_id) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT ON CONSTRAINT uq_queue_call__queue_id__call_id DO NOTHING RETURNING id`,
-    [tenantId, queue.id, event.call_id, at, agentId],
+    [tenantId, queueId, event.call_id, at, agentId],
   );
-  const outcome = inserted.length ? { status: "applied" as const } : await update(tx, queue.id, event, at, agentId);
-  if (outcome.status === "applied") publishQueueChange(tx, [queue.id]);
-  return outcome;
-}
-
-async function agentOf(tx: RequestContext, tenantId: number, number: string): Promise<number> {
-  const [extension]: Array<{ id: number }> = await tx.manager.query(`SELECT id FROM extension WHERE tenant_id = $1 AND extension_number = $2`, [
-    tenantId,
-    number,
-  ]);
-  if (!extension) throw notFound("Extension", { agent: [`The tenant has no extension ${number}.`] });
-  return extension.id;
+  return inserted.length ? { status: "applied" } : update(tx, queueId, event, at, agentId);
 }
 
 async function update(tx: RequestContext, queueId: number, event: QueueEventInput, at: Date, agentId: number | null): Promise<Applied> {

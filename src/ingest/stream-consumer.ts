@@ -7,13 +7,14 @@ import type { Logger } from "../common/logger";
 import type { AppConfig } from "../config/config";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { Metrics } from "../observability/metrics";
-import type { IngestOutcome } from "./ingest.service";
+import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 
 /** The stream and consumer group of contract §6; the key gets REDIS_PREFIX in front (empty in production). */
 export const STREAM_KEY = "pbx:events";
 export const CONSUMER_GROUP = "pbx-api";
 
-const BATCH = 100;
+/** Entries read at once: one batch for the handler (which splits it into lanes and transactions). */
+const BATCH = 500;
 const MAX_BLOCK_MS = 2_000;
 const MAX_CLAIM_INTERVAL_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
@@ -48,7 +49,8 @@ return removed`;
  * handler has committed it (a refused event is acknowledged too: it can never become valid). When
  * the handler throws (infrastructure), the entry stays pending and is retried — by this instance
  * once the database answers again, or by another one that claims it after STREAM_CLAIM_IDLE_MS.
- * Entries are handled one at a time, in stream order, so one call's events keep their order here.
+ * Entries are handled in stream order, a batch of them per transaction, so one call's events keep
+ * their order here.
  */
 export class StreamConsumer {
   readonly key: string;
@@ -190,23 +192,48 @@ export class StreamConsumer {
   }
 
   /**
-   * Handles entries in order and acknowledges the ones done — also when a later one fails, which
-   * then stays pending. `redelivered` entries (claimed, or re-read after a failure) are first checked
-   * against STREAM_MAX_DELIVERIES.
+   * Handles the entries as one batch, in order (many per transaction), and acknowledges them once
+   * committed — refused ones too. If the database fails part-way, the entries already committed are
+   * acknowledged and the rest stay pending. `redelivered` entries (claimed, or re-read after a
+   * failure) are first checked against STREAM_MAX_DELIVERIES.
    */
   private async handle(entries: StreamEntry[], redelivered: boolean): Promise<void> {
     if (entries.length === 0) return;
     const done: string[] = [];
     try {
       const deliveries = redelivered ? await this.deliveryCounts(entries) : new Map<string, number>();
+      const batch: Array<{ id: string; raw: unknown }> = [];
       for (const [id, fields] of entries) {
-        if (fields !== null) {
-          const count = deliveries.get(id) ?? 1;
-          if (count > this.config.streamMaxDeliveries) this.abandon(id, fields, count);
-          else await this.process(id, fields);
+        if (fields === null) {
+          done.push(id);
+          continue;
         }
+        const count = deliveries.get(id) ?? 1;
+        const parsed = count > this.config.streamMaxDeliveries ? null : this.decode(fields);
+        if (parsed === null) this.abandon(id, fields, count);
+        else if ("errors" in parsed) this.report(id, undefined, { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The stream entry is invalid.", errors: parsed.errors });
+        else batch.push({ id, raw: parsed.raw });
+        if (parsed === null || "errors" in parsed) done.push(id);
+      }
+      if (batch.length === 0) return;
+      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${batch[0].id}`);
+      let outcomes: ReadonlyArray<IngestOutcome | undefined>;
+      let failure: unknown;
+      try {
+        outcomes = await ctx.services.ingest.ingestMany(ctx, batch.map((entry) => entry.raw));
+      } catch (error) {
+        // The handler could not run (database down): the entries not committed stay pending.
+        if (!(error instanceof IngestInterrupted)) throw error;
+        outcomes = error.outcomes;
+        failure = error.cause;
+      }
+      for (const [i, { id, raw }] of batch.entries()) {
+        const outcome = outcomes[i];
+        if (outcome === undefined) continue;
+        this.report(id, raw, outcome);
         done.push(id);
       }
+      if (failure !== undefined) throw failure;
     } finally {
       if (done.length) await this.commands.xack(this.key, CONSUMER_GROUP, ...done);
     }
@@ -219,18 +246,9 @@ export class StreamConsumer {
     return new Map(rows.map(([id, , , count]) => [id, Number(count)]));
   }
 
-  private async process(id: string, fields: string[]): Promise<void> {
-    const parsed = this.decode(fields);
-    let outcome: IngestOutcome;
-    if ("errors" in parsed) {
-      outcome = { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The stream entry is invalid.", errors: parsed.errors };
-    } else {
-      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${id}`);
-      // Throws only when the handler could not run (database down): the entry then stays pending.
-      outcome = await ctx.services.ingest.ingest(ctx, parsed.raw);
-    }
+  private report(id: string, raw: unknown, outcome: IngestOutcome): void {
     this.metrics.ingestEvents.inc({ source: "stream", outcome: outcome.status });
-    const about = "raw" in parsed ? describe(parsed.raw) : {};
+    const about = describe(raw);
     if (outcome.status === "rejected") {
       this.log.warn({ entryId: id, ...about, code: outcome.code, reason: outcome.message, errors: outcome.errors ?? {} }, "rejected a telephony event from the stream");
     } else {

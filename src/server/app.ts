@@ -19,6 +19,7 @@ import type { RequestContext } from "../context/request-context";
 import { createPubSub, type PubSubEngine } from "../events/pubsub";
 import { createFormatError } from "../graphql/format-error";
 import { assertComplexity, depthRule } from "../graphql/limits";
+import { compiledReads } from "../graphql/compiled-reads.route";
 import { buildAppSchema } from "../graphql/schema";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { Metrics } from "../observability/metrics";
@@ -30,6 +31,7 @@ import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
+import { Drain } from "./drain";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
 
@@ -42,7 +44,10 @@ export interface RunningServer {
   pubsub: PubSubEngine;
   services: Services;
   metrics: Metrics;
-  /** Stops accepting, finishes requests in flight, closes WebSockets with 1001, then closes the database and pub/sub. */
+  /**
+   * Stops accepting, finishes requests in flight (up to SHUTDOWN_GRACE_MS) and the stream batch in
+   * hand, closes WebSockets with 1001, then closes the database and pub/sub.
+   */
   stop(): Promise<void>;
 }
 
@@ -134,7 +139,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const authenticate = (header: unknown): Promise<Principal | null> => services.apiKeys.authenticate(bearerKey(header));
     const formatError = createFormatError(log);
     const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
+    const drain = new Drain(config.shutdownGraceMs);
 
+    // Compiled reads validate a document with these same rules before planning it.
+    const validationRules = [depthRule(config.graphql)];
     const apollo = new ApolloServer<RequestContext>({
       schema,
       introspection: true,
@@ -144,12 +152,13 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       // main.ts owns SIGTERM/SIGINT (drain, close sockets with 1001, exit 0); Apollo's own handlers
       // (on whenever NODE_ENV is not "test") would call stop() a second time and hang the shutdown.
       stopOnTerminationSignals: false,
-      validationRules: [depthRule(config.graphql)],
+      validationRules,
       formatError,
       plugins: [
         // We set no cache hints; the default cache-control plugin would still wrap every field resolver.
         ApolloServerPluginCacheControlDisabled(),
-        ApolloServerPluginDrainHttpServer({ httpServer }),
+        // Requests in flight get SHUTDOWN_GRACE_MS to finish (Apollo's default is 10 s) before their connections are cut.
+        ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
         { async serverWillStart() { return { async drainServer() { await ws.dispose(); } }; } },
         metricsPlugin(metrics, schema, config),
       ],
@@ -173,11 +182,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       "/graphql",
       express.json({ limit: config.bodyLimitBytes }),
       bodyErrors,
+      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
-    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics));
+    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics, drain));
     // A bulk import may be larger than any other body (IMPORT_BODY_LIMIT_BYTES); a CSV one is streamed by its route.
     app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
@@ -209,9 +219,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        await apollo.stop();
+        drain.begin();
+        // The stream consumer stops taking entries at once and finishes its batch in hand while HTTP drains.
+        await Promise.all([apollo.stop(), streamConsumer?.stop()]);
         services.queueStats.close();
-        await streamConsumer?.stop();
         await expiry.stop();
         await services.events.stop();
         await webhookDispatcher.stop();

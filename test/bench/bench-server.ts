@@ -4,11 +4,6 @@ import net from "node:net";
 import path from "node:path";
 import pg from "pg";
 
-export function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = net.createServer().listen(0, "127.0.0.1", () => {
@@ -19,35 +14,48 @@ export async function freePort(): Promise<number> {
 }
 
 export interface BenchServer {
-  child: ChildProcess;
   port: number;
-  base: string;
   adminKey: string;
-  /** The Redis key and channel prefix the server uses. */
+  /** The PostgreSQL schema and Redis key prefix of this run only. */
+  schema: string;
   prefix: string;
-  redisUrl: string;
-  /** Runs a GraphQL document as `key` (the admin key by default); fails on any error. */
-  gql(query: string, key?: string): Promise<any>;
+  child: ChildProcess;
+  /** An admin connection to the database (search_path not set: name `${schema}.table`). */
+  db: pg.Client;
+  /** Stops the server (SIGTERM), drops the schema and closes the connection. */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required) on
- * its own schema and Redis prefix, logging at warn; stop() ends it and drops the schema.
+ * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required) in a
+ * schema and Redis prefix of its own, as `npm start` runs it (NODE_ENV=production unless told
+ * otherwise), logging at warn. BENCH_NODE_ARGS passes node options to it (e.g. `--cpu-prof`).
  */
 export async function startBenchServer(name: string): Promise<BenchServer> {
   const databaseUrl = process.env.DATABASE_URL;
   const redisUrl = process.env.REDIS_URL;
   if (!databaseUrl || !redisUrl) throw new Error(`bench:${name} needs DATABASE_URL and REDIS_URL`);
-  const schema = `bench_${name}_${randomBytes(3).toString("hex")}`;
-  const prefix = `bench:${randomBytes(3).toString("hex")}:`;
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
+  const run = randomBytes(3).toString("hex");
+  const schema = `bench_${name}_${run}`;
+  const prefix = `bench:${run}:`;
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  await db.query(`CREATE SCHEMA ${schema}`);
   const port = await freePort();
   const adminKey = `bench-${randomBytes(16).toString("hex")}`;
-  const child = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
-    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? "production", PORT: String(port), HOST: "127.0.0.1", DATABASE_SCHEMA: schema, REDIS_PREFIX: prefix, ADMIN_API_KEY: adminKey, LOG_LEVEL: "warn", SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex") },
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, path.resolve(__dirname, "../../src/main.js")], {
+    env: {
+      ...process.env,
+      NODE_ENV: process.env.NODE_ENV ?? "production",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_SCHEMA: schema,
+      REDIS_PREFIX: prefix,
+      ADMIN_API_KEY: adminKey,
+      LOG_LEVEL: "warn",
+      SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {
@@ -58,25 +66,18 @@ export async function startBenchServer(name: string): Promise<BenchServer> {
     });
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
   });
-  const base = `http://127.0.0.1:${port}`;
   return {
-    child,
     port,
-    base,
     adminKey,
+    schema,
     prefix,
-    redisUrl,
-    gql: async (query, key = adminKey) => {
-      const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
-      const body = (await res.json()) as { data: any; errors?: unknown };
-      if (body.errors) throw new Error(JSON.stringify(body.errors));
-      return body.data;
-    },
+    child,
+    db,
     stop: async () => {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
+      await db.query(`DROP SCHEMA ${schema} CASCADE`);
+      await db.end();
     },
   };
 }

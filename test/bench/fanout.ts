@@ -3,8 +3,8 @@
  *
  *   npm run bench:fanout -- [--clients 2000] [--groups 1] [--rate 50] [--duration 10]
  *
- * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required), opens
- * --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
+ * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required; see
+ * bench-server.ts), opens --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
  * split over --groups distinct subscriptions (one tenant each), then publishes --rate events per second
  * per tenant straight onto the tenant's Redis topic — the path every ingested event takes after its
  * commit — so the figure measures fan-out (one execution per event per distinct subscription, the same
@@ -15,7 +15,12 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import { Redis } from "ioredis";
-import { arg, startBenchServer } from "./bench-server";
+import { startBenchServer } from "./bench-server";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
 
 const clients = arg("clients", 2000);
 const groups = arg("groups", 1);
@@ -120,8 +125,16 @@ class RawClient {
 const QUERY = `subscription { registrationEvents { type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt } } }`;
 
 async function main(): Promise<void> {
-  const server = await startBenchServer("fanout");
-  const { base, gql, port, prefix, redisUrl } = server;
+  const bench = await startBenchServer("fanout");
+  const { port, adminKey, prefix } = bench;
+  const redisUrl = process.env.REDIS_URL!;
+  const base = `http://127.0.0.1:${port}`;
+  const gql = async (query: string, key = adminKey) => {
+    const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
+    const body = (await res.json()) as { data: any; errors?: unknown };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
 
   const tenants: Array<{ id: number; key: string; extension: any }> = [];
   for (let g = 0; g < groups; g++) {
@@ -156,7 +169,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
 
   const device = { id: 1, tenantId: 0, extensionId: 0, contactUri: "sip:1001@192.0.2.1:5060", userAgent: "bench", sourceAddress: "192.0.2.1:5060", transport: "udp", registeredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600e3).toISOString(), unregisteredAt: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), registered: true };
-  const cpu0 = cpuMs(server.child.pid!);
+  const cpu0 = cpuMs(bench.child.pid!);
   const own0 = process.cpuUsage();
   const received0 = received;
   const started = Date.now();
@@ -176,7 +189,7 @@ async function main(): Promise<void> {
   clearInterval(timer);
   await new Promise((r) => setTimeout(r, 1000));
   const seconds = (Date.now() - started) / 1000;
-  const cpu = cpuMs(server.child.pid!) - cpu0;
+  const cpu = cpuMs(bench.child.pid!) - cpu0;
   const own = process.cpuUsage(own0);
   const messages = received - received0;
   const expected = published * clients;
@@ -194,7 +207,7 @@ async function main(): Promise<void> {
   );
   for (const s of sockets) s.destroy();
   await redis.quit();
-  await server.stop();
+  await bench.stop();
 }
 
 main().catch((error: unknown) => {

@@ -174,17 +174,19 @@ suite("phones through the shipped Kamailio", () => {
     const marker = await create(tenant.id, "1005", "marker-secret-1005");
     const before = await streamLength();
 
-    const refusals = await Promise.all([
-      sipsakRegister(kamailio.port, "1002", tenant.sipDomain, "wrong-secret-1002"),
-      sipsakRegister(kamailio.port, "1003", tenant.sipDomain, "right-secret-1003"),
+    const attempts: Array<[string, string, string]> = [
+      ["1002", tenant.sipDomain, "wrong-secret-1002"],
+      ["1003", tenant.sipDomain, "right-secret-1003"],
       // Our 1004's secret in the other tenant's domain, and theirs in ours.
-      sipsakRegister(kamailio.port, "1004", other.sipDomain, "our-secret-1004"),
-      sipsakRegister(kamailio.port, "1004", tenant.sipDomain, "their-secret-1004"),
-      sipsakRegister(kamailio.port, "1999", tenant.sipDomain, "no-such-extension"),
-    ]);
-    for (const r of refusals) expect(r.status).toBe(403);
+      ["1004", other.sipDomain, "our-secret-1004"],
+      ["1004", tenant.sipDomain, "their-secret-1004"],
+      ["1999", tenant.sipDomain, "no-such-extension"],
+    ];
+    const refusals = [];
+    for (const [number, domain, secret] of attempts) refusals.push(await sipsakRegister(kamailio.port, number, domain, secret));
+    for (const r of refusals) expect({ status: r.status, output: r.status === 403 ? "" : r.output }).toEqual({ status: 403, output: "" });
     // The replies are the same: none tells whether the extension exists.
-    const reasons = refusals.map((r) => /^SIP\/2\.0 403[^\r\n]*/m.exec(r.output)?.[0]);
+    const reasons = refusals.map((r) => /SIP\/2\.0 403 [^\r\n]*/.exec(r.output)?.[0]);
     expect(new Set(reasons).size).toBe(1);
 
     // A registration after the refusals: once it has reached the product, so would anything before it.

@@ -100,6 +100,16 @@ describe("bulk import: refusals name every bad line, and write nothing", () => {
     expect((await rest("POST", path, { key: adminKey, raw: "x", headers: { "content-type": "text/plain" } })).status).toBe(415);
     const big = "extension_number,display_name\r\n" + "1,x\r\n".repeat(IMPORT_LIMIT / 5 + 10);
     expect((await rest("POST", path, { key: adminKey, ...csv(big) })).status).toBe(413);
+    // Without a Content-Length (chunked), the limit is enforced as the stream arrives.
+    const chunks = new ReadableStream({
+      start(controller) {
+        // Fewer rows than the row limit, more bytes than the body limit.
+        controller.enqueue(new TextEncoder().encode("extension_number,display_name\r\n" + `1,${"x".repeat(200)}\r\n`.repeat(3000)));
+        controller.close();
+      },
+    });
+    const streamed = await ts.http(path, { method: "POST", key: adminKey, headers: { "content-type": "text/csv" }, body: chunks, duplex: "half" } as RequestInit);
+    expect(streamed.status).toBe(413);
     expect((await rest("POST", path, { key: adminKey, raw: "[{", headers: { "content-type": "application/json" } })).status).toBe(400);
     const malformed = await rest("POST", path, { key: adminKey, ...csv(`extension_number,display_name\n1,"open`) });
     expect(malformed.status).toBe(422);
@@ -175,6 +185,14 @@ describe("bulk import: dry run, the real run, upsert and the audit it leaves", (
     // Importing the same file again changes nothing.
     const again = (await ts.ok(ImportExtensionsDocument, variables, adminKey)).importExtensions;
     expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 3 });
+    // A new secret is an update: sealed anew, its digests recomputed, audited as redacted.
+    const rotated = [{ extension_number: "400", secret: `${SECRET}-new` }];
+    const third = (await ts.ok(ImportExtensionsDocument, { ...variables, data: JSON.stringify(rotated) }, adminKey)).importExtensions;
+    expect(third).toMatchObject({ updated: 1, unchanged: 0 });
+    const [row400] = await sql(`SELECT ha1_sha256 AS h FROM extension WHERE id = $1`, [Number(kept.id)]);
+    expect(row400.h).toBe(sipDigests("400", tenant.sipDomain, `${SECRET}-new`).ha1Sha256);
+    const [entry] = (await ts.ok(AuditLogDocument, { tenantId: tenant.id, filter: { entityId: kept.id, action: "extension.updated" } }, adminKey)).auditLog.nodes;
+    expect(entry.changes).toEqual({ secret: ["[redacted]", "[redacted]"] });
   });
 
   it("an upsert that disables an extension unregisters its devices, as a single update does", async () => {

@@ -211,14 +211,14 @@ function streamSuite(): void {
     const key = keyOf(p);
     const f = await start(p);
     const service = f.server.services.ingest;
-    const original = service.ingest.bind(service);
+    const original = service.ingestMany.bind(service);
     let failures = 0;
-    service.ingest = async (ctx, raw) => {
+    service.ingestMany = async (ctx, raws, options) => {
       if (failures < 2) {
         failures++;
         throw new Error("Connection terminated unexpectedly");
       }
-      return original(ctx, raw);
+      return original(ctx, raws, options);
     };
     const contact = `sip:retry-${uniq()}@192.0.2.90`;
     const [id] = await xadd(key, [event(registration(numbers[5], contact))]);

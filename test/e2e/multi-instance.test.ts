@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import http from "node:http";
+import pg from "pg";
 import { print } from "graphql";
 import { Redis } from "ioredis";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
@@ -154,4 +156,121 @@ suite("two instances", () => {
     expect(await closed).toBe(4403);
     await sub.close();
   });
+});
+
+/**
+ * Issue 13 item 5: SIGTERM drains. A large batch of events in flight when the signal arrives gets a
+ * complete answer — every index, applied or reported not applied — that matches the database, and
+ * the process exits 0. The batch is held in flight by a lock the test takes on its extension,
+ * released only late in the grace period, so that the rest of the batch certainly cannot fit before
+ * the deadline. (Here, to share this file's build of the server.)
+ */
+const GRACE_MS = 3_000;
+
+suite("SIGTERM with a batch of events in flight", () => {
+  let schema: string;
+  let server: ServerProcess;
+  let db: pg.Client;
+  const adminKey = `drain-admin-${randomBytes(12).toString("hex")}`;
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    db = new pg.Client({ connectionString: databaseUrl() });
+    await db.connect();
+    await db.query(`SET search_path = ${schema}`);
+    server = await spawnServer({
+      DATABASE_URL: databaseUrl()!,
+      DATABASE_SCHEMA: schema,
+      ...(redisUrl() ? { REDIS_URL: redisUrl()!, REDIS_PREFIX: `test:drain:${schema}:` } : {}),
+      ADMIN_API_KEY: adminKey,
+      SECRET_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+      SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      LOG_LEVEL: "info",
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) await server.stop();
+    await db?.end();
+    if (schema) await dropTestSchema(schema);
+  });
+
+  async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Whether a new connection to the server is refused. */
+  const refused = (url: string): Promise<boolean> =>
+    new Promise((resolve) => {
+      const req = http.get(`${url}/healthz`, { agent: false }, (res) => {
+        res.resume();
+        resolve(false);
+      });
+      req.on("error", () => resolve(true));
+    });
+
+  it("answers every event of the batch, as the database has it, and exits 0", async () => {
+    const gql = async (query: string) => {
+      const res = await fetch(`${server.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+        body: JSON.stringify({ query }),
+      });
+      const body = (await res.json()) as { data: any; errors?: unknown };
+      if (body.errors) throw new Error(JSON.stringify(body.errors));
+      return body.data;
+    };
+    const tenant = (await gql(`mutation { createTenant(input: { name: "Drain", slug: "drain", sipDomain: "drain.pbx.test", maxExtensions: 2 }) { id } }`)).createTenant;
+    const extension = (await gql(`mutation { createExtension(input: { tenantId: "${tenant.id}", extensionNumber: "1001", secret: "s3cur3p@ss-long" }) { id } }`))
+      .createExtension;
+    // 1,000 REGISTERs of one extension (one lane, several transactions), each a new contact: a row each.
+    const events = Array.from({ length: 1000 }, (_, i) => ({
+      type: "registration",
+      action: "register",
+      domain: "drain.pbx.test",
+      extension: "1001",
+      contact: `sip:1001-${i}@192.0.2.1:5060`,
+      expires: 3600,
+    }));
+
+    await db.query("BEGIN");
+    await db.query(`SELECT id FROM extension WHERE id = $1 FOR UPDATE`, [extension.id]);
+    const answer = fetch(`${server.url}/api/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+      body: JSON.stringify(events),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as { message?: string; data: Array<{ index: number; status: string; code?: string }> } }));
+    await until("the batch waiting on the extension's lock", async () => {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))`);
+      return rows[0].n > 0;
+    });
+    const signalled = Date.now();
+    server.child.kill("SIGTERM");
+    await until("the drain begun", () => server.output().includes('"msg":"shutting down"'));
+    // New connections are refused; the request in flight goes on.
+    await until("new connections refused", () => refused(server.url));
+    // Late in the grace: the first transaction can still end in time, a second one could not.
+    await until("most of the grace gone", () => Date.now() - signalled > GRACE_MS * 0.6);
+    await db.query("COMMIT");
+
+    const { status, body } = await answer;
+    expect(await server.exited).toBe(0);
+    expect(server.output()).not.toContain("exiting");
+    expect(status).toBe(207);
+    expect(body.data.map((o) => o.index)).toEqual(events.map((_, i) => i));
+    const applied = body.data.filter((o) => o.status === "applied").map((o) => events[o.index].contact);
+    const unapplied = body.data.filter((o) => o.status === "rejected");
+    expect(applied.length).toBeGreaterThan(0);
+    expect(unapplied.length).toBeGreaterThan(0);
+    expect(applied.length + unapplied.length).toBe(events.length);
+    for (const o of unapplied) expect(o).toMatchObject({ code: "SERVICE_UNAVAILABLE", message: "The server is shutting down: this event was not applied. Send it again." });
+    expect(body.message).toBe(`${unapplied.length} of 1000 events were not applied (send them again); the others were applied.`);
+    // The answer is the database's: exactly the applied contacts have a device.
+    const { rows } = await db.query(`SELECT contact_uri AS contact FROM device WHERE extension_id = $1 ORDER BY id`, [extension.id]);
+    expect(rows.map((r: { contact: string }) => r.contact)).toEqual(applied);
+  }, 60_000);
 });

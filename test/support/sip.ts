@@ -214,12 +214,16 @@ export async function sipsakRegister(kamailioPort: number, number: string, domai
   const child = spawn("sipsak", ["-p", `127.0.0.1:${kamailioPort}`, "-U", "-i", "-H", "127.0.0.1", "-l", String(local), "-s", `sip:${number}@${domain}`, "-u", number, "-a", secret, "-x", String(expires), "-vvv"], {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  let replies = "";
+  let errors = "";
+  child.stdout.on("data", (d: Buffer) => (replies += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (errors += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
-  // stdout and stderr interleave out of wire order: the final reply is the last that is not provisional or a challenge.
-  const statuses = [...output.matchAll(/^SIP\/2\.0 (\d{3})/gm)].map((m) => Number(m[1]));
+  const output = `${replies}${errors}`;
+  // Replies go to stdout, except the one sipsak gives up on, which goes to stderr with its error; the
+  // streams are read apart (they would interleave mid-line). The final reply is the one that is not
+  // provisional or a challenge.
+  const statuses = [replies, errors].flatMap((text) => [...text.matchAll(/SIP\/2\.0 (\d{3}) /g)].map((m) => Number(m[1])));
   return { code, output, status: statuses.filter((s) => s >= 200 && s !== 401 && s !== 407).at(-1) ?? statuses.at(-1) };
 }
 

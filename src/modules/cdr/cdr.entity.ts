@@ -28,6 +28,7 @@ registerEnumType(CallDisposition, { name: "CallDisposition" });
 @Entity({ name: "cdr" })
 @Unique("uq_cdr__tenant_id__call_id__extension_number__started_at", ["tenantId", "callId", "extensionNumber", "startedAt"])
 @Index("ix_cdr__tenant_id__started_at__id", ["tenantId", "startedAt", "id"])
+@Index("ix_cdr__tenant_id__started_at__stats", ["tenantId", "startedAt", "disposition", "durationSeconds"])
 @Index("ix_cdr__extension_id__started_at__id", ["extensionId", "startedAt", "id"])
 @Index("ix_cdr__tenant_id__disposition__started_at__id", ["tenantId", "disposition", "startedAt", "id"])
 @Index("ix_cdr__tenant_id__direction__started_at__id", ["tenantId", "direction", "startedAt", "id"])

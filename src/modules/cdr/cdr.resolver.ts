@@ -7,6 +7,7 @@ import { Queue } from "../queue/queue.entity";
 import { Tenant } from "../tenant/tenant.entity";
 import { Cdr } from "./cdr.entity";
 import { CdrPageArgs, CdrsArgs } from "./cdr.inputs";
+import { CdrStatsArgs, CdrStatsBucket } from "./cdr-stats.type";
 import type { CdrRow } from "./cdr.service";
 
 export const CdrConnection = connectionType(Cdr, "Cdr");
@@ -34,6 +35,14 @@ export class TenantCdrsResolver {
   @FieldResolver(() => CdrConnection, { complexity: connectionComplexity, description: "The tenant's CDRs, newest first." })
   cdrs(@Root() tenant: Tenant, @Args() args: CdrPageArgs, @Ctx() ctx: RequestContext) {
     return ctx.services.cdrs.forTenant(ctx, tenant.id, args);
+  }
+
+  @FieldResolver(() => [CdrStatsBucket], {
+    complexity: ({ childComplexity }: { childComplexity: number }) => 1 + childComplexity * 31,
+    description: "Calls, answered calls and their mean duration per day in the tenant's time zone, for calls that started in from..to; days without calls are absent.",
+  })
+  cdrStats(@Root() tenant: Tenant, @Args() args: CdrStatsArgs, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.cdrStatsByTenant.load({ parentId: tenant.id, args: ctx.services.cdrStats.normalize(args) });
   }
 }
 

@@ -183,7 +183,7 @@ export class CdrService {
     return new Map(rows.map((r) => [r.parentId, r.count]));
   }
 
-  private conditions(p: SqlParams, query: CdrQuery): string[] {
+  conditions(p: SqlParams, query: CdrQuery): string[] {
     const where: string[] = [];
     if (query.from !== null) where.push(`c.started_at >= ${p.add(query.from)}::timestamptz`);
     if (query.to !== null) where.push(`c.started_at < ${p.add(query.to)}::timestamptz`);
@@ -194,7 +194,7 @@ export class CdrService {
   }
 
   /** Judges the arguments (BAD_USER_INPUT with fields) and turns them into a CdrQuery. */
-  private async normalize(args: CdrPageArgs): Promise<CdrQuery> {
+  async normalize(args: CdrPageArgs): Promise<CdrQuery> {
     const limit = pageSize(args.first);
     const after = args.after ? decodeCdrCursor(args.after) : null;
     const filter = Object.assign(new CdrFilter(), args.filter ?? {});

@@ -1,7 +1,7 @@
 import { readRows } from "../../db/read";
 import { parseId, requireRole } from "../../auth/access";
 import { Role } from "../../auth/role";
-import { badInput, notFound } from "../../common/errors";
+import { AppError, badInput, notFound } from "../../common/errors";
 import { groupBy } from "../../common/group-by";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
@@ -78,30 +78,12 @@ export class DeviceService {
   async upsertRegistration(ctx: RequestContext, rawExtensionId: string | number, input: RegistrationInput): Promise<RegistrationOutcome> {
     requireRole(ctx, ...REGISTRARS);
     await assertValid(input);
+    const id = parseId(rawExtensionId) ?? 0;
     return transactional(ctx, async (tx) => {
-      const extension = await this.lockExtension(tx, rawExtensionId);
-      if (extension.status !== ExtensionStatus.ACTIVE) throw badInput({ extension: ["The extension is disabled."] }, "The extension is disabled.");
-      const existing = await this.findByContact(tx, extension.id, input.contactUri);
-      const expiresAt = new Date(input.occurredAt.getTime() + input.expiresInSeconds * 1000);
-      const details = [input.userAgent ?? null, input.sourceAddress ?? null, input.transport ?? null];
-      if (!existing) {
-        const [device]: DeviceRow[] = await tx.manager.query(
-          `INSERT INTO device AS d (tenant_id, extension_id, contact_uri, user_agent, source_address, transport, registered_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${DEVICE_COLUMNS}`,
-          [extension.tenantId, extension.id, input.contactUri, ...details, input.occurredAt, expiresAt],
-        );
-        return { device, change: "REGISTERED" };
-      }
-      // An expired registration ended before the event, so only these two can be newer than it.
-      if (input.occurredAt < (existing.unregisteredAt ?? existing.registeredAt)) return { device: existing, change: null };
-      const live = existing.unregisteredAt === null && existing.expiresAt > input.occurredAt;
-      const [[device]]: [DeviceRow[]] = await tx.manager.query(
-        `UPDATE device AS d SET user_agent = $1, source_address = $2, transport = $3, registered_at = $4, expires_at = $5,
-           unregistered_at = NULL, updated_at = now()
-         WHERE d.id = $6 RETURNING ${DEVICE_COLUMNS}`,
-        [...details, live ? existing.registeredAt : input.occurredAt, expiresAt, existing.id],
-      );
-      return { device, change: live ? "REFRESHED" : "REGISTERED" };
+      const book = await this.lockForRegistrations(tx, [id]);
+      const outcome = await book.register(tx, id, input);
+      await book.write(tx);
+      return outcome;
     });
   }
 
@@ -112,37 +94,142 @@ export class DeviceService {
   async unregister(ctx: RequestContext, rawExtensionId: string | number, input: UnregistrationInput): Promise<RegistrationOutcome> {
     requireRole(ctx, ...REGISTRARS);
     await assertValid(input);
+    const id = parseId(rawExtensionId) ?? 0;
     return transactional(ctx, async (tx) => {
-      const extension = await this.lockExtension(tx, rawExtensionId);
-      const existing = await this.findByContact(tx, extension.id, input.contactUri);
-      if (!existing) throw notFound("Device", { contactUri: ["No device of the extension has this contact."] });
-      if (existing.unregisteredAt !== null || input.occurredAt < existing.registeredAt) return { device: existing, change: null };
-      const [[device]]: [DeviceRow[]] = await tx.manager.query(
-        `UPDATE device AS d SET unregistered_at = $1, updated_at = now() WHERE d.id = $2 RETURNING ${DEVICE_COLUMNS}`,
-        [input.occurredAt, existing.id],
-      );
-      return { device, change: "UNREGISTERED" };
+      const book = await this.lockForRegistrations(tx, [id]);
+      const outcome = await book.unregister(tx, id, input);
+      await book.write(tx);
+      return outcome;
     });
   }
 
   /**
-   * Locks the extension for the rest of the transaction, so registrations of one extension apply one
-   * at a time and never race its deletion. A tenant-bound key sees only its tenant's extensions.
+   * Locks extensions and their devices for the rest of the transaction, one statement each and in id
+   * order (two batches never deadlock), and returns the book that applies their registrations. So
+   * registrations of one extension apply one at a time and never race its deletion or disabling, and
+   * the expiry sweep skips the locked devices. A tenant-bound key sees only its tenant's extensions:
+   * the others are missing from the book, as are unknown ones.
    */
-  private async lockExtension(tx: RequestContext, rawId: string | number): Promise<LockedExtension> {
+  async lockForRegistrations(tx: RequestContext, extensionIds: readonly number[]): Promise<RegistrationBook> {
     const principal = requireRole(tx, ...REGISTRARS);
-    const id = parseId(rawId);
-    const [row]: LockedExtension[] =
-      id === null ? [] : await tx.manager.query(`SELECT id, tenant_id AS "tenantId", status FROM extension WHERE id = $1 FOR NO KEY UPDATE`, [id]);
-    if (!row || (principal.tenantId !== null && principal.tenantId !== row.tenantId)) throw notFound("Extension");
-    return row;
+    const ids = [...new Set(extensionIds.filter((id) => id > 0))];
+    const extensions: Array<LockedExtension & { now: Date }> = ids.length
+      ? await tx.manager.query(`SELECT id, tenant_id AS "tenantId", status, now() AS now FROM extension WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE`, [
+          ids,
+        ])
+      : [];
+    const visible = extensions.filter((row) => principal.tenantId === null || principal.tenantId === row.tenantId);
+    const devices: DeviceRow[] = visible.length
+      ? await tx.manager.query(`SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.extension_id = ANY($1::int[]) ORDER BY d.id FOR UPDATE`, [
+          visible.map((row) => row.id),
+        ])
+      : [];
+    return new RegistrationBook(visible, devices, extensions[0]?.now ?? new Date());
+  }
+}
+
+/**
+ * The extensions a transaction has locked and their devices as the transaction has left them. Each
+ * registration reads its device here; a new contact is inserted at once (its id goes into the
+ * event), while the changes of known devices are kept and written by `write()` in one statement —
+ * so a batch of many events reads and writes nothing per refresh. The owner calls `write()` before
+ * its transaction commits. Valid only inside the transaction that locked them.
+ */
+export class RegistrationBook {
+  private readonly extensions: Map<number, LockedExtension>;
+  /** Per extension, its devices by contact URI. */
+  private readonly devices = new Map<number, Map<string, DeviceRow>>();
+  /** Devices changed since the last write. */
+  private readonly changed = new Set<DeviceRow>();
+
+  constructor(
+    extensions: LockedExtension[],
+    devices: DeviceRow[],
+    /** The transaction's now(): every updated_at it writes, and what `registered` is judged against. */
+    private readonly now: Date,
+  ) {
+    this.extensions = new Map(extensions.map((row) => [row.id, row]));
+    for (const row of extensions) this.devices.set(row.id, new Map());
+    for (const device of devices) this.devices.get(device.extensionId)?.set(device.contactUri, device);
   }
 
-  private async findByContact(tx: RequestContext, extensionId: number, contactUri: string): Promise<DeviceRow | null> {
-    const [row]: DeviceRow[] = await tx.manager.query(`SELECT ${DEVICE_COLUMNS} FROM device d WHERE d.extension_id = $1 AND d.contact_uri = $2`, [
-      extensionId,
-      contactUri,
-    ]);
-    return row ?? null;
+  /** Why a REGISTER of the extension is refused, known before anything is written; null when it is not. */
+  refusal(extensionId: number): AppError | null {
+    const extension = this.extensions.get(extensionId);
+    if (!extension) return notFound("Extension");
+    if (extension.status !== ExtensionStatus.ACTIVE) return badInput({ extension: ["The extension is disabled."] }, "The extension is disabled.");
+    return null;
+  }
+
+  /** The extension's contacts not unregistered (expired ones too: an unregister still ends them), oldest device first. */
+  liveContacts(extensionId: number): string[] {
+    const devices = [...(this.devices.get(extensionId)?.values() ?? [])].sort((a, b) => Number(a.id) - Number(b.id));
+    return devices.filter((d) => d.unregisteredAt === null).map((d) => d.contactUri);
+  }
+
+  /** DeviceService.upsertRegistration's rules, for an input already validated. */
+  async register(tx: RequestContext, extensionId: number, input: RegistrationInput): Promise<RegistrationOutcome> {
+    const refused = this.refusal(extensionId);
+    if (refused) throw refused;
+    const extension = this.extensions.get(extensionId)!;
+    const existing = this.devices.get(extensionId)!.get(input.contactUri);
+    const expiresAt = new Date(input.occurredAt.getTime() + input.expiresInSeconds * 1000);
+    const details = { userAgent: input.userAgent ?? null, sourceAddress: input.sourceAddress ?? null, transport: input.transport ?? null };
+    if (!existing) {
+      const [device]: DeviceRow[] = await tx.manager.query(
+        `INSERT INTO device AS d (tenant_id, extension_id, contact_uri, user_agent, source_address, transport, registered_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${DEVICE_COLUMNS}`,
+        [extension.tenantId, extension.id, input.contactUri, details.userAgent, details.sourceAddress, details.transport, input.occurredAt, expiresAt],
+      );
+      this.devices.get(extensionId)!.set(device.contactUri, device);
+      return { device, change: "REGISTERED" };
+    }
+    // An expired registration ended before the event, so only these two can be newer than it.
+    if (input.occurredAt < new Date(existing.unregisteredAt ?? existing.registeredAt)) return { device: existing, change: null };
+    const live = existing.unregisteredAt === null && new Date(existing.expiresAt) > input.occurredAt;
+    const device = this.change(existing, { ...details, registeredAt: live ? existing.registeredAt : input.occurredAt, expiresAt, unregisteredAt: null });
+    return { device, change: live ? "REFRESHED" : "REGISTERED" };
+  }
+
+  /** DeviceService.unregister's rules, for an input already validated. */
+  async unregister(_tx: RequestContext, extensionId: number, input: UnregistrationInput): Promise<RegistrationOutcome> {
+    if (!this.extensions.has(extensionId)) throw notFound("Extension");
+    const existing = this.devices.get(extensionId)!.get(input.contactUri);
+    if (!existing) throw notFound("Device", { contactUri: ["No device of the extension has this contact."] });
+    if (existing.unregisteredAt !== null || input.occurredAt < new Date(existing.registeredAt)) return { device: existing, change: null };
+    return { device: this.change(existing, { unregisteredAt: input.occurredAt }), change: "UNREGISTERED" };
+  }
+
+  /** Writes every device changed since the last write, in one statement. */
+  async write(tx: RequestContext): Promise<void> {
+    if (this.changed.size === 0) return;
+    const rows = [...this.changed];
+    this.changed.clear();
+    await tx.manager.query(
+      `UPDATE device AS d SET user_agent = v.user_agent, source_address = v.source_address, transport = v.transport,
+         registered_at = v.registered_at, expires_at = v.expires_at, unregistered_at = v.unregistered_at, updated_at = now()
+       FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
+         AS v(id, user_agent, source_address, transport, registered_at, expires_at, unregistered_at)
+       WHERE d.id = v.id`,
+      [
+        rows.map((d) => d.id),
+        rows.map((d) => d.userAgent),
+        rows.map((d) => d.sourceAddress),
+        rows.map((d) => d.transport),
+        rows.map((d) => d.registeredAt),
+        rows.map((d) => d.expiresAt),
+        rows.map((d) => d.unregisteredAt),
+      ],
+    );
+  }
+
+  /** The device as the pending write will leave it (the row the event carries). */
+  private change(existing: DeviceRow, set: Partial<DeviceRow>): DeviceRow {
+    const device: DeviceRow = { ...existing, ...set, updatedAt: this.now };
+    device.registered = device.unregisteredAt === null && new Date(device.expiresAt) > this.now;
+    this.changed.delete(existing);
+    this.changed.add(device);
+    this.devices.get(device.extensionId)!.set(device.contactUri, device);
+    return device;
   }
 }

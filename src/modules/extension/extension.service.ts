@@ -447,7 +447,7 @@ export class ExtensionService {
     return { tenantId: ["The tenant of an extension cannot be changed."] };
   }
 
-  private addFilters(p: SqlParams, where: string[], args: ExtensionListArgs): void {
+  addFilters(p: SqlParams, where: string[], args: ExtensionListArgs): void {
     const search = args.search?.trim();
     if (search?.includes("\u0000")) throw badInput({ search: ["The search may not contain NUL characters."] });
     if (search) {

@@ -48,7 +48,7 @@ const QUEUE_ORDER = `q.tenant_id, q.name, q.id`;
 /** A queue's agents in the order calls are offered to them: lower penalty first. */
 const AGENT_ORDER = `a.penalty, a.id`;
 /** An extension's memberships in enrolment order. */
-const MEMBERSHIP_ORDER = `a.id`;
+export const MEMBERSHIP_ORDER = `a.id`;
 
 const READERS = [Role.ADMIN, Role.TENANT_ADMIN, Role.VIEWER];
 const WRITERS = [Role.ADMIN, Role.TENANT_ADMIN];

@@ -1,0 +1,95 @@
+import type { RequestHandler } from "express";
+import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from "graphql";
+import { randomUUID } from "node:crypto";
+import type { Principal } from "../auth/principal";
+import { buildContext, type ContextDeps } from "../context/build-context";
+import type { Metrics } from "../observability/metrics";
+import { compileRead, type CompiledRead } from "./compiled-reads";
+import { assertComplexity, type QueryLimits } from "./limits";
+
+interface Plan {
+  read: CompiledRead;
+  operation: OperationDefinitionNode;
+  document: ReturnType<typeof parse>;
+  operationName: string | null;
+  /** Variables (as sent) whose complexity passed the limit: the estimate depends on nothing else. */
+  withinLimits: Set<string>;
+}
+
+/** Distinct documents planned (or found unplannable) per process; past this they go to Apollo. */
+const MAX_PLANS = 500;
+
+/** Only plain JSON answers are served here; any other Accept (graphql-response+json, multipart) goes to Apollo. */
+const plainJson = (accept: string | undefined) => accept === undefined || accept === "*/*" || accept === "application/json";
+
+/**
+ * The HTTP door of compiled reads (see compiled-reads.ts), in front of Apollo on POST /graphql. A
+ * document is parsed and validated once (the same rules as Apollo's, depth included); then, per
+ * request, its variables are coerced and its complexity judged exactly as Apollo does, and any
+ * refusal, any unplannable document and any doubt at run time fall through to Apollo, which
+ * answers as it always has.
+ */
+export function compiledReads(
+  schema: GraphQLSchema,
+  deps: ContextDeps,
+  options: { limits: QueryLimits; /** Apollo's own validationRules, run besides graphql's specified rules. */ validationRules: ValidationRule[] },
+  metrics: Metrics,
+  authenticate: (header: unknown) => Promise<Principal | null>,
+): RequestHandler {
+  const plans = new Map<string, Plan | null>();
+  const { limits } = options;
+  const rules = [...specifiedRules, ...options.validationRules];
+
+  const planFor = (query: string, operationName: string | null): Plan | null => {
+    const key = `${operationName ?? ""}\u0000${query}`;
+    let plan = plans.get(key);
+    if (plan !== undefined) return plan;
+    plan = null;
+    try {
+      const document = parse(query);
+      if (validate(schema, document, rules).length === 0) {
+        const read = compileRead(schema, document, operationName);
+        const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === "OperationDefinition" && (!operationName || d.name?.value === operationName));
+        if (read && operation) plan = { read, operation, document, operationName, withinLimits: new Set() };
+      }
+    } catch {
+      plan = null;
+    }
+    if (plans.size < MAX_PLANS) plans.set(key, plan);
+    return plan;
+  };
+
+  return (req, res, next) => {
+    const body = req.body as { query?: unknown; variables?: unknown; operationName?: unknown; extensions?: unknown } | undefined;
+    if (
+      req.method !== "POST" || !body || typeof body.query !== "string" || body.extensions !== undefined || !plainJson(req.headers.accept) ||
+      (body.operationName !== undefined && body.operationName !== null && typeof body.operationName !== "string") ||
+      (body.variables !== undefined && body.variables !== null && (typeof body.variables !== "object" || Array.isArray(body.variables)))
+    ) {
+      return next();
+    }
+    const plan = planFor(body.query, (body.operationName as string | null | undefined) ?? null);
+    if (!plan) return next();
+    const inputs = (body.variables ?? {}) as Record<string, unknown>;
+    const coerced = getVariableValues(schema, plan.operation.variableDefinitions ?? [], inputs, { maxErrors: 1 });
+    if (coerced.errors) return next();
+    const inputsKey = JSON.stringify(inputs);
+    if (!plan.withinLimits.has(inputsKey)) {
+      try {
+        assertComplexity(schema, plan.document, inputs, plan.operationName, limits);
+      } catch {
+        return next();
+      }
+      if (plan.withinLimits.size >= MAX_PLANS) plan.withinLimits.clear();
+      plan.withinLimits.add(inputsKey);
+    }
+    void (async () => {
+      const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()));
+      const answer = await plan.read.run(ctx, coerced.coerced);
+      if (answer === null) return next();
+      metrics.graphqlOperations.inc({ operation: plan.operation.name?.value ?? "anonymous", type: "query", outcome: "success", transport: "http" });
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(answer) });
+      res.end(answer);
+    })().catch(() => next());
+  };
+}
