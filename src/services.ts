@@ -18,6 +18,7 @@ import type { Logger } from "./common/logger";
 import { EventLog } from "./events/event-log";
 import type { PubSubEngine } from "./events/pubsub";
 import { WebhookService } from "./modules/webhook/webhook.service";
+import { VoicemailService } from "./modules/voicemail/voicemail.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -38,6 +39,7 @@ export interface Services {
   /** The tenants' event log: written by transactional(), relayed to pub/sub, read by resumed subscriptions. */
   events: EventLog;
   webhooks: WebhookService;
+  voicemail: VoicemailService;
 }
 
 export interface ServiceDeps {
@@ -78,5 +80,6 @@ export function createServices(deps: ServiceDeps): Services {
     audit: new AuditService(),
     events,
     webhooks,
+    voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
   };
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { speedFor, TrafficGenerator, type SimEvent, type SimTenant } from "./simulator/traffic";
+import { speedFor, TrafficGenerator, voicemailDrops, type SimEvent, type SimTenant, type VoicemailDrop } from "./simulator/traffic";
+import { toneWav } from "../modules/voicemail/wav";
 
 /**
  * `npm run simulate -- --url http://localhost:4000 --key <ADMIN key> --tenants N --rate R [--duration S]`
@@ -102,6 +103,9 @@ function parseOptions(argv: string[]): Options | null {
 
 // --- the API -------------------------------------------------------------------------------------
 
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, timeout) is in its cause. */
+const reasonOf = (error: unknown): string => ((error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message);
+
 class Api {
   constructor(private readonly options: Options) {}
 
@@ -114,9 +118,7 @@ class Api {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
-      // fetch says only "fetch failed"; the reason (ECONNREFUSED, timeout) is in its cause.
-      const reason = (error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message;
-      throw new Error(`${path}: ${reason}`, { cause: error });
+      throw new Error(`${path}: ${reasonOf(error)}`, { cause: error });
     }
   }
 
@@ -143,6 +145,29 @@ class Api {
       return batch.map(() => ({ status: "rejected", message: reason }));
     }
     throw new Error(`/api/events: HTTP ${res.status}${body?.message ? ` ${body.message}` : ""}`);
+  }
+
+  /** Hands over one voicemail message with a short generated WAV, as the engine would (multipart). */
+  async voicemail(drop: VoicemailDrop): Promise<"stored" | string> {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(drop)) form.append(name, String(value));
+    // A short tone (at most 3 s of 8 kHz audio) stands in for the caller's words.
+    const audio = toneWav({ seconds: Math.min(drop.duration_seconds, 3), frequency: 300 + (drop.duration_seconds % 5) * 100 });
+    form.append("audio", new Blob([audio], { type: "audio/wav" }), `${drop.message_id}.wav`);
+    let res: Response;
+    try {
+      res = await fetch(this.options.url + "/api/voicemail", {
+        method: "POST",
+        headers: { authorization: `Bearer ${this.options.key}` },
+        body: form,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (error) {
+      return `/api/voicemail: ${reasonOf(error)}`;
+    }
+    const body = (await res.json().catch(() => null)) as { errors?: Record<string, string[]>; message?: string } | null;
+    if (res.status === 200 || res.status === 201) return "stored";
+    return `voicemail ${body?.errors ? firstError(body.errors) : `HTTP ${res.status}`}`;
   }
 }
 
@@ -281,6 +306,7 @@ class Tally {
   accepted = 0;
   rejected = 0;
   failed = 0;
+  voicemails = 0;
   readonly outcomes: Record<string, number> = { applied: 0, duplicate: 0, ignored: 0 };
   readonly reasons = new Map<string, number>();
 
@@ -312,6 +338,13 @@ async function send(api: Api, events: SimEvent[], tally: Tally): Promise<void> {
     } catch (error) {
       if (error instanceof FatalError) throw error;
       tally.fail(batch.length, (error as Error).message);
+      continue;
+    }
+    // Unanswered calls to extensions with voicemail leave a message once their leg has ended.
+    for (const drop of voicemailDrops(batch)) {
+      const result = await api.voicemail(drop);
+      if (result === "stored") tally.voicemails++;
+      else tally.reasons.set(result, (tally.reasons.get(result) ?? 0) + 1);
     }
   }
 }
@@ -367,6 +400,7 @@ async function main(): Promise<number> {
     out(
       `${String(Math.round((now - started) / 1000)).padStart(5)} s  sent ${tally.sent}  accepted ${tally.accepted}  rejected ${tally.rejected}` +
         (tally.failed ? `  failed ${tally.failed}` : "") +
+        `  voicemail ${tally.voicemails}` +
         `  | ${perSecond.toFixed(1)} events/s | ${s.activeLegs} call legs, ${s.waitingInQueues} waiting in queues, ${s.registeredDevices} devices registered`,
     );
     lastSent = tally.sent;
@@ -390,7 +424,7 @@ async function main(): Promise<number> {
   out(
     `Stopped after ${seconds.toFixed(1)} s: sent ${tally.sent} events (${(tally.sent / Math.max(seconds, 0.001)).toFixed(1)}/s); ` +
       `accepted ${tally.accepted} (${tally.outcomes.applied} applied, ${tally.outcomes.duplicate} duplicate, ${tally.outcomes.ignored} ignored), ` +
-      `rejected ${tally.rejected}, failed ${tally.failed}.`,
+      `rejected ${tally.rejected}, failed ${tally.failed}; ${tally.voicemails} voicemail messages left.`,
   );
   const reasons = [...tally.reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
   if (reasons.length) out(`Refusals and failures, most frequent first:\n${reasons.map(([reason, n]) => `  ${String(n).padStart(7)}  ${reason}`).join("\n")}`);

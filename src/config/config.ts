@@ -52,6 +52,16 @@ export interface AppConfig {
   };
   /** After SIGTERM, how long requests in flight may take to finish before their connections are cut. */
   shutdownGraceMs: number;
+  voicemail: {
+    /** Largest accepted audio of one message, in bytes (HTTP 413 above). */
+    maxBytes: number;
+    /** Messages one extension's mailbox holds; a deposit beyond is refused. */
+    maxMessages: number;
+    /** Messages received longer ago than this many days are deleted; 0 keeps them. */
+    retentionDays: number;
+    /** How often the retention sweep runs. */
+    sweepMs: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -124,6 +134,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 600_000),
     },
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
+    voicemail: {
+      maxBytes: int(env, "VOICEMAIL_MAX_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxMessages: int(env, "VOICEMAIL_MAX_MESSAGES", 100, 1, 100_000),
+      retentionDays: int(env, "VOICEMAIL_RETENTION_DAYS", 0, 0, 36_500),
+      sweepMs: int(env, "VOICEMAIL_SWEEP_MS", 60_000, 100, 86_400_000),
+    },
     graphql: {
       maxDepth: int(env, "GRAPHQL_MAX_DEPTH", 12, 2, 100),
       maxComplexity: int(env, "GRAPHQL_MAX_COMPLEXITY", 50_000, 10),

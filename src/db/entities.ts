@@ -7,5 +7,7 @@ import { QueueAgent } from "../modules/queue/queue-agent.entity";
 import { QueueCall } from "../modules/queue/queue-call.entity";
 import { Queue } from "../modules/queue/queue.entity";
 import { Tenant } from "../modules/tenant/tenant.entity";
+import { VoicemailAudioChunk } from "../modules/voicemail/voicemail-audio-chunk.entity";
+import { VoicemailMessage } from "../modules/voicemail/voicemail-message.entity";
 
-export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall, QueueCall];
+export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall, QueueCall, VoicemailMessage, VoicemailAudioChunk];

@@ -9,6 +9,8 @@ import type { QueueStatsRow } from "../modules/queue/queue-stats.service";
 import type { CdrQuery, CdrRow } from "../modules/cdr/cdr.service";
 import type { CdrStatsQuery } from "../modules/cdr/cdr-stats.service";
 import type { CdrStatsBucket } from "../modules/cdr/cdr-stats.type";
+import type { VoicemailQuery, VoicemailRow, VoicemailSummary } from "../modules/voicemail/voicemail.service";
+import { VOICEMAIL_COLUMNS } from "../modules/voicemail/voicemail.service";
 import type { ConnectionPage } from "./connection";
 import { readRows } from "../db/read";
 
@@ -69,6 +71,10 @@ export interface Loaders {
   cdrStatsByTenant: DataLoader<{ parentId: number; args: CdrStatsQuery }, CdrStatsBucket[], string>;
   activeCallsByTenant: DataLoader<number, ActiveCallRow[]>;
   activeCallsByExtension: DataLoader<number, ActiveCallRow[]>;
+  voicemailMessage: DataLoader<number, VoicemailRow | null>;
+  voicemailByExtension: DataLoader<{ parentId: number; args: VoicemailQuery }, ConnectionPage<VoicemailRow>, string>;
+  voicemailSummaryByExtension: DataLoader<number, VoicemailSummary>;
+  cdrOfCall: DataLoader<{ tenantId: number; extensionId: number; callId: string }, CdrRow | null, string>;
 }
 
 /**
@@ -96,5 +102,11 @@ export function createLoaders(ctx: RequestContext): Loaders {
     cdrStatsByTenant: groupedByArgs((ids, args: CdrStatsQuery) => ctx.services.cdrStats.forTenants({ ...ctx, manager }, ids, args)),
     activeCallsByTenant: new DataLoader((ids) => ctx.services.activeCalls.listForTenants({ ...ctx, manager }, ids)),
     activeCallsByExtension: new DataLoader((ids) => ctx.services.activeCalls.listForExtensions({ ...ctx, manager }, ids)),
+    voicemailMessage: byId<VoicemailRow>(ctx, `SELECT ${VOICEMAIL_COLUMNS} FROM voicemail_message m WHERE m.id = ANY($1::int[])`),
+    voicemailByExtension: groupedByArgs((ids, args: VoicemailQuery) => ctx.services.voicemail.pagesFor({ ...ctx, manager }, ids, args)),
+    voicemailSummaryByExtension: new DataLoader((ids) => ctx.services.voicemail.summaries({ dataSource: ctx.dataSource, manager }, ids)),
+    cdrOfCall: new DataLoader((keys) => ctx.services.cdrs.legsOfCalls({ ...ctx, manager }, keys), {
+      cacheKeyFn: (key) => `${key.tenantId}:${key.extensionId}:${key.callId}`,
+    }),
   };
 }

@@ -59,13 +59,16 @@ export function inputFields(body: unknown): Record<string, unknown> {
   return out;
 }
 
+/** One numbered page of rows, as the services answer a REST listing. */
+export type NumberedPage<R> = Pick<ExtensionPage, "total" | "page" | "perPage"> & { rows: R[] };
+
 /** Laravel's length-aware paginator: `links` and `meta`, the filters kept in every link. */
-export function paginated(page: ExtensionPage, path: string, filters: Record<string, string>) {
+export function paginated<R, T>(page: NumberedPage<R>, path: string, filters: Record<string, string>, resource: (row: R) => T) {
   const lastPage = Math.max(1, Math.ceil(page.total / page.perPage));
   const link = (n: number) => `${path}?${new URLSearchParams({ ...filters, per_page: String(page.perPage), page: String(n) })}`;
   const from = page.rows.length ? (page.page - 1) * page.perPage + 1 : null;
   return {
-    data: page.rows.map(extensionResource),
+    data: page.rows.map(resource),
     links: {
       first: link(1),
       last: link(lastPage),

@@ -34,6 +34,7 @@ export const OPENAPI_DOCUMENT = {
   tags: [
     { name: "extensions", description: "SIP endpoints of a tenant." },
     { name: "engine", description: "What a SIP engine reads: digest credentials of active extensions." },
+    { name: "voicemail", description: "Voicemail messages of extensions and their audio." },
   ],
   paths: {
     "/api/openapi.json": {
@@ -244,6 +245,171 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/api/voicemail": {
+      post: {
+        operationId: "depositVoicemail",
+        tags: ["voicemail"],
+        summary: "The SIP engine hands over a voicemail message with its audio.",
+        description:
+          "INGEST (platform-wide, or bound to the message's tenant) or ADMIN key. `multipart/form-data`: the tenant by `domain` or `tenant_id`, " +
+          "the `extension` by number, the engine's `message_id` (unique per extension) and one file part `audio` (audio/wav, audio/x-wav, " +
+          "audio/ogg or audio/mpeg, checked against the file's first bytes; at most VOICEMAIL_MAX_BYTES, default 10 MiB). " +
+          "201 for a new message; the same `message_id` again answers 200 with the message already stored, changing nothing. " +
+          "Refused with 422 naming the field, storing nothing: an unknown tenant (`domain`/`tenant_id`) or extension, an extension " +
+          "without voicemail or with a full mailbox (VOICEMAIL_MAX_MESSAGES, default 100) (`extension`), a missing, empty, unlisted " +
+          "or mislabelled audio (`audio`), an invalid field.",
+        requestBody: {
+          required: true,
+          content: {
+            "multipart/form-data": {
+              schema: {
+                type: "object",
+                required: ["extension", "message_id", "audio"],
+                properties: {
+                  domain: { type: "string", description: "The tenant's SIP domain (or send tenant_id)." },
+                  tenant_id: { type: "integer", minimum: 1 },
+                  extension: { type: "string", pattern: "^[0-9]{1,20}$" },
+                  message_id: { type: "string", minLength: 1, maxLength: 255 },
+                  call_id: { type: "string", maxLength: 255 },
+                  caller_number: { type: "string", maxLength: 64 },
+                  caller_name: { type: "string", maxLength: 255 },
+                  duration_seconds: { type: "integer", minimum: 0, default: 0 },
+                  received_at: { type: "string", format: "date-time", description: "Default: the time of receipt." },
+                  audio: { type: "string", format: "binary" },
+                },
+              },
+              encoding: { audio: { contentType: "audio/wav, audio/x-wav, audio/ogg, audio/mpeg" } },
+            },
+          },
+        },
+        responses: {
+          "200": { description: "A repeated message_id: the message as stored.", content: json(ref("VoicemailResource")) },
+          "201": {
+            description: "Stored.",
+            headers: { Location: { schema: { type: "string" }, description: "The new message's URL." } },
+            content: json(ref("VoicemailResource")),
+          },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "413": response("PayloadTooLarge"),
+          "415": { description: "A body that is not multipart/form-data.", content: json(ref("Message")) },
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/voicemail/{id}": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      get: {
+        operationId: "getVoicemail",
+        tags: ["voicemail"],
+        summary: "One voicemail message (without its audio).",
+        responses: {
+          "200": { description: "The message.", content: json(ref("VoicemailResource")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+      patch: {
+        operationId: "updateVoicemail",
+        tags: ["voicemail"],
+        summary: "Marks a message heard or unheard.",
+        description: "Body `{\"heard\": true}` (or false). Requires ADMIN or TENANT_ADMIN.",
+        requestBody: {
+          required: true,
+          content: json({ type: "object", required: ["heard"], properties: { heard: { type: "boolean" } } }),
+        },
+        responses: {
+          "200": { description: "The changed message.", content: json(ref("VoicemailResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "413": response("PayloadTooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+      delete: {
+        operationId: "deleteVoicemail",
+        tags: ["voicemail"],
+        summary: "Deletes a message and its audio.",
+        description: "Requires ADMIN or TENANT_ADMIN.",
+        responses: {
+          "204": { description: "Deleted." },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/voicemail/{id}/audio": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      get: {
+        operationId: "getVoicemailAudio",
+        tags: ["voicemail"],
+        summary: "The message's audio, streamed.",
+        description:
+          "A reading key (ADMIN, TENANT_ADMIN, VIEWER) of the message's tenant. One `Range: bytes=a-b` (also `a-` and the suffix `-n`) " +
+          "answers 206 with `Content-Range`; an unsatisfiable range 416 with `Content-Range: bytes */size`; several ranges are " +
+          "answered whole (200). Another tenant's message is 404.",
+        parameters: [{ name: "Range", in: "header", schema: { type: "string" }, example: "bytes=0-1023" }],
+        responses: {
+          "200": {
+            description: "The whole audio.",
+            headers: {
+              "Content-Length": { schema: { type: "integer" } },
+              "Accept-Ranges": { schema: { type: "string", const: "bytes" } },
+            },
+            content: { "audio/*": { schema: { type: "string", format: "binary" } } },
+          },
+          "206": {
+            description: "The requested range.",
+            headers: {
+              "Content-Range": { schema: { type: "string" }, description: "bytes a-b/size" },
+              "Content-Length": { schema: { type: "integer" } },
+            },
+            content: { "audio/*": { schema: { type: "string", format: "binary" } } },
+          },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "416": {
+            description: "The range is outside the audio.",
+            headers: { "Content-Range": { schema: { type: "string" }, description: "bytes */size" } },
+            content: json(ref("Message")),
+          },
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/extensions/{id}/voicemail": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      get: {
+        operationId: "listExtensionVoicemail",
+        tags: ["voicemail"],
+        summary: "A page of an extension's voicemail, newest first.",
+        description: "Requires ADMIN, TENANT_ADMIN or VIEWER; another tenant's extension is 404.",
+        parameters: [
+          { name: "heard", in: "query", schema: { type: "boolean" }, description: "Only heard (true/1) or unheard (false/0) messages." },
+          { name: "page", in: "query", schema: { type: "integer", minimum: 1, default: 1 } },
+          { name: "per_page", in: "query", schema: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PER_PAGE } },
+        ],
+        responses: {
+          "200": { description: "One page.", content: json(ref("VoicemailCollection")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key." } },
@@ -294,31 +460,8 @@ export const OPENAPI_DOCUMENT = {
         required: ["data", "links", "meta"],
         properties: {
           data: { type: "array", items: ref("Extension") },
-          links: {
-            type: "object",
-            additionalProperties: false,
-            required: ["first", "last", "prev", "next"],
-            properties: {
-              first: { type: "string", format: "uri" },
-              last: { type: "string", format: "uri" },
-              prev: { type: ["string", "null"], format: "uri" },
-              next: { type: ["string", "null"], format: "uri" },
-            },
-          },
-          meta: {
-            type: "object",
-            additionalProperties: false,
-            required: ["current_page", "from", "last_page", "path", "per_page", "to", "total"],
-            properties: {
-              current_page: { type: "integer", minimum: 1 },
-              from: { type: ["integer", "null"], minimum: 1 },
-              last_page: { type: "integer", minimum: 1 },
-              path: { type: "string", format: "uri" },
-              per_page: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE },
-              to: { type: ["integer", "null"], minimum: 1 },
-              total: { type: "integer", minimum: 0 },
-            },
-          },
+          links: ref("PageLinks"),
+          meta: ref("PageMeta"),
         },
       },
       ImportResult: {
@@ -387,6 +530,72 @@ export const OPENAPI_DOCUMENT = {
         additionalProperties: false,
         required: ["data"],
         properties: { data: ref("EngineCredentials") },
+      },
+      PageLinks: {
+        type: "object",
+        additionalProperties: false,
+        required: ["first", "last", "prev", "next"],
+        properties: {
+          first: { type: "string", format: "uri" },
+          last: { type: "string", format: "uri" },
+          prev: { type: ["string", "null"], format: "uri" },
+          next: { type: ["string", "null"], format: "uri" },
+        },
+      },
+      PageMeta: {
+        type: "object",
+        additionalProperties: false,
+        required: ["current_page", "from", "last_page", "path", "per_page", "to", "total"],
+        properties: {
+          current_page: { type: "integer", minimum: 1 },
+          from: { type: ["integer", "null"], minimum: 1 },
+          last_page: { type: "integer", minimum: 1 },
+          path: { type: "string", format: "uri" },
+          per_page: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE },
+          to: { type: ["integer", "null"], minimum: 1 },
+          total: { type: "integer", minimum: 0 },
+        },
+      },
+      VoicemailMessage: {
+        type: "object",
+        additionalProperties: false,
+        required: [
+          "id", "tenant_id", "extension_id", "message_id", "call_id", "caller_number", "caller_name", "received_at",
+          "duration_seconds", "heard", "content_type", "size_bytes", "audio_url", "created_at", "updated_at",
+        ],
+        properties: {
+          id: { type: "integer", minimum: 1 },
+          tenant_id: { type: "integer", minimum: 1 },
+          extension_id: { type: "integer", minimum: 1 },
+          message_id: { type: "string", minLength: 1 },
+          call_id: { type: ["string", "null"] },
+          caller_number: { type: ["string", "null"] },
+          caller_name: { type: ["string", "null"] },
+          received_at: { type: "string", format: "date-time" },
+          duration_seconds: { type: "integer", minimum: 0 },
+          heard: { type: "boolean" },
+          content_type: { type: "string", enum: ["audio/wav", "audio/x-wav", "audio/ogg", "audio/mpeg"] },
+          size_bytes: { type: "integer", minimum: 1 },
+          audio_url: { type: "string", description: "The path of the audio download." },
+          created_at: { type: "string", format: "date-time" },
+          updated_at: { type: "string", format: "date-time" },
+        },
+      },
+      VoicemailResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("VoicemailMessage") },
+      },
+      VoicemailCollection: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data", "links", "meta"],
+        properties: {
+          data: { type: "array", items: ref("VoicemailMessage") },
+          links: ref("PageLinks"),
+          meta: ref("PageMeta"),
+        },
       },
       Message: {
         type: "object",

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Transform, type Readable } from "node:stream";
-import { Router, type Request, type RequestHandler, type Response } from "express";
+import { Router, type Request, type RequestHandler } from "express";
+import { requireRole } from "../auth/access";
+import { Role } from "../auth/role";
 import { badInput, unauthenticated } from "../common/errors";
 import { buildContext } from "../context/build-context";
-import type { RequestContext } from "../context/request-context";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
 import { readCsvRecords, readJsonRecords } from "../modules/extension/extension-import";
@@ -12,26 +13,8 @@ import type { RestDeps } from "./deps";
 import { HttpError, methodNotAllowed, restErrors } from "./errors";
 import { extensionResource, importResultResource, inputFields, paginated, subscriberResource } from "./extension.resource";
 import { OPENAPI_DOCUMENT } from "./openapi";
-
-const ctxOf = (res: Response): RequestContext => res.locals.ctx as RequestContext;
-
-/** A query parameter as sent (a repeated one is an array, for the service to refuse); empty counts as absent, as in Laravel. */
-const param = (value: unknown): unknown => (value === "" ? undefined : value);
-
-/** Digits become a number; anything else becomes NaN for the service to refuse with its message. */
-function integerParam(value: unknown): number | undefined {
-  const text = param(value);
-  if (text === undefined) return undefined;
-  return typeof text === "string" && /^[0-9]{1,10}$/.test(text) ? Number(text) : Number.NaN;
-}
-
-/** A boolean query parameter as Laravel's boolean rule reads it (`force`, `dry_run`). */
-function booleanParam(value: unknown, name: string): boolean {
-  const text = param(value);
-  if (text === undefined || text === "false" || text === "0") return false;
-  if (text === "true" || text === "1") return true;
-  throw badInput({ [name]: [`The ${name.replace(/_/g, " ")} field must be true or false.`] });
-}
+import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
+import { voicemailRoutes } from "./voicemail.routes";
 
 function modeParam(value: unknown): ImportMode {
   const text = param(value);
@@ -43,26 +26,23 @@ function modeParam(value: unknown): ImportMode {
 
 /** The request body as a stream that fails with 413 past `limit` bytes: a CSV import is parsed as it arrives, never buffered whole. */
 function limitedBody(req: Request, limit: number): Readable {
-  if (Number(req.headers["content-length"] ?? 0) > limit) throw new HttpError(413, "The request body is too large.");
+  // The rest of a refused body is read and dropped, so the client gets the 413 rather than a reset connection.
+  const refuse = () => {
+    req.unpipe();
+    req.resume();
+    return new HttpError(413, "The request body is too large.");
+  };
+  if (Number(req.headers["content-length"] ?? 0) > limit) throw refuse();
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      done(seen > limit ? new HttpError(413, "The request body is too large.") : null, chunk);
+      done(seen > limit ? refuse() : null, chunk);
     },
   });
   req.once("error", (error) => counter.destroy(error));
   return req.pipe(counter);
 }
-
-/** A write with a body must send JSON; a body of another type would otherwise read as empty. */
-const jsonBody: RequestHandler = (req, _res, next) => {
-  const hasBody = req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
-  if (hasBody && !req.is("application/json")) throw new HttpError(415, "The request body must be JSON (Content-Type: application/json).");
-  next();
-};
-
-const collectionPath = (req: Request): string => `${req.protocol}://${req.get("host")}${req.baseUrl}${req.path}`;
 
 /**
  * The REST adapter (`/api/...`, contract §5): thin routes over the same services and input classes
@@ -74,12 +54,14 @@ export function createRestRouter(deps: RestDeps): Router {
 
   /** Bearer key → principal → request context, then the role gate for reads or writes. */
   const authenticated =
-    (access: "read" | "write"): RequestHandler =>
+    (access: Access): RequestHandler =>
     async (req, res, next) => {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
-      const ctx = buildContext(deps, principal, "rest", String(res.locals.requestId ?? randomUUID()));
-      ctx.services.extensions.authorize(ctx, access);
+      // The engine's hand-overs (voicemail) are ingestion, whatever door they come through.
+      const ctx = buildContext(deps, principal, access === "ingest" ? "ingest" : "rest", String(res.locals.requestId ?? randomUUID()));
+      if (access === "ingest") requireRole(ctx, Role.INGEST, Role.ADMIN);
+      else ctx.services.extensions.authorize(ctx, access);
       res.locals.ctx = ctx;
       next();
     };
@@ -102,7 +84,7 @@ export function createRestRouter(deps: RestDeps): Router {
         perPage: integerParam(req.query.per_page),
       });
       const given = Object.fromEntries(Object.entries(filters).filter((entry): entry is [string, string] => typeof entry[1] === "string"));
-      res.json(paginated(page, collectionPath(req), given));
+      res.json(paginated(page, collectionPath(req), given, extensionResource));
     })
     .post(authenticated("write"), jsonBody, async (req, res) => {
       const ctx = ctxOf(res);
@@ -178,6 +160,8 @@ export function createRestRouter(deps: RestDeps): Router {
       res.json({ data: subscriberResource(row) });
     })
     .all(methodNotAllowed(["GET", "HEAD"]));
+
+  voicemailRoutes(router, deps, authenticated);
 
   router.use(restErrors(deps.log));
   return router;

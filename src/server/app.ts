@@ -28,6 +28,7 @@ import { createServices, type Services } from "../services";
 import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
+import { voicemailRetention } from "../modules/voicemail/voicemail-retention";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
@@ -213,6 +214,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     webhookDispatcher.start();
     const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
     void auditPruner?.start();
+    const voicemailPruner = voicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
+    void voicemailPruner?.start();
     const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
     streamConsumer?.start();
 
@@ -224,6 +227,8 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         await Promise.all([apollo.stop(), streamConsumer?.stop()]);
         services.queueStats.close();
         await expiry.stop();
+        // The pruner's deletions record events: it stops before the relay that publishes them.
+        await voicemailPruner?.stop();
         await services.events.stop();
         await webhookDispatcher.stop();
         await cdrPartitions.stop();

@@ -3,14 +3,17 @@ import type { ActiveCallRow } from "../modules/active-call/active-call.service";
 import type { CdrRow } from "../modules/cdr/cdr.service";
 import type { DeviceRow } from "../modules/device/device.service";
 import type { ExtensionRow } from "../modules/extension/extension.service";
+import type { VoicemailRow, VoicemailSummary } from "../modules/voicemail/voicemail.service";
 import { callKind } from "./kinds/call";
 import { extensionKind } from "./kinds/extension";
 import type { EventKind } from "./kinds/kind";
 import { registrationKind } from "./kinds/registration";
+import { voicemailKind } from "./kinds/voicemail";
 
 export type RegistrationEventType = "REGISTERED" | "REFRESHED" | "UNREGISTERED" | "EXPIRED";
 export type CallEventType = "STARTED" | "ANSWERED" | "HELD" | "RESUMED" | "ENDED";
 export type ExtensionEventType = "CREATED" | "UPDATED" | "DELETED";
+export type VoicemailEventType = "NEW" | "HEARD" | "UNHEARD" | "DELETED";
 
 /**
  * What travels on pub/sub: snapshots of the rows as committed, so a subscriber's selection is
@@ -43,6 +46,17 @@ export interface ExtensionEventPayload {
   sequence?: string;
 }
 
+/** A message arrived, was marked heard or unheard, or was deleted; `summary` is the mailbox as the change left it. */
+export interface VoicemailEventPayload {
+  type: VoicemailEventType;
+  tenantId: number;
+  extension: ExtensionRow;
+  message: VoicemailRow;
+  summary: VoicemailSummary;
+  occurredAt: string;
+  sequence?: string;
+}
+
 /** An event recorded during a transaction, written to the event log just before it commits. */
 export interface PendingEvent {
   tenantId: number;
@@ -53,7 +67,7 @@ export interface PendingEvent {
 
 /** Every kind of event, by its event_log name: the relay and webhooks look kinds up here. */
 export const EVENT_KINDS: ReadonlyMap<string, EventKind<never>> = new Map(
-  [registrationKind, callKind, extensionKind].map((kind) => [kind.name, kind as EventKind<never>]),
+  [registrationKind, callKind, voicemailKind, extensionKind].map((kind) => [kind.name, kind as EventKind<never>]),
 );
 
 /**
@@ -76,4 +90,8 @@ export function publishCall(ctx: RequestContext, payload: CallEventPayload): voi
 
 export function publishExtension(ctx: RequestContext, payload: ExtensionEventPayload): void {
   record(ctx, extensionKind, payload);
+}
+
+export function publishVoicemail(ctx: RequestContext, payload: VoicemailEventPayload): void {
+  record(ctx, voicemailKind, payload);
 }

@@ -8,7 +8,11 @@ import { Device } from "../modules/device/device.entity";
 import { Extension } from "../modules/extension/extension.entity";
 import type { CallEventPayload, RegistrationEventPayload } from "./events";
 import { liveSubscribe, type LivePlan, type LiveReplay } from "./live";
-import { allTenantsTopic, tenantTopic } from "./topics";
+import { allTenantsTopic, tenantTopic, type LiveKind } from "./topics";
+
+/** The `sequence` field and `after` argument every resumable event and subscription shares (contract §9). */
+export const SEQUENCE_DESCRIPTION = "The event's place in its tenant's event log (a decimal number, increasing in commit order): resume with `after`.";
+export const AFTER_DESCRIPTION = "Resume: first every logged event with a greater sequence, in order, then the live ones.";
 
 export enum RegistrationEventType {
   REGISTERED = "REGISTERED",
@@ -44,7 +48,7 @@ export class RegistrationEvent {
   @Field()
   occurredAt!: Date;
 
-  @Field(() => String, { description: "The event's place in its tenant's event log (a decimal number, increasing in commit order): resume with `after`." })
+  @Field(() => String, { description: SEQUENCE_DESCRIPTION })
   sequence!: string;
 }
 
@@ -65,14 +69,17 @@ export class ActiveCallEvent {
   @Field()
   occurredAt!: Date;
 
-  @Field(() => String, { description: "The event's place in its tenant's event log (a decimal number, increasing in commit order): resume with `after`." })
+  @Field(() => String, { description: SEQUENCE_DESCRIPTION })
   sequence!: string;
 }
 
-type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
+/** The live kinds a tenant's subscriptions follow and resume (each is also its event_log kind name). */
+type TenantLiveKind = Exclude<LiveKind, "queues">;
+
+export type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
 
 /** A resumed subscription: `after` needs one tenant, and a sequence the log still holds everything after. */
-async function replayOf(ctx: RequestContext, kind: "registrations" | "calls", tenantId: number | null, after: unknown): Promise<LiveReplay | undefined> {
+async function replayOf(ctx: RequestContext, kind: TenantLiveKind, tenantId: number | null, after: unknown): Promise<LiveReplay | undefined> {
   if (after === undefined || after === null) return undefined;
   if (tenantId === null) throw badInput({ after: ["Resuming with after needs one tenant: name tenantId."] });
   const from = await ctx.services.events.assertResumable(tenantId, String(after));
@@ -80,7 +87,7 @@ async function replayOf(ctx: RequestContext, kind: "registrations" | "calls", te
 }
 
 /** The topic a tenant-scoped subscription listens on: the caller's tenant, one named tenant, or all (ADMIN). */
-async function tenantPlan(ctx: RequestContext, kind: "registrations" | "calls", tenantId: unknown, after: unknown): Promise<LivePlan> {
+async function tenantPlan(ctx: RequestContext, kind: TenantLiveKind, tenantId: unknown, after: unknown): Promise<LivePlan> {
   const scope = readScope(ctx, tenantId as string | null | undefined);
   if (scope === null) {
     await replayOf(ctx, kind, null, after);
@@ -94,20 +101,30 @@ async function registrationPlan({ args, context }: Data): Promise<AsyncIterable<
   return liveSubscribe(context, await tenantPlan(context, "registrations", args.tenantId, args.after), context.pubsub);
 }
 
-async function callPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
+/**
+ * The plan of a subscription scoped to the tenant or to one of its extensions (`extensionId`): the
+ * tenant's topic of that kind, filtered to the extension's events by `extensionOf(payload)`.
+ */
+export async function tenantOrExtensionPlan(
+  { args, context }: Data,
+  kind: TenantLiveKind,
+  extensionOf: (payload: unknown) => number,
+): Promise<AsyncIterable<unknown>> {
   if (args.extensionId === undefined || args.extensionId === null) {
-    return liveSubscribe(context, await tenantPlan(context, "calls", args.tenantId, args.after), context.pubsub);
+    return liveSubscribe(context, await tenantPlan(context, kind, args.tenantId, args.after), context.pubsub);
   }
   const scope = readScope(context, args.tenantId as string | null | undefined);
   const extension = await context.services.extensions.get(context, args.extensionId as string);
   if (scope !== null && extension.tenantId !== scope) throw notFound("Extension");
   const plan: LivePlan = {
-    topic: tenantTopic("calls", extension.tenantId),
-    filter: (payload) => (payload as CallEventPayload).call.extensionId === extension.id,
-    replay: await replayOf(context, "calls", extension.tenantId, args.after),
+    topic: tenantTopic(kind, extension.tenantId),
+    filter: (payload) => extensionOf(payload) === extension.id,
+    replay: await replayOf(context, kind, extension.tenantId, args.after),
   };
   return liveSubscribe(context, plan, context.pubsub);
 }
+
+const callPlan = (data: Data) => tenantOrExtensionPlan(data, "calls", (payload) => (payload as CallEventPayload).call.extensionId);
 
 /**
  * Live registration and call events. Topics come from the authenticated scope, never from raw
@@ -123,7 +140,7 @@ export class LiveResolver {
   registrationEvents(
     @Root() event: RegistrationEventPayload,
     @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
-    @Arg("after", () => String, { nullable: true, description: "Resume: first every logged event with a greater sequence, in order, then the live ones." }) _after: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
     @Ctx() _ctx: RequestContext,
   ): RegistrationEventPayload {
     return event;
@@ -137,7 +154,7 @@ export class LiveResolver {
     @Root() event: CallEventPayload,
     @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
     @Arg("extensionId", () => ID, { nullable: true }) _extensionId: string | null,
-    @Arg("after", () => String, { nullable: true, description: "Resume: first every logged event with a greater sequence, in order, then the live ones." }) _after: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
   ): CallEventPayload {
     return event;
   }

@@ -3,7 +3,7 @@
  * has subscribers and a tenant principal can only ever be attached to its own tenant's topics;
  * the `all` variants carry every tenant's events for ADMIN subscribers who name no tenant.
  */
-export type LiveKind = "registrations" | "calls" | "queues";
+export type LiveKind = "registrations" | "calls" | "queues" | "voicemail";
 
 export const tenantTopic = (kind: LiveKind, tenantId: number): string => `tenant.${tenantId}.${kind}`;
 export const allTenantsTopic = (kind: LiveKind): string => `all.${kind}`;

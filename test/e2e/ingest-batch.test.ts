@@ -4,7 +4,7 @@ import { ActiveCallEventsDocument, RegistrationEventsDocument, UpdateExtensionDo
 import { CONSUMER_GROUP, STREAM_KEY } from "../../src/ingest/stream-consumer";
 import { redisUrl, requireReal } from "../support/env";
 import { createExtension, createKey, tenantWithKeys, uniq } from "../support/factories";
-import { postEvents, subscribe } from "../support/live";
+import { callEvent, postEvents, registrationEvent, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
 
 /**
@@ -32,25 +32,8 @@ async function tenantWith(numbers: string[]) {
   return { ...t, extensions, domain: t.tenant.sipDomain, tenantId: Number(t.tenant.id) };
 }
 
-const register = (domain: string, extension: string, extra: Record<string, unknown> = {}) => ({
-  type: "registration",
-  action: "register",
-  domain,
-  extension,
-  contact: `sip:${extension}@10.1.0.5:5060`,
-  transport: "udp",
-  expires: 3600,
-  ...extra,
-});
-const call = (domain: string, extension: string, action: string, callId: string, extra: Record<string, unknown> = {}) => ({
-  type: "call",
-  action,
-  call_id: callId,
-  domain,
-  extension,
-  direction: "inbound",
-  ...extra,
-});
+const register = registrationEvent;
+const call = callEvent;
 const at = (base: number, seconds: number) => new Date(base + seconds * 1000).toISOString();
 
 describe("POST /api/events with an array", () => {

@@ -9,7 +9,7 @@ import {
   CreateApiKeyDocument,
 } from "../graphql/generated";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
-import { postEvents, subscribe } from "../support/live";
+import { callEvent, postEvents, registrationEvent, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
 
 const SECRET = "Liv3-Ev3nts-S3cret-4411";
@@ -29,30 +29,8 @@ async function tenantWithExtension(number = "1001") {
   return { ...t, extension };
 }
 
-const register = (domain: string, extension: string, extra: Record<string, unknown> = {}) => ({
-  type: "registration",
-  action: "register",
-  domain,
-  extension,
-  contact: `sip:${extension}@10.0.0.5:5060`,
-  user_agent: "Yealink T54W",
-  source_address: "203.0.113.7:5060",
-  transport: "udp",
-  expires: 3600,
-  ...extra,
-});
-
-const call = (domain: string, extension: string, action: string, callId: string, extra: Record<string, unknown> = {}) => ({
-  type: "call",
-  action,
-  call_id: callId,
-  domain,
-  extension,
-  direction: "inbound",
-  caller_number: "+15550001111",
-  callee_number: extension,
-  ...extra,
-});
+const register = registrationEvent;
+const call = callEvent;
 
 describe("registrations", () => {
   it("a REGISTER is persisted, then published; a query on receipt already sees it", async () => {

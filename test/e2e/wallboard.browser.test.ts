@@ -1,10 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { AddQueueAgentDocument, CreateQueueWithTargetDocument, QueueStatsNowDocument, UpdateQueueAgentDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateQueueWithTargetDocument, MarkVoicemailHeardDocument, QueueStatsNowDocument, UpdateQueueAgentDocument } from "../graphql/generated";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
+import { toneWav } from "../../src/modules/voicemail/wav";
+import { postVoicemail } from "./voicemail-support";
 
 /**
  * The wallboard in a real browser: Debian's Chromium driven by playwright-core (which downloads no
@@ -87,7 +89,7 @@ const FIGURES = [
     const [support, sales] = queues;
     const memberships: string[] = [];
     for (const [i, displayName] of ["Alice Moreau", "Bob Okafor", "Chen Wei"].entries()) {
-      const extension = await createExtension(ts, tenant.id, { extensionNumber: `20${i + 1}`, displayName });
+      const extension = await createExtension(ts, tenant.id, { extensionNumber: `20${i + 1}`, displayName, voicemailEnabled: i === 1 });
       memberships.push((await ts.ok(AddQueueAgentDocument, { queueId: support.id, extensionId: extension.id })).addQueueAgent.id);
       if (i < 2) await ts.ok(AddQueueAgentDocument, { queueId: sales.id, extensionId: extension.id });
     }
@@ -163,8 +165,19 @@ const FIGURES = [
     await page.waitForFunction(`document.querySelectorAll("#calls tbody tr").length === 2`);
     expect(await page.textContent("#calls tbody")).toContain("Dana Smith +14155550123");
 
+    // A voicemail for Bob: his badge shows the unheard count at once, and clears when it is heard.
+    const voicemail = await postVoicemail(ts, ingestKey, { domain, extension: "202", message_id: "wb-1", caller_number: "+14155550199" }, { bytes: toneWav({ seconds: 1 }) });
+    expect(voicemail.status).toBe(201);
+    const bob = `${supportTile} .agent[data-unheard="1"]`;
+    await page.waitForSelector(bob, { timeout: 10_000 });
+    expect(await page.textContent(`${bob} .who`)).toBe("Bob Okafor");
+    expect(await page.textContent(`${bob} .voicemail`)).toBe("✉ 1");
+
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    await ts.ok(MarkVoicemailHeardDocument, { id: String(voicemail.body.data.id) });
+    await page.waitForFunction(`document.querySelectorAll('${supportTile} .agent[data-unheard="0"]').length === 3`, undefined, { timeout: 10_000 });
 
     // The key survives a reload of the tab; signing out forgets it.
     await page.reload();

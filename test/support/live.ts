@@ -137,3 +137,30 @@ export async function postEvents(ts: TestServer, key: string, events: unknown) {
   const res = await ts.http("/api/events", { key, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(events) });
   return { status: res.status, body: (await res.json()) as any };
 }
+
+/** A REGISTER as the SIP engine reports it (contract §6), with `extra` fields over the defaults. */
+export const registrationEvent = (domain: string, extension: string, extra: Record<string, unknown> = {}) => ({
+  type: "registration",
+  action: "register",
+  domain,
+  extension,
+  contact: `sip:${extension}@10.0.0.5:5060`,
+  user_agent: "Yealink T54W",
+  source_address: "203.0.113.7:5060",
+  transport: "udp",
+  expires: 3600,
+  ...extra,
+});
+
+/** A call-leg event as the SIP engine reports it (contract §6), with `extra` fields over the defaults. */
+export const callEvent = (domain: string, extension: string, action: string, callId: string, extra: Record<string, unknown> = {}) => ({
+  type: "call",
+  action,
+  call_id: callId,
+  domain,
+  extension,
+  direction: "inbound",
+  caller_number: "+15550001111",
+  callee_number: extension,
+  ...extra,
+});

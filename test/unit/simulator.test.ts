@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { speedFor, TrafficGenerator, type CallEvent, type QueueEvent, type RegistrationEvent, type SimEvent, type SimTenant } from "../../src/cli/simulator/traffic";
+import { speedFor, TrafficGenerator, voicemailDrops, type CallEvent, type QueueEvent, type RegistrationEvent, type SimEvent, type SimTenant } from "../../src/cli/simulator/traffic";
 import { parseTelephonyEvent } from "../../src/ingest/telephony-event";
 
 const tenant = (n: number): SimTenant => ({
@@ -38,6 +38,22 @@ function groupBy<T>(items: T[], by: (item: T) => string): Map<string, T[]> {
 }
 
 describe("simulated traffic", () => {
+  it("leaves voicemail for unanswered calls to extensions with voicemail enabled, and only those", () => {
+    const drops = voicemailDrops(events);
+    expect(drops.length).toBeGreaterThan(0);
+    const withVoicemail = new Set(tenants.flatMap((t) => t.extensions.filter((e) => e.voicemailEnabled).map((e) => `${t.domain}/${e.number}`)));
+    const rangOut = calls.filter((c) => c.action === "end" && c.disposition === "voicemail");
+    expect(drops).toHaveLength(rangOut.length);
+    for (const drop of drops) {
+      expect(withVoicemail.has(`${drop.domain}/${drop.extension}`)).toBe(true);
+      // Never a call that was answered.
+      expect(calls.some((c) => c.call_id === drop.call_id && c.extension === drop.extension && c.action === "answer")).toBe(false);
+      expect(drop.duration_seconds).toBeGreaterThanOrEqual(2);
+      expect(drop.message_id).toBe(`vm-${drop.call_id}`);
+    }
+    expect(new Set(drops.map((d) => `${d.extension}/${d.message_id}`)).size).toBe(drops.length);
+  });
+
   it("emits about `rate` events per second, of every kind", () => {
     const steady = events.filter((e) => Date.parse(e.occurred_at) <= START + SECONDS * 1000).length;
     expect(steady / SECONDS).toBeGreaterThan(RATE * 0.95);

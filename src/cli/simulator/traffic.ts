@@ -68,6 +68,36 @@ export interface QueueEvent {
 
 export type SimEvent = RegistrationEvent | CallEvent | QueueEvent;
 
+/** A voicemail message the engine would hand over: one per call leg that rang out to voicemail. */
+export interface VoicemailDrop {
+  domain: string;
+  extension: string;
+  message_id: string;
+  call_id: string;
+  caller_number?: string;
+  duration_seconds: number;
+  received_at: string;
+}
+
+/**
+ * The voicemail the engine leaves for a batch's events: every leg that ended with disposition
+ * voicemail (the simulator gives it only to unanswered calls to extensions with voicemail enabled).
+ * The message lasts 2 to 9 seconds, derived from the call id so a rerun leaves the same messages.
+ */
+export function voicemailDrops(events: readonly SimEvent[]): VoicemailDrop[] {
+  return events
+    .filter((e): e is CallEvent => e.type === "call" && e.action === "end" && e.disposition === "voicemail")
+    .map((e) => ({
+      domain: e.domain,
+      extension: e.extension,
+      message_id: `vm-${e.call_id}`,
+      call_id: e.call_id,
+      ...(e.caller_number ? { caller_number: e.caller_number } : {}),
+      duration_seconds: 2 + ([...e.call_id].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % 8),
+      received_at: e.occurred_at,
+    }));
+}
+
 export interface TrafficOptions {
   /** Events per second, over every tenant. */
   rate: number;

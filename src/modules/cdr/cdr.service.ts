@@ -112,6 +112,21 @@ export class CdrService {
   }
 
   /**
+   * For each (tenant, extension, call_id): the CDR leg with that call_id, the extension's own leg
+   * first, else the call's latest leg in the tenant (null while none exists). One statement per batch.
+   */
+  async legsOfCalls(ctx: RequestContext, keys: ReadonlyArray<{ tenantId: number; extensionId: number; callId: string }>): Promise<Array<CdrRow | null>> {
+    const rows: Array<CdrRow & { key: number }> = await readRows(ctx,
+      `SELECT k.ord AS key, leg.* FROM unnest($1::int[], $2::int[], $3::text[]) WITH ORDINALITY AS k(tenant_id, extension_id, call_id, ord)
+       CROSS JOIN LATERAL (SELECT ${CDR_COLUMNS} FROM cdr c WHERE c.tenant_id = k.tenant_id AND c.call_id = k.call_id
+                           ORDER BY (c.extension_id IS NOT DISTINCT FROM k.extension_id) DESC, c.started_at DESC, c.id DESC LIMIT 1) AS leg`,
+      [keys.map((k) => k.tenantId), keys.map((k) => k.extensionId), keys.map((k) => k.callId)],
+    );
+    const byKey = new Map(rows.map(({ key, ...row }) => [Number(key), row as CdrRow]));
+    return keys.map((_, i) => byKey.get(i + 1) ?? null);
+  }
+
+  /**
    * One page per parent (tenant or extension) for every parent of a batch: one keyset query with a
    * LATERAL page per parent, and one grouped count, run only if a client asks for totalCount.
    */

@@ -25,7 +25,7 @@
     tenant(id: $tenantId) { id name timezone }
     queues(tenantId: $tenantId) {
       id name number serviceLevelSeconds
-      agents { id paused extension { id extensionNumber displayName } }
+      agents { id paused extension { id extensionNumber displayName voicemailSummary { unheard } } }
     }
     activeCalls(tenantId: $tenantId) {
       id direction state callerNumber callerName calleeNumber startedAt answeredAt
@@ -36,6 +36,9 @@
   const QUEUE_STATS = `subscription WallboardQueueStats($queueId: ID!) { queueStats(queueId: $queueId) { ${STATS_FIELDS} } }`;
   // `after` resumes from the last event seen: after a reconnect the server first sends what was missed.
   const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID, $after: String) { activeCallEvents(tenantId: $tenantId, after: $after) { type sequence } }`;
+  const VOICEMAIL_EVENTS = `subscription WallboardVoicemail($tenantId: ID, $after: String) {
+    voicemailEvents(tenantId: $tenantId, after: $after) { sequence extension { id } summary { unheard } }
+  }`;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, className, text) => {
@@ -137,6 +140,8 @@
       /** queue id → { queue, stats, receivedAt, dispose, tile } */
       this.queues = new Map();
       this.calls = [];
+      /** Unheard voicemail per extension id, from the board read and then from voicemailEvents. */
+      this.unheard = new Map();
       this.detailTimer = null;
       this.closed = false;
       this.client = graphqlWs.createClient({
@@ -161,35 +166,47 @@
     start() {
       $("board").hidden = false;
       $("signout").hidden = false;
-      this.followCalls(null);
+      this.disposeCalls = this.resume(CALL_EVENTS, "activeCallEvents", () => this.scheduleDetails());
+      // Each voicemail change carries the mailbox's new unheard count: the agent's badge follows it at once.
+      this.disposeVoicemail = this.resume(VOICEMAIL_EVENTS, "voicemailEvents", (event) => {
+        this.unheard.set(event.extension.id, event.summary.unheard);
+        this.render();
+      });
       this.reread = window.setInterval(() => this.load(), REREAD_MS);
       this.load();
     }
 
     /**
-     * Call events, resumed after the last one seen: graphql-ws re-sends this very payload when it
-     * reconnects, so keeping `after` current in it is all a reconnect needs to miss nothing.
+     * A subscription resumed after the last event seen: graphql-ws re-sends this very payload when
+     * it reconnects, so keeping `after` current in it is all a reconnect needs to miss nothing.
+     * Answers the function that ends it (whichever subscription a restart made is the one ended).
      */
-    followCalls(after) {
-      const variables = { tenantId: this.tenantId, after };
-      this.disposeCalls = this.client.subscribe(
-        { query: CALL_EVENTS, variables },
-        {
-          next: (message) => {
-            const event = message.data && message.data.activeCallEvents;
-            if (event) variables.after = event.sequence;
-            this.scheduleDetails();
+    resume(query, field, onEvent) {
+      let dispose;
+      const start = (after) => {
+        const variables = { tenantId: this.tenantId, after };
+        dispose = this.client.subscribe(
+          { query, variables },
+          {
+            next: (message) => {
+              const event = message.data && message.data[field];
+              if (!event) return;
+              variables.after = event.sequence;
+              onEvent(event);
+            },
+            error: (error) => {
+              const first = Array.isArray(error) ? error[0] : null;
+              const fields = first && first.extensions && first.extensions.fields;
+              // Away longer than the server keeps events: start afresh (the board is re-read anyway).
+              if (fields && fields.after && !this.closed) return start(null);
+              this.onSubscriptionError(error);
+            },
+            complete: () => undefined,
           },
-          error: (error) => {
-            const first = Array.isArray(error) ? error[0] : null;
-            const fields = first && first.extensions && first.extensions.fields;
-            // Away longer than the server keeps events: start afresh (the board is re-read anyway).
-            if (fields && fields.after && !this.closed) return this.followCalls(null);
-            this.onSubscriptionError(error);
-          },
-          complete: () => undefined,
-        },
-      );
+        );
+      };
+      start(null);
+      return () => dispose();
     }
 
     close() {
@@ -198,6 +215,7 @@
       window.clearTimeout(this.detailTimer);
       for (const entry of this.queues.values()) entry.dispose();
       if (this.disposeCalls) this.disposeCalls();
+      if (this.disposeVoicemail) this.disposeVoicemail();
       this.client.dispose();
       $("tiles").replaceChildren();
       $("calls").tBodies[0].replaceChildren();
@@ -226,6 +244,9 @@
       if (this.closed) return;
       $("title").textContent = `${data.tenant.name} · queues`;
       this.calls = data.activeCalls;
+      for (const queue of data.queues) {
+        for (const agent of queue.agents) this.unheard.set(agent.extension.id, agent.extension.voicemailSummary.unheard);
+      }
       const seen = new Set();
       for (const queue of data.queues) {
         seen.add(queue.id);
@@ -288,7 +309,7 @@
     render() {
       const busy = new Set(this.calls.map((call) => call.extension.id));
       for (const entry of this.queues.values()) {
-        renderAgents(entry, busy);
+        renderAgents(entry, busy, this.unheard);
         renderStats(entry);
       }
       renderCalls(this.calls);
@@ -377,20 +398,23 @@
   const STATE_ORDER = { available: 0, busy: 1, paused: 2 };
   const STATE_LABEL = { available: "available", busy: "on a call", paused: "paused" };
 
-  function renderAgents(entry, busy) {
+  function renderAgents(entry, busy, unheard) {
     const people = entry.tile.querySelector(".people");
     const agents = entry.queue.agents.map((agent) => ({
       name: agent.extension.displayName || agent.extension.extensionNumber,
       number: agent.extension.extensionNumber,
       state: agent.paused ? "paused" : busy.has(agent.extension.id) ? "busy" : "available",
+      unheard: unheard.get(agent.extension.id) ?? 0,
     }));
     agents.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state] || a.name.localeCompare(b.name));
     people.replaceChildren(
       ...agents.map((agent) => {
         const item = el("li", `agent ${agent.state}`);
         item.dataset.state = agent.state;
-        item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}`;
+        item.dataset.unheard = String(agent.unheard);
+        item.title = `${agent.name} (${agent.number}): ${STATE_LABEL[agent.state]}, ${agent.unheard} unheard voicemail`;
         item.append(el("span", "who", agent.name), el("span", "ext", agent.number));
+        if (agent.unheard > 0) item.append(el("span", "voicemail", `✉ ${agent.unheard}`));
         return item;
       }),
     );
