@@ -2,7 +2,9 @@ import { createHmac } from "node:crypto";
 import {
   AuditLogDocument,
   CreateWebhookDocument,
+  DeleteVoicemailMessageDocument,
   DeleteWebhookDocument,
+  MarkVoicemailHeardDocument,
   RedeliverWebhookDeliveryDocument,
   ResumeCallsDocument,
   ResumeRegistrationsDocument,
@@ -17,6 +19,8 @@ import { createExtension, createKey, tenantWithKeys } from "../support/factories
 import { postEvents, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
 import { startReceiver, type ReceivedDelivery, type WebhookReceiver } from "../support/webhook-receiver";
+import { toneWav } from "../../src/modules/voicemail/wav";
+import { postVoicemail } from "./voicemail-support";
 
 const SECRET = "Hist0ry-S3cret-Never-Sent";
 let ts: TestServer;
@@ -70,6 +74,10 @@ async function ingest(events: unknown) {
   const res = await postEvents(ts, ingestKey, events);
   expect(res.status).toBe(200);
 }
+
+/** Every key of a JSON value, nested ones too. */
+const keysOf = (value: unknown): string[] =>
+  value && typeof value === "object" ? Object.entries(value).flatMap(([k, v]) => (Array.isArray(value) ? keysOf(v) : [k, ...keysOf(v)])) : [];
 
 const sequences = (events: Array<{ sequence: string }>) => events.map((e) => BigInt(e.sequence));
 const increasing = (list: bigint[]) => list.every((s, i) => i === 0 || s > list[i - 1]);
@@ -233,6 +241,48 @@ describe("webhooks", () => {
     const list = await waitFor(() => deliveries(createWebhook.webhook.id, adminKey), (l) => l.nodes.every((n) => n.status === "DELIVERED"));
     expect(list.totalCount).toBe(3);
     expect(list.nodes[0]).toMatchObject({ eventType: "registration.registered", attempts: 1, responseStatus: 200, error: null, nextAttemptAt: null });
+  });
+
+  it("delivers voicemail.new signed, with the message and summary in REST field names, and only the events subscribed", async () => {
+    const { tenant, adminKey } = await tenantWithKeys(ts);
+    const extension = await createExtension(ts, tenant.id, { secret: SECRET, voicemailEnabled: true }, adminKey);
+    const hook = await receiver();
+    const { createWebhook } = await ts.ok(CreateWebhookDocument, { input: { url: hook.url, events: ["voicemail.new", "voicemail.deleted"] } }, adminKey);
+    const deposit = (messageId: string) =>
+      postVoicemail(ts, ingestKey, { domain: tenant.sipDomain, extension: extension.extensionNumber, message_id: messageId, caller_number: "+15550002222", duration_seconds: "1" }, { bytes: toneWav({ seconds: 1 }) });
+    const posted = await deposit("vm-hook-1");
+    expect(posted.status).toBe(201);
+    const id = String(posted.body.data.id);
+    // Heard is not subscribed: not sent; the delete is.
+    await ts.ok(MarkVoicemailHeardDocument, { id }, adminKey);
+    await ts.ok(DeleteVoicemailMessageDocument, { id }, adminKey);
+    const got = await hook.until((r) => r.length >= 2);
+    expect(got.map((d) => d.body.type)).toEqual(["voicemail.new", "voicemail.deleted"]);
+    expect(increasing(got.map((d) => BigInt(d.body.sequence)))).toBe(true);
+    const [created] = got;
+    expect(verify(created, createWebhook.secret)).toBe(true);
+    expect(created.headers["x-pbx-event"]).toBe("voicemail.new");
+    expect(created.body.tenant_id).toBe(Number(tenant.id));
+    expect(created.body.data.message).toMatchObject({
+      id: Number(id),
+      extension_id: Number(extension.id),
+      message_id: "vm-hook-1",
+      caller_number: "+15550002222",
+      duration_seconds: 1,
+      heard: false,
+      content_type: "audio/wav",
+      audio_url: `/api/voicemail/${id}/audio`,
+    });
+    expect(created.body.data.extension).toMatchObject({ id: Number(extension.id), extension_number: extension.extensionNumber, voicemail_enabled: true });
+    expect(created.body.data.summary).toEqual({ unheard: 1, total: 1 });
+    expect(got[1].body.data.summary).toEqual({ unheard: 0, total: 0 });
+    for (const d of got) {
+      expect(d.raw).not.toContain(SECRET);
+      expect(d.raw).not.toMatch(/secret|ha1/i);
+      expect(keysOf(d.body.data).filter((k) => !/^[a-z0-9_]+$/.test(k))).toEqual([]);
+    }
+    const list = await waitFor(() => deliveries(createWebhook.webhook.id, adminKey), (l) => l.nodes.length === 2 && l.nodes.every((n) => n.status === "DELIVERED"));
+    expect(list.nodes.map((n) => n.eventType)).toEqual(["voicemail.deleted", "voicemail.new"]);
   });
 
   it("retries with growing delays, ends FAILED after WEBHOOK_MAX_ATTEMPTS, and redelivers on request", async () => {
