@@ -16,7 +16,7 @@ import {
   type ResumeRegistrationsSubscription,
 } from "../graphql/generated";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
-import { postEvents, subscribe } from "../support/live";
+import { callEvent, postEvents, registrationEvent, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
 import { startReceiver, type ReceivedDelivery, type WebhookReceiver } from "../support/webhook-receiver";
 import { toneWav } from "../../src/modules/voicemail/wav";
@@ -50,25 +50,8 @@ async function tenantWithExtension() {
   return { ...t, extension };
 }
 
-const register = (domain: string, extension: string, contact: string) => ({
-  type: "registration",
-  action: "register",
-  domain,
-  extension,
-  contact,
-  transport: "udp",
-  expires: 3600,
-});
-
-const call = (domain: string, extension: string, action: string, callId: string) => ({
-  type: "call",
-  action,
-  call_id: callId,
-  domain,
-  extension,
-  direction: "inbound",
-  caller_number: "+15550001111",
-});
+const register = (domain: string, extension: string, contact: string) => registrationEvent(domain, extension, { contact });
+const call = callEvent;
 
 async function ingest(events: unknown) {
   const res = await postEvents(ts, ingestKey, events);
