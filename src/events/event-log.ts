@@ -321,6 +321,11 @@ export class EventLog {
     this.pruneTimer = setInterval(prune, Math.min(PRUNE_EVERY_MS, this.options.retentionHours * 3600_000)).unref();
   }
 
+  /** Resolves once no relay pass runs here: a quiet moment (tests count the statements of one read). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
+  }
+
   /** Stops polling and waits for relay passes in flight (their events are published before the pub/sub closes). */
   async stop(): Promise<void> {
     this.stopped = true;
