@@ -14,6 +14,10 @@ import { QueueStatsService } from "./modules/queue/queue-stats.service";
 import { TenantService } from "./modules/tenant/tenant.service";
 import { IngestService } from "./ingest/ingest.service";
 import { AuditService } from "./modules/audit/audit.service";
+import type { Logger } from "./common/logger";
+import { EventLog } from "./events/event-log";
+import type { PubSubEngine } from "./events/pubsub";
+import { WebhookService } from "./modules/webhook/webhook.service";
 import { VoicemailService } from "./modules/voicemail/voicemail.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
@@ -32,14 +36,34 @@ export interface Services {
   activeCalls: ActiveCallService;
   ingest: IngestService;
   audit: AuditService;
+  /** The tenants' event log: written by transactional(), relayed to pub/sub, read by resumed subscriptions. */
+  events: EventLog;
+  webhooks: WebhookService;
   voicemail: VoicemailService;
 }
 
-export function createServices(deps: { dataSource: DataSource; config: AppConfig; secretBox: SecretBox }): Services {
+export interface ServiceDeps {
+  dataSource: DataSource;
+  config: AppConfig;
+  secretBox: SecretBox;
+  log: Logger;
+  /** Where logged events are relayed; null (CLI scripts) leaves them for a server to relay. */
+  pubsub: PubSubEngine | null;
+}
+
+export function createServices(deps: ServiceDeps): Services {
   const credentials = new ExtensionCredentials(deps.secretBox);
   const tenants = new TenantService(credentials);
   const devices = new DeviceService();
   const extensions = new ExtensionService(tenants, credentials);
+  const events = new EventLog(
+    deps.dataSource,
+    deps.pubsub,
+    { pollMs: deps.config.eventRelayPollMs, retentionHours: deps.config.eventLogRetentionHours, relayDelayMs: deps.config.eventRelayDelayMs },
+    deps.log,
+  );
+  const webhooks = new WebhookService(deps.secretBox, deps.config.webhooks.allowPrivate);
+  events.onRelay(webhooks.relaySink);
   return {
     tenants,
     extensions,
@@ -54,6 +78,8 @@ export function createServices(deps: { dataSource: DataSource; config: AppConfig
     activeCalls: new ActiveCallService(),
     ingest: new IngestService(devices),
     audit: new AuditService(),
+    events,
+    webhooks,
     voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
   };
 }

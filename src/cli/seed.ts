@@ -100,7 +100,7 @@ async function seed(db: Database, config: AppConfig, options: SeedOptions, secre
   // The first extension of each tenant goes through the real service, so its SIP secret is sealed by
   // the real SecretBox under that tenant's associated data; the tenant's other extensions reuse
   // that sealed value (the same secret), which keeps the bulk insert a single statement.
-  const services = createServices({ dataSource: ds, config, secretBox });
+  const services = createServices({ dataSource: ds, config, secretBox, log, pubsub: null });
   const ctx = buildContext({ dataSource: ds, services, log, pubsub: new InProcessPubSub() }, { role: Role.ADMIN, tenantId: null, apiKeyId: null, name: "seed" }, "cli");
   const parallel = db.engine === "postgres" ? 8 : 1;
   for (let i = 0; i < tenantIds.length; i += parallel) {

@@ -40,6 +40,22 @@ export interface AppConfig {
   metricsToken: string | undefined;
   /** /metrics on this port of HOST instead of the API's port, when set. */
   metricsPort: number | undefined;
+  /** Event log entries older than this are pruned; an `after` older than what is kept is refused. */
+  eventLogRetentionHours: number;
+  /** How often each instance relays events committed but not yet published (a crashed committer's). */
+  eventRelayPollMs: number;
+  /** Test hook: relay passes start this late (0 in production). */
+  eventRelayDelayMs: number;
+  webhooks: {
+    /** Attempts per delivery before it is FAILED. */
+    maxAttempts: number;
+    /** Allow URLs that resolve to loopback, private or link-local addresses. */
+    allowPrivate: boolean;
+    /** The first retry delay; each further one doubles (with jitter). */
+    retryBaseMs: number;
+    /** How often each instance looks for due deliveries. */
+    pollMs: number;
+  };
   /** After SIGTERM, how long requests in flight may take to finish before their connections are cut. */
   shutdownGraceMs: number;
   voicemail: {
@@ -133,6 +149,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
     metricsToken: optional(env, "METRICS_TOKEN"),
     metricsPort: optional(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
+    eventLogRetentionHours: int(env, "EVENT_LOG_RETENTION_HOURS", 72, 1, 24 * 366),
+    eventRelayPollMs: int(env, "EVENT_RELAY_POLL_MS", 1000, 10, 600_000),
+    eventRelayDelayMs: int(env, "EVENT_RELAY_DELAY_MS", 0, 0, 3_600_000),
+    webhooks: {
+      maxAttempts: int(env, "WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+      allowPrivate: bool(env, "WEBHOOK_ALLOW_PRIVATE", false),
+      retryBaseMs: int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 10, 3_600_000),
+      pollMs: int(env, "WEBHOOK_POLL_MS", 500, 10, 600_000),
+    },
     shutdownGraceMs: int(env, "SHUTDOWN_GRACE_MS", DEFAULT_SHUTDOWN_GRACE_MS, 1_000, 600_000),
     voicemail: {
       maxBytes: int(env, "VOICEMAIL_MAX_BYTES", 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),

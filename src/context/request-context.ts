@@ -5,6 +5,7 @@ import type { Services } from "../services";
 import type { Loaders } from "../graphql/loaders";
 import type { PubSubEngine } from "../events/pubsub";
 import type { LiveSocketBinding } from "../subscriptions/live";
+import type { PendingEvent } from "../subscriptions/events";
 
 /**
  * Everything one request (or one subscription event) works with. Built once per transport call;
@@ -28,6 +29,8 @@ export interface RequestContext {
   loaders: Loaders;
   /** Work queued during a transaction (event publication), run only after it commits. */
   afterCommit: Array<() => Promise<void> | void>;
+  /** Inside `transactional`: the events recorded so far, written to the event log just before COMMIT. */
+  outbox?: PendingEvent[];
   pubsub: PubSubEngine;
   /** Set by the graphql-ws transport for a subscription: hands the subscriber to the shared fan-out. */
   live?: LiveSocketBinding;

@@ -17,6 +17,8 @@ export interface PubSubEngine {
   publish(topic: string, payload: unknown): Promise<void>;
   /** Returns the function that removes this listener (and unsubscribes the topic when it was the last). */
   subscribe(topic: string, listener: Listener): () => void;
+  /** Resolves once every subscribe() issued so far is in effect (Redis acknowledges SUBSCRIBE asynchronously). */
+  flushSubscriptions?(): Promise<void>;
   /** Whether the engine can deliver right now (for /readyz). */
   isReady(): Promise<boolean>;
   close(): Promise<void>;

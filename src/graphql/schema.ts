@@ -15,11 +15,12 @@ import { TenantQueuesResolver } from "../modules/queue/tenant-queues.resolver";
 import { TenantResolver } from "../modules/tenant/tenant.resolver";
 import { AuditResolver } from "../modules/audit/audit.resolver";
 import { LiveResolver } from "../subscriptions/live.resolver";
+import { TenantWebhooksResolver, WebhookResolver } from "../modules/webhook/webhook.resolver";
 import { ExtensionVoicemailResolver, VoicemailResolver } from "../modules/voicemail/voicemail.resolver";
 import { topicIterator } from "../subscriptions/live";
 import { InProcessPubSub, type PubSubEngine } from "../events/pubsub";
 
-export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, VoicemailResolver, ExtensionVoicemailResolver] as const;
+export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver, VoicemailResolver, ExtensionVoicemailResolver] as const;
 
 /**
  * Builds the executable schema. Validation is not TypeGraphQL's job here: the service layer runs

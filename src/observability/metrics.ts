@@ -86,6 +86,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly webhookAttempts = new Counter({
+    name: "webhook_delivery_attempts_total",
+    help: "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), failed (the last attempt failed).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveryDuration = new Histogram({
+    name: "webhook_delivery_duration_seconds",
+    help: "Duration of webhook delivery attempts, by outcome (delivered, failed).",
+    labelNames: ["outcome"] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     // Tells apart the processes behind one address (WEB_CONCURRENCY workers, replicas).

@@ -35,6 +35,7 @@ import { voicemailRetention } from "../modules/voicemail/voicemail-retention";
 import { StreamConsumer } from "../ingest/stream-consumer";
 import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
+import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import { Drain } from "./drain";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
@@ -174,11 +175,13 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       const applied = await migrate(db);
       if (applied.length) log.info({ migrations: applied.map((m) => m.name) }, "applied migrations");
     }
-    const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(encryption.key) });
+    const secretBox = new SecretBox(encryption.key);
+    const services = createServices({ dataSource: db.dataSource, config, secretBox, log, pubsub });
     // Extensions stored before the digest columns existed get them now: only the application holds the key.
     await services.credentials.backfill(db.dataSource, log);
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
+    services.events.registerMetrics(metrics);
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
     const schema = await buildAppSchema(pubsub);
 
@@ -269,6 +272,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
     expiry.start();
+    services.events.start();
+    const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
+    services.webhooks.onDeliveries = () => webhookDispatcher.kick();
+    webhookDispatcher.start();
     const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
     void auditPruner?.start();
     const voicemailPruner = voicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
@@ -286,7 +293,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         platformGauges.close();
         services.queueStats.close();
         await expiry.stop();
+        // The pruner's deletions record events: it stops before the relay that publishes them.
         await voicemailPruner?.stop();
+        await services.events.stop();
+        await webhookDispatcher.stop();
         await cdrPartitions.stop();
         await auditPruner?.stop();
         await pubsub.close();

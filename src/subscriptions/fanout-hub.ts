@@ -1,11 +1,11 @@
-import { execute, print, type ExecutionArgs, type GraphQLError, type GraphQLFormattedError } from "graphql";
+import { execute, Kind, print, type ExecutionArgs, type GraphQLError, type GraphQLFormattedError } from "graphql";
 import type WebSocket from "ws";
 import type { Principal } from "../auth/principal";
 import type { Logger } from "../common/logger";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { PubSubEngine } from "../events/pubsub";
 import type { Metrics } from "../observability/metrics";
-import type { LivePlan } from "./live";
+import { replayLog, sequenceOf, type LivePlan } from "./live";
 
 /** A socket whose unsent data grows past this is too slow to follow: it is cut off, not buffered for. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -17,6 +17,10 @@ interface Subscriber {
   /** `{"id":"<id>","type":"next","payload":` — the only bytes that differ between sharers. */
   prefix: Buffer;
   apiKeyId: number | null;
+  /** While its replay runs: the live frames that arrived meanwhile, sent afterwards if newer. */
+  buffered?: Array<{ seq: bigint | undefined; payload: Buffer }>;
+  /** A resumed subscriber: the last sequence it was sent (a live event at or below it is not sent again). */
+  lastSeq?: bigint;
 }
 
 const CLOSE = Buffer.from("}");
@@ -31,6 +35,8 @@ class Group {
   readonly subscribers = new Set<Subscriber>();
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** Per tenant, the newest sequence executed: the relay may repeat an event after a crash; it goes out once. */
+  private readonly lastSeq = new Map<number, bigint>();
   private readonly unsubscribeTopic: () => void;
 
   constructor(
@@ -45,6 +51,13 @@ class Group {
 
   private onEvent(payload: unknown): void {
     if (this.plan.filter && !this.plan.filter(payload)) return;
+    const seq = sequenceOf(payload);
+    if (seq !== undefined) {
+      const tenantId = (payload as { tenantId: number }).tenantId;
+      const last = this.lastSeq.get(tenantId);
+      if (last !== undefined && seq <= last) return;
+      this.lastSeq.set(tenantId, seq);
+    }
     if (this.pending >= MAX_PENDING_EVENTS) {
       this.hub.metrics.subscriptionEventsDropped.inc();
       return;
@@ -54,15 +67,18 @@ class Group {
       this.pending--;
       if (this.subscribers.size === 0) return;
       const json = await this.hub.run(this.execArgs, this.principal, payload);
-      this.broadcast(json);
+      this.broadcast(json, seq);
     });
   }
 
-  private broadcast(json: string): void {
+  private broadcast(json: string, seq: bigint | undefined): void {
     // Encoded once for everyone; each frame is this subscriber's prefix around the shared bytes.
     const payload = Buffer.from(json);
     let sent = 0;
-    for (const subscriber of this.subscribers) if (this.hub.send(subscriber, payload)) sent++;
+    for (const subscriber of this.subscribers) {
+      if (subscriber.buffered) subscriber.buffered.push({ seq, payload });
+      else if (this.hub.sendLive(subscriber, seq, payload)) sent++;
+    }
     this.hub.metrics.subscriptionMessages.inc(sent);
   }
 
@@ -91,7 +107,8 @@ export class FanoutHub {
   async register(socket: WebSocket, id: string, principal: Principal, execArgs: ExecutionArgs, plan: LivePlan): Promise<() => void> {
     const key = JSON.stringify([
       print(execArgs.document),
-      execArgs.variableValues ?? {},
+      // Where a subscriber resumes is its own affair: the live part is the same for all.
+      plan.replay ? withoutAfter(execArgs) : (execArgs.variableValues ?? {}),
       execArgs.operationName ?? null,
       plan.topic,
       principal.role,
@@ -105,6 +122,26 @@ export class FanoutHub {
     }
     const subscriber: Subscriber = { socket, prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), apiKeyId: principal.apiKeyId };
     if (plan.initial) this.send(subscriber, Buffer.from(await this.run(execArgs, principal, await plan.initial())));
+    if (plan.replay) {
+      // Joined before the log is read, so nothing published from now on is missed; what the log
+      // and the live feed both hold goes out once, by sequence.
+      subscriber.buffered = [];
+      group.subscribers.add(subscriber);
+      let last: bigint;
+      try {
+        await this.pubsub.flushSubscriptions?.();
+        last = await replayLog(plan.replay, plan.filter, async (payload) => {
+          this.send(subscriber, Buffer.from(await this.run(execArgs, principal, payload)));
+        });
+      } catch (error) {
+        this.leave(group, subscriber);
+        throw error;
+      }
+      const live = subscriber.buffered;
+      subscriber.buffered = undefined;
+      subscriber.lastSeq = last;
+      for (const frame of live) this.sendLive(subscriber, frame.seq, frame.payload);
+    }
     group.subscribers.add(subscriber);
     this.metrics.subscriptionsActive.inc();
     if (principal.apiKeyId !== null) {
@@ -114,13 +151,18 @@ export class FanoutHub {
     }
     const owner = group;
     return () => {
-      if (owner.subscribers.delete(subscriber)) this.metrics.subscriptionsActive.dec();
-      if (owner.subscribers.size === 0 && this.groups.get(owner.key) === owner) {
-        owner.close();
-        this.groups.delete(owner.key);
-        this.metrics.subscriptionGroups.set(this.groups.size);
-      }
+      if (owner.subscribers.has(subscriber)) this.metrics.subscriptionsActive.dec();
+      this.leave(owner, subscriber);
     };
+  }
+
+  private leave(group: Group, subscriber: Subscriber): void {
+    group.subscribers.delete(subscriber);
+    if (group.subscribers.size === 0 && this.groups.get(group.key) === group) {
+      group.close();
+      this.groups.delete(group.key);
+      this.metrics.subscriptionGroups.set(this.groups.size);
+    }
   }
 
   /** Executes the subscription's selection for one event, with fresh loaders, and serializes it once. */
@@ -130,6 +172,15 @@ export class FanoutHub {
     if (!result.errors) return JSON.stringify(result);
     const errors = result.errors.map((e: GraphQLError) => this.formatError(e.toJSON(), e));
     return JSON.stringify({ ...result, errors });
+  }
+
+  /** A live frame: not sent to a resumed subscriber who already had it from the log. */
+  sendLive(subscriber: Subscriber, seq: bigint | undefined, payload: Buffer): boolean {
+    if (subscriber.lastSeq !== undefined && seq !== undefined) {
+      if (seq <= subscriber.lastSeq) return false;
+      subscriber.lastSeq = seq;
+    }
+    return this.send(subscriber, payload);
   }
 
   /** Writes one `next` frame; a socket that cannot keep up is cut off rather than buffered for. */
@@ -166,4 +217,18 @@ export class FanoutHub {
     this.groups.clear();
     this.byKey.clear();
   }
+}
+
+/** The variables without the one that carries the root field's `after` argument. */
+function withoutAfter(execArgs: ExecutionArgs): Record<string, unknown> {
+  const variables = { ...(execArgs.variableValues ?? {}) };
+  for (const definition of execArgs.document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const selection of definition.selectionSet.selections) {
+      if (selection.kind !== Kind.FIELD) continue;
+      const after = selection.arguments?.find((a) => a.name.value === "after");
+      if (after?.value.kind === Kind.VARIABLE) delete variables[after.value.name.value];
+    }
+  }
+  return variables;
 }

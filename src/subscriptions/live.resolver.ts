@@ -1,14 +1,18 @@
 import { Arg, Ctx, Field, ID, ObjectType, registerEnumType, Resolver, Root, Subscription, type SubscribeResolverData } from "type-graphql";
 import { readScope } from "../auth/access";
-import { notFound } from "../common/errors";
+import { badInput, notFound } from "../common/errors";
 import type { RequestContext } from "../context/request-context";
 import { ActiveCall } from "../modules/active-call/active-call.entity";
 import { Cdr } from "../modules/cdr/cdr.entity";
 import { Device } from "../modules/device/device.entity";
 import { Extension } from "../modules/extension/extension.entity";
 import type { CallEventPayload, RegistrationEventPayload } from "./events";
-import { liveSubscribe, type LivePlan } from "./live";
+import { liveSubscribe, type LivePlan, type LiveReplay } from "./live";
 import { allTenantsTopic, tenantTopic, type LiveKind } from "./topics";
+
+/** The `sequence` field and `after` argument every resumable event and subscription shares (contract §9). */
+export const SEQUENCE_DESCRIPTION = "The event's place in its tenant's event log (a decimal number, increasing in commit order): resume with `after`.";
+export const AFTER_DESCRIPTION = "Resume: first every logged event with a greater sequence, in order, then the live ones.";
 
 export enum RegistrationEventType {
   REGISTERED = "REGISTERED",
@@ -43,6 +47,9 @@ export class RegistrationEvent {
 
   @Field()
   occurredAt!: Date;
+
+  @Field(() => String, { description: SEQUENCE_DESCRIPTION })
+  sequence!: string;
 }
 
 @ObjectType({ simpleResolvers: true, description: "A call leg started, was answered, held, resumed or ended (then `cdr` is its record)." })
@@ -61,20 +68,37 @@ export class ActiveCallEvent {
 
   @Field()
   occurredAt!: Date;
+
+  @Field(() => String, { description: SEQUENCE_DESCRIPTION })
+  sequence!: string;
 }
+
+/** The live kinds a tenant's subscriptions follow and resume (each is also its event_log kind name). */
+type TenantLiveKind = Exclude<LiveKind, "queues">;
 
 export type Data = SubscribeResolverData<unknown, Record<string, unknown>, RequestContext>;
 
+/** A resumed subscription: `after` needs one tenant, and a sequence the log still holds everything after. */
+async function replayOf(ctx: RequestContext, kind: TenantLiveKind, tenantId: number | null, after: unknown): Promise<LiveReplay | undefined> {
+  if (after === undefined || after === null) return undefined;
+  if (tenantId === null) throw badInput({ after: ["Resuming with after needs one tenant: name tenantId."] });
+  const from = await ctx.services.events.assertResumable(tenantId, String(after));
+  return { after: from, read: (seq, limit) => ctx.services.events.read(tenantId, kind, seq, limit) };
+}
+
 /** The topic a tenant-scoped subscription listens on: the caller's tenant, one named tenant, or all (ADMIN). */
-async function tenantPlan(ctx: RequestContext, kind: Exclude<LiveKind, "queues">, tenantId: unknown): Promise<LivePlan> {
+async function tenantPlan(ctx: RequestContext, kind: TenantLiveKind, tenantId: unknown, after: unknown): Promise<LivePlan> {
   const scope = readScope(ctx, tenantId as string | null | undefined);
-  if (scope === null) return { topic: allTenantsTopic(kind) };
+  if (scope === null) {
+    await replayOf(ctx, kind, null, after);
+    return { topic: allTenantsTopic(kind) };
+  }
   if (!(await ctx.loaders.tenant.load(scope))) throw notFound("Tenant");
-  return { topic: tenantTopic(kind, scope) };
+  return { topic: tenantTopic(kind, scope), replay: await replayOf(ctx, kind, scope, after) };
 }
 
 async function registrationPlan({ args, context }: Data): Promise<AsyncIterable<unknown>> {
-  return liveSubscribe(context, await tenantPlan(context, "registrations", args.tenantId), context.pubsub);
+  return liveSubscribe(context, await tenantPlan(context, "registrations", args.tenantId, args.after), context.pubsub);
 }
 
 /**
@@ -83,16 +107,20 @@ async function registrationPlan({ args, context }: Data): Promise<AsyncIterable<
  */
 export async function tenantOrExtensionPlan(
   { args, context }: Data,
-  kind: Exclude<LiveKind, "queues">,
+  kind: TenantLiveKind,
   extensionOf: (payload: unknown) => number,
 ): Promise<AsyncIterable<unknown>> {
   if (args.extensionId === undefined || args.extensionId === null) {
-    return liveSubscribe(context, await tenantPlan(context, kind, args.tenantId), context.pubsub);
+    return liveSubscribe(context, await tenantPlan(context, kind, args.tenantId, args.after), context.pubsub);
   }
   const scope = readScope(context, args.tenantId as string | null | undefined);
   const extension = await context.services.extensions.get(context, args.extensionId as string);
   if (scope !== null && extension.tenantId !== scope) throw notFound("Extension");
-  const plan: LivePlan = { topic: tenantTopic(kind, extension.tenantId), filter: (payload) => extensionOf(payload) === extension.id };
+  const plan: LivePlan = {
+    topic: tenantTopic(kind, extension.tenantId),
+    filter: (payload) => extensionOf(payload) === extension.id,
+    replay: await replayOf(context, kind, extension.tenantId, args.after),
+  };
   return liveSubscribe(context, plan, context.pubsub);
 }
 
@@ -112,6 +140,7 @@ export class LiveResolver {
   registrationEvents(
     @Root() event: RegistrationEventPayload,
     @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
     @Ctx() _ctx: RequestContext,
   ): RegistrationEventPayload {
     return event;
@@ -125,6 +154,7 @@ export class LiveResolver {
     @Root() event: CallEventPayload,
     @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
     @Arg("extensionId", () => ID, { nullable: true }) _extensionId: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
   ): CallEventPayload {
     return event;
   }

@@ -10,6 +10,38 @@ export interface LivePlan {
   topic: string;
   filter?: (payload: unknown) => boolean;
   initial?: () => Promise<unknown>;
+  /** Resume: the logged events after `after` first, in order, then the live ones, none twice. */
+  replay?: LiveReplay;
+}
+
+export interface LiveReplay {
+  after: bigint;
+  /** The next logged events (payloads with their sequence) after a sequence, oldest first. */
+  read(after: bigint, limit: number): Promise<Array<{ sequence: string; payload: object }>>;
+}
+
+export const REPLAY_PAGE = 200;
+
+/** The sequence the relay stamped on a payload (undefined for payloads that carry none). */
+export function sequenceOf(payload: unknown): bigint | undefined {
+  const sequence = (payload as { sequence?: unknown } | null)?.sequence;
+  return typeof sequence === "string" ? BigInt(sequence) : undefined;
+}
+
+/**
+ * Feeds `deliver` the logged events after `replay.after` page by page, then returns the sequence
+ * of the last one: everything up to it has been delivered, what comes live must be newer.
+ */
+export async function replayLog(replay: LiveReplay, filter: LivePlan["filter"], deliver: (payload: object) => Promise<void> | void): Promise<bigint> {
+  let after = replay.after;
+  for (;;) {
+    const page = await replay.read(after, REPLAY_PAGE);
+    for (const item of page) {
+      after = BigInt(item.sequence);
+      if (!filter || filter(item.payload)) await deliver(item.payload);
+    }
+    if (page.length < REPLAY_PAGE) return after;
+  }
 }
 
 /** Subscription the graphql-ws transport attached to this context (absent for other transports). */
@@ -47,18 +79,40 @@ export function topicIterator(pubsub: PubSubEngine, plan: LivePlan): AsyncIterab
   const queue: unknown[] = [];
   let waiting: ((r: IteratorResult<unknown>) => void) | undefined;
   let done = false;
+  // While the log is replayed, live events wait here; afterwards only newer ones pass.
+  let buffered: unknown[] | undefined = plan.replay ? [] : undefined;
+  let lastSeq = plan.replay?.after;
   const push = (payload: unknown) => {
+    if (buffered) return void buffered.push(payload);
     if (plan.filter && !plan.filter(payload)) return;
+    deliver(payload);
+  };
+  const deliver = (payload: unknown, replayed = false) => {
+    const seq = sequenceOf(payload);
+    if (lastSeq !== undefined && seq !== undefined) {
+      if (seq <= lastSeq) return;
+      lastSeq = seq;
+    }
     if (waiting) {
       const w = waiting;
       waiting = undefined;
       w({ value: payload, done: false });
-    } else if (queue.length < 1000) {
+    } else if (replayed || queue.length < 1000) {
       queue.push(payload);
     }
   };
   const unsubscribe = pubsub.subscribe(plan.topic, push);
   let initial = plan.initial?.();
+  const replay = plan.replay;
+  let replaying: Promise<void> | undefined = replay
+    ? (async () => {
+        await pubsub.flushSubscriptions?.();
+        lastSeq = await replayLog(replay, plan.filter, (payload) => deliver(payload, true));
+        const live = buffered ?? [];
+        buffered = undefined;
+        for (const payload of live) push(payload);
+      })()
+    : undefined;
   const finish = async (): Promise<IteratorResult<unknown>> => {
     if (!done) {
       done = true;
@@ -73,6 +127,10 @@ export function topicIterator(pubsub: PubSubEngine, plan: LivePlan): AsyncIterab
         const value = await initial;
         initial = undefined;
         return { value, done: false };
+      }
+      if (replaying) {
+        await replaying;
+        replaying = undefined;
       }
       if (queue.length) return { value: queue.shift(), done: false };
       if (done) return { value: undefined, done: true };

@@ -310,6 +310,9 @@ describe("heard, delete and the live feed", () => {
       expect((await ts.ok(DeleteVoicemailMessageDocument, { id }, box.adminKey)).deleteVoicemailMessage).toBe(id);
       expect((await sub.next()).voicemailEvents).toMatchObject({ type: "DELETED", message: { id }, summary: { unheard: 0, total: 0 } });
       expect(sub.received.map((m) => m.data?.voicemailEvents.type)).toEqual(["NEW", "HEARD", "UNHEARD", "DELETED"]);
+      // Each carries its place in the tenant's event log, increasing in commit order.
+      const sequences = sub.received.map((m) => BigInt(m.data!.voicemailEvents.sequence));
+      expect(sequences.every((seq, i) => i === 0 || seq > sequences[i - 1])).toBe(true);
       expect(otherSub.received).toEqual([]);
     } finally {
       await sub.close();
@@ -409,6 +412,76 @@ describe("heard, delete and the live feed", () => {
       [id],
     );
     expect(left).toEqual({ messages: 0, chunks: 0 });
+  });
+
+  it("voicemailEvents resumes with after: the missed NEW, HEARD and DELETED in order, then live, none twice", async () => {
+    const box = await mailbox();
+    const other = await createExtension(ts, box.tenant.id, { voicemailEnabled: true });
+    const live = await subscribe(ts, VoicemailEventsDocument, { extensionId: box.extension.id }, box.viewerKey);
+    const first = String((await post(ingestKey, box.fields(), { bytes: wav })).body.data.id);
+    const seen = (await live.next()).voicemailEvents;
+    expect(seen.type).toBe("NEW");
+    await live.close();
+
+    // Away: a NEW, a HEARD and a DELETED of this extension, and another extension's NEW the filter keeps out.
+    const missed = String((await post(ingestKey, box.fields(), { bytes: wav })).body.data.id);
+    await post(ingestKey, box.fields({ extension: other.extensionNumber }), { bytes: wav });
+    await ts.ok(MarkVoicemailHeardDocument, { id: missed }, box.adminKey);
+    await ts.ok(DeleteVoicemailMessageDocument, { id: first }, box.adminKey);
+    const resumed = await subscribe(ts, VoicemailEventsDocument, { extensionId: box.extension.id, after: seen.sequence }, box.viewerKey);
+    try {
+      const replayed = [await resumed.next(), await resumed.next(), await resumed.next()].map((d) => d.voicemailEvents);
+      expect(replayed.map((e) => [e.type, e.message.id])).toEqual([
+        ["NEW", missed],
+        ["HEARD", missed],
+        ["DELETED", first],
+      ]);
+      expect(replayed.map((e) => e.summary)).toEqual([
+        { unheard: 2, total: 2 },
+        { unheard: 1, total: 2 },
+        { unheard: 0, total: 1 },
+      ]);
+      const sequences = [seen, ...replayed].map((e) => BigInt(e.sequence));
+      expect(sequences.every((seq, i) => i === 0 || seq > sequences[i - 1])).toBe(true);
+      // Then the live ones, with no repeat at the seam.
+      await ts.ok(MarkVoicemailHeardDocument, { id: missed, heard: false }, box.adminKey);
+      const next = (await resumed.next()).voicemailEvents;
+      expect([next.type, next.message.id]).toEqual(["UNHEARD", missed]);
+      expect(BigInt(next.sequence)).toBeGreaterThan(sequences[3]);
+      expect(resumed.received).toHaveLength(4);
+    } finally {
+      await resumed.close();
+    }
+
+    // The tenant-wide resume after 0 sees every event of the tenant, the other extension's too.
+    const whole = await subscribe(ts, VoicemailEventsDocument, { after: "0" }, box.viewerKey);
+    try {
+      const all = [];
+      for (let i = 0; i < 6; i++) all.push((await whole.next()).voicemailEvents);
+      expect(all.map((e) => e.type)).toEqual(["NEW", "NEW", "NEW", "HEARD", "DELETED", "UNHEARD"]);
+      expect(all[2].extension.id).toBe(other.id);
+    } finally {
+      await whole.close();
+    }
+  });
+
+  it("refuses a voicemailEvents after without one tenant, malformed, or of another tenant's extension", async () => {
+    const box = await mailbox();
+    const stranger = await tenantWithKeys(ts);
+    const refused = async (variables: { tenantId?: string; extensionId?: string; after?: string }, key: string) => {
+      const sub = await subscribe(ts, VoicemailEventsDocument, variables, key, { expectError: true });
+      try {
+        return await sub.error();
+      } finally {
+        await sub.close();
+      }
+    };
+    const noTenant = await refused({ after: "0" }, ts.adminKey);
+    expect([noTenant.extensions?.code, Object.keys(noTenant.extensions?.fields as object)]).toEqual(["BAD_USER_INPUT", ["after"]]);
+    const malformed = await refused({ extensionId: box.extension.id, after: "x1" }, box.viewerKey);
+    expect([malformed.extensions?.code, Object.keys(malformed.extensions?.fields as object)]).toEqual(["BAD_USER_INPUT", ["after"]]);
+    expect((await refused({ extensionId: box.extension.id, after: "0" }, stranger.viewerKey)).extensions?.code).toBe("NOT_FOUND");
+    expect((await refused({ tenantId: box.tenant.id, after: "0" }, stranger.viewerKey)).extensions?.code).toBe("NOT_FOUND");
   });
 
   it("VOICEMAIL_RETENTION_DAYS removes older messages with the DELETED event of a delete", async () => {

@@ -215,7 +215,9 @@ const FIGURES = [
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
     await ts.ok(MarkVoicemailHeardDocument, { id: String(voicemail.body.data.id) });
-    await page.waitForFunction(`document.querySelectorAll('${supportTile} .agent[data-unheard="0"]').length === 3`, undefined, { timeout: 10_000 });
+    // A selector, not a string predicate: polling one would be eval, which the page's CSP refuses.
+    await page.waitForSelector(bob, { state: "detached", timeout: 10_000 });
+    expect(await page.$$eval(`${supportTile} .agent[data-unheard="0"]`, (agents) => agents.length)).toBe(3);
 
     // The key survives a reload of the tab; signing out forgets it.
     await page.reload();

@@ -14,6 +14,7 @@ import { ExtensionStatus } from "./extension.entity";
 import { CreateExtensionInput, EXTENSION_REST_FIELDS, UpdateExtensionInput } from "./extension.inputs";
 import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type ExtensionService } from "./extension.service";
 import { ImportMode, ImportRowStatus, type ImportResult, type ImportRow } from "./extension-import.types";
+import { publishExtension } from "../../subscriptions/events";
 
 export const IMPORT_MAX_ROWS = 10_000;
 /** The columns of an import and of an export (REST field names), in export order; `secret` is import-only. */
@@ -295,7 +296,11 @@ export class ExtensionImportService {
           creates.map((p) => p.values.voicemailEnabled),
         ],
       );
-      for (const row of rows) audit.push({ tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
+      const occurredAt = new Date().toISOString();
+      for (const row of rows) {
+        audit.push({ tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
+        publishExtension(tx, { type: "CREATED", tenantId, extension: row, occurredAt });
+      }
     }
     if (updates.length) {
       const sealed = updates.map((p) => seal(p));
@@ -329,6 +334,7 @@ export class ExtensionImportService {
           entityId: row.id,
           changes: updatedChanges(extensionSnapshot(plan.current!), extensionSnapshot(row), plan.secret !== undefined ? ["secret"] : []),
         });
+        publishExtension(tx, { type: "UPDATED", tenantId, extension: row, occurredAt: new Date().toISOString() });
         if (plan.current!.status === ExtensionStatus.ACTIVE && row.status === ExtensionStatus.DISABLED) disabled.push(row);
       }
       await this.extensions.unregisterDevices(tx, disabled);

@@ -19,7 +19,7 @@ import { likeContains, SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { prefetchColumns, primeFromRows, type ExtensionPrefetch } from "../../graphql/extension-prefetch";
 import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } from "../../graphql/connection";
-import { publishRegistration } from "../../subscriptions/events";
+import { publishExtension, publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
@@ -231,6 +231,7 @@ export class ExtensionService {
         )
         .catch(translateUnique);
       await recordAudit(tx, { tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });
+      publishExtension(tx, { type: "CREATED", tenantId, extension: row, occurredAt: new Date().toISOString() });
       return row;
     });
   }
@@ -266,6 +267,7 @@ export class ExtensionService {
         await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
       }
       if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
+      publishExtension(tx, { type: "UPDATED", tenantId: updated.tenantId, extension: updated, occurredAt: new Date().toISOString() });
       return updated;
     });
   }
@@ -293,6 +295,7 @@ export class ExtensionService {
         { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
       ]);
       publishQueueChange(tx, queues.map((q) => q.id));
+      publishExtension(tx, { type: "DELETED", tenantId: current.tenantId, extension: current, occurredAt: new Date().toISOString() });
       return current.id;
     });
   }
@@ -304,13 +307,10 @@ export class ExtensionService {
       const current = await this.lockForWrite(tx, rawId);
       const secret = randomBytes(18).toString("base64url");
       const sealed = await this.credentialsFor(tx, current, current.extensionNumber, secret);
-      await tx.manager.query(`UPDATE extension SET secret_ciphertext = $1, ha1 = $2, ha1b = $3, ha1_sha256 = $4, updated_at = now() WHERE id = $5`, [
-        sealed.secretCiphertext,
-        sealed.ha1,
-        sealed.ha1b,
-        sealed.ha1Sha256,
-        current.id,
-      ]);
+      const [rows]: [ExtensionRow[]] = await tx.manager.query(
+        `UPDATE extension AS e SET secret_ciphertext = $1, ha1 = $2, ha1b = $3, ha1_sha256 = $4, updated_at = now() WHERE e.id = $5 RETURNING ${EXTENSION_COLUMNS}`,
+        [sealed.secretCiphertext, sealed.ha1, sealed.ha1b, sealed.ha1Sha256, current.id],
+      );
       await recordAudit(tx, {
         tenantId: current.tenantId,
         action: "extension.secret_rotated",
@@ -318,6 +318,7 @@ export class ExtensionService {
         entityId: current.id,
         changes: { secret: [current.hasSecret ? REDACTED : null, REDACTED] },
       });
+      publishExtension(tx, { type: "UPDATED", tenantId: current.tenantId, extension: rows[0], occurredAt: new Date().toISOString() });
       return secret;
     });
   }

@@ -3,7 +3,7 @@ import { notFound } from "../../common/errors";
 import type { RequestContext } from "../../context/request-context";
 import { connectionComplexity, connectionType } from "../../graphql/connection";
 import type { VoicemailEventPayload } from "../../subscriptions/events";
-import { tenantOrExtensionPlan, type Data } from "../../subscriptions/live.resolver";
+import { AFTER_DESCRIPTION, tenantOrExtensionPlan, type Data } from "../../subscriptions/live.resolver";
 import { Cdr } from "../cdr/cdr.entity";
 import type { CdrRow } from "../cdr/cdr.service";
 import { Extension } from "../extension/extension.entity";
@@ -72,6 +72,7 @@ export class VoicemailResolver {
     @Root() event: VoicemailEventPayload,
     @Arg("tenantId", () => ID, { nullable: true }) _tenantId: string | null,
     @Arg("extensionId", () => ID, { nullable: true }) _extensionId: string | null,
+    @Arg("after", () => String, { nullable: true, description: AFTER_DESCRIPTION }) _after: string | null,
   ): VoicemailEventPayload {
     return { ...event, message: { ...event.message, extension: event.extension } as MessageRoot };
   }

@@ -1,4 +1,5 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from "type-graphql";
+import { SEQUENCE_DESCRIPTION } from "../../subscriptions/live.resolver";
 import { Extension } from "../extension/extension.entity";
 import { VoicemailMessage } from "./voicemail-message.entity";
 
@@ -38,4 +39,7 @@ export class VoicemailEvent {
 
   @Field()
   occurredAt!: Date;
+
+  @Field(() => String, { description: SEQUENCE_DESCRIPTION })
+  sequence!: string;
 }

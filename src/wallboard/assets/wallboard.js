@@ -35,9 +35,10 @@
     }
   }`;
   const QUEUE_STATS = `subscription WallboardQueueStats($queueId: ID!) { queueStats(queueId: $queueId) { ${STATS_FIELDS} } }`;
-  const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID) { activeCallEvents(tenantId: $tenantId) { type } }`;
-  const VOICEMAIL_EVENTS = `subscription WallboardVoicemail($tenantId: ID) {
-    voicemailEvents(tenantId: $tenantId) { extension { id } summary { unheard } }
+  // `after` resumes from the last event seen: after a reconnect the server first sends what was missed.
+  const CALL_EVENTS = `subscription WallboardCalls($tenantId: ID, $after: String) { activeCallEvents(tenantId: $tenantId, after: $after) { type sequence } }`;
+  const VOICEMAIL_EVENTS = `subscription WallboardVoicemail($tenantId: ID, $after: String) {
+    voicemailEvents(tenantId: $tenantId, after: $after) { sequence extension { id } summary { unheard } }
   }`;
 
   const $ = (id) => document.getElementById(id);
@@ -177,25 +178,47 @@
     start() {
       $("board").hidden = false;
       $("signout").hidden = false;
-      this.disposeCalls = this.client.subscribe(
-        { query: CALL_EVENTS, variables: { tenantId: this.tenantId } },
-        { next: () => this.scheduleDetails(), error: (error) => this.onSubscriptionError(error), complete: () => undefined },
-      );
+      this.disposeCalls = this.resume(CALL_EVENTS, "activeCallEvents", () => this.scheduleDetails());
       // Each voicemail change carries the mailbox's new unheard count: the agent's badge follows it at once.
-      this.disposeVoicemail = this.client.subscribe(
-        { query: VOICEMAIL_EVENTS, variables: { tenantId: this.tenantId } },
-        {
-          next: ({ data }) => {
-            if (!data) return;
-            this.unheard.set(data.voicemailEvents.extension.id, data.voicemailEvents.summary.unheard);
-            this.render();
-          },
-          error: (error) => this.onSubscriptionError(error),
-          complete: () => undefined,
-        },
-      );
+      this.disposeVoicemail = this.resume(VOICEMAIL_EVENTS, "voicemailEvents", (event) => {
+        this.unheard.set(event.extension.id, event.summary.unheard);
+        this.render();
+      });
       this.reread = window.setInterval(() => this.load(), REREAD_MS);
       this.load();
+    }
+
+    /**
+     * A subscription resumed after the last event seen: graphql-ws re-sends this very payload when
+     * it reconnects, so keeping `after` current in it is all a reconnect needs to miss nothing.
+     * Answers the function that ends it (whichever subscription a restart made is the one ended).
+     */
+    resume(query, field, onEvent) {
+      let dispose;
+      const start = (after) => {
+        const variables = { tenantId: this.tenantId, after };
+        dispose = this.client.subscribe(
+          { query, variables },
+          {
+            next: (message) => {
+              const event = message.data && message.data[field];
+              if (!event) return;
+              variables.after = event.sequence;
+              onEvent(event);
+            },
+            error: (error) => {
+              const first = Array.isArray(error) ? error[0] : null;
+              const fields = first && first.extensions && first.extensions.fields;
+              // Away longer than the server keeps events: start afresh (the board is re-read anyway).
+              if (fields && fields.after && !this.closed) return start(null);
+              this.onSubscriptionError(error);
+            },
+            complete: () => undefined,
+          },
+        );
+      };
+      start(null);
+      return () => dispose();
     }
 
     close() {
