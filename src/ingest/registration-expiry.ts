@@ -1,4 +1,6 @@
 import type { Logger } from "../common/logger";
+import { Periodic } from "../common/periodic";
+import type { Metrics } from "../observability/metrics";
 import type { ContextDeps } from "../context/build-context";
 import { buildContext } from "../context/build-context";
 import { Role } from "../auth/role";
@@ -13,34 +15,39 @@ const BATCH = 500;
  * Expires registrations past their expiresAt, each exactly once across every instance: the database
  * decides (FOR UPDATE SKIP LOCKED, and the UPDATE re-checks `unregistered_at IS NULL`), so two
  * instances sweeping together never expire the same device twice. Each expiry publishes EXPIRED.
+ * Every finished sweep is counted (`pbx_registration_expiry_sweeps_total` by outcome), so an
+ * operator sees a sweeper that fails, and a test can wait for sweeps instead of sleeping.
  */
 export class RegistrationExpiry {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly periodic: Periodic;
 
   constructor(
     private readonly deps: ContextDeps,
-    private readonly log: Logger,
-    private readonly intervalMs: number,
-  ) {}
+    log: Logger,
+    intervalMs: number,
+    private readonly metrics: Metrics,
+  ) {
+    this.periodic = new Periodic("registration expiry sweep", intervalMs, () => this.countedSweep(), log);
+  }
 
+  /** Starts sweeping every interval; the first sweep runs at once (expiries due while every instance was down). */
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
-    this.timer.unref();
+    void this.periodic.start();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
-  private tick(): void {
-    this.running ??= this.sweep()
-      .then(
-        () => undefined,
-        (error: unknown) => this.log.error({ err: error }, "registration expiry sweep failed"),
-      )
-      .finally(() => (this.running = undefined));
+  private async countedSweep(): Promise<void> {
+    try {
+      const expired = await this.sweep();
+      this.metrics.registrationsExpired.inc(expired);
+      this.metrics.expirySweeps.inc({ outcome: "ok" });
+    } catch (error) {
+      this.metrics.expirySweeps.inc({ outcome: "failed" });
+      throw error;
+    }
   }
 
   /** Expires due registrations in batches; returns how many it expired. */

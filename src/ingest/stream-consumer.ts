@@ -18,7 +18,6 @@ export const CONSUMER_GROUP = "pbx-api";
 
 /** Entries read at once: one batch for the handler (which splits it into lanes and transactions). */
 const BATCH = 500;
-const MAX_BLOCK_MS = 2_000;
 const MAX_CLAIM_INTERVAL_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
 /** XAUTOCLAIM rounds per recovery pass, so a huge backlog of orphans cannot starve new entries. */
@@ -81,7 +80,8 @@ export class StreamConsumer {
     this.log = deps.log.child({ component: "stream-consumer", stream: this.key, consumer: this.consumer });
     this.claimIdleMs = config.streamClaimIdleMs;
     this.claimIntervalMs = Math.min(MAX_CLAIM_INTERVAL_MS, Math.max(100, Math.floor(this.claimIdleMs / 2)));
-    this.blockMs = Math.min(MAX_BLOCK_MS, this.claimIntervalMs);
+    // New entries end the block at once and stop() cuts it, so it only has to come round for claims.
+    this.blockMs = this.claimIntervalMs;
     this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: `pbx-api:stream-reader:${this.consumer}` });
     // Fails at once while Redis is away, so the loop backs off (and stop() is not held by a queue).
     this.commands = new Redis(redisUrl, { connectionName: `pbx-api:stream:${this.consumer}`, enableOfflineQueue: false, maxRetriesPerRequest: 1 });

@@ -86,6 +86,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly expirySweeps = new Counter({
+    name: "pbx_registration_expiry_sweeps_total",
+    help: "Registration expiry sweeps finished by this instance, by outcome (ok, failed).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly registrationsExpired = new Counter({
+    name: "pbx_registrations_expired_total",
+    help: "Registrations this instance expired (past expiresAt with no refresh); each publishes an EXPIRED event.",
+    registers: [this.registry],
+  });
+
+  readonly queueStatsRecomputes = new Counter({
+    name: "queue_stats_recomputes_total",
+    help: "Recomputes of watched queues' figures, by outcome: published (they moved), unchanged (nothing sent), failed.",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
   readonly webhookAttempts = new Counter({
     name: "webhook_delivery_attempts_total",
     help: "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), failed (the last attempt failed).",

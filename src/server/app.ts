@@ -270,11 +270,12 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     }
     const host = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
 
-    const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs);
+    const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs, metrics);
     expiry.start();
     services.events.start();
     const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
     services.webhooks.onDeliveries = () => webhookDispatcher.kick();
+    services.queueStats.feed.onRecompute = (outcome) => metrics.queueStatsRecomputes.inc({ outcome });
     webhookDispatcher.start();
     const auditPruner = auditRetention(db.dataSource, config.auditRetentionDays, log);
     void auditPruner?.start();

@@ -23,6 +23,9 @@ export interface QueueGone {
 }
 export type QueueStatsPayload = QueueStatsRow | QueueGone;
 
+/** How a recompute of a watched queue ended: its figures went out, had not moved, or could not be read. */
+export type RecomputeOutcome = "published" | "unchanged" | "failed";
+
 /**
  * Announces, after commit, that the figures of these queues may have moved. The notice carries no
  * figures: every instance that has subscribers for a queue recomputes them itself, so what a
@@ -53,6 +56,7 @@ class Watch {
     private readonly pubsub: PubSubEngine,
     private readonly compute: () => Promise<QueueStatsPayload>,
     private readonly log: Logger,
+    private readonly observe: (outcome: RecomputeOutcome) => void,
   ) {
     this.stopNotices = pubsub.subscribe(queueStatsTopic(queueId), () => this.schedule());
     this.heartbeat = setInterval(() => this.schedule(), QUEUE_STATS_REFRESH_MS);
@@ -75,11 +79,15 @@ class Watch {
       const payload = await this.compute();
       const { updatedAt: _updatedAt, ...figures } = payload as QueueStatsRow;
       const key = JSON.stringify(figures);
-      if (key === this.last || this.stopped) return;
+      if (this.stopped) return;
+      if (key === this.last) return this.observe("unchanged");
       this.last = key;
       await this.pubsub.publish(this.topic, payload);
+      this.observe("published");
     } catch (error) {
-      if (!this.stopped) this.log.warn({ err: error, queueId: this.queueId }, "could not recompute a queue's figures");
+      if (this.stopped) return;
+      this.observe("failed");
+      this.log.warn({ err: error, queueId: this.queueId }, "could not recompute a queue's figures");
     }
   }
 
@@ -120,6 +128,8 @@ function releasing(iterator: AsyncIterableIterator<unknown>, release: () => void
 export class QueueStatsFeed {
   private readonly instance = randomUUID();
   private readonly watches = new Map<number, Watch>();
+  /** Told how each recompute ended (the server counts them in queue_stats_recomputes_total). */
+  onRecompute: (outcome: RecomputeOutcome) => void = () => undefined;
 
   constructor(private readonly stats: QueueStatsService) {}
 
@@ -159,7 +169,7 @@ export class QueueStatsFeed {
     let watch = this.watches.get(queueId);
     if (!watch) {
       const manager = ctx.dataSource.manager;
-      watch = new Watch(queueId, this.topic(queueId), ctx.pubsub, () => this.figures(manager, queueId), ctx.log);
+      watch = new Watch(queueId, this.topic(queueId), ctx.pubsub, () => this.figures(manager, queueId), ctx.log, (outcome) => this.onRecompute(outcome));
       this.watches.set(queueId, watch);
     }
     const owner = watch;

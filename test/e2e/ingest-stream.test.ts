@@ -188,16 +188,24 @@ function streamSuite(): void {
     const firstIds = await xadd(key, first.map((c, i) => event(registration(numbers[i], c))));
     expect(await redis.exists(key)).toBe(1);
 
-    const c = await start(p);
+    // A claim interval of 5 s (half the idle time): the reader blocks 5 s at a time.
+    const c = await start(p, { STREAM_CLAIM_IDLE_MS: "10000" });
     await until("entries written before the group existed", async () => (await devicesWith(first)) === 5 && (await drained(key, firstIds[4])));
+    const [consumer] = await consumers(key);
+    await until("the reader blocked in XREADGROUP", async () =>
+      String(await redis.client("LIST"))
+        .split("\n")
+        .some((l) => l.includes(` name=pbx-api:stream-reader:${consumer} `) && / flags=\S*b/.test(l) && l.includes(" cmd=xreadgroup ")),
+    );
     const startedAt = Date.now();
     await stop(c);
-    // Stopping does not wait out a blocked XREADGROUP.
-    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    // Stopping cuts the blocked XREADGROUP rather than waiting out its 5 s.
+    expect(Date.now() - startedAt).toBeLessThan(4_000);
 
     const second = Array.from({ length: 5 }, (_, i) => `sip:offline2-${i}-${uniq()}@203.0.113.5`);
     const secondIds = await xadd(key, second.map((contact, i) => event(registration(numbers[i], contact))));
-    await new Promise((r) => setTimeout(r, 300));
+    // With every instance stopped nobody reads them: the group has delivered nothing past the first batch.
+    expect(await drained(key, firstIds[4])).toBe(true);
     expect(await devicesWith(second)).toBe(0);
 
     const d = await start(p);

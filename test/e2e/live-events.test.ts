@@ -11,6 +11,7 @@ import {
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { callEvent, postEvents, registrationEvent, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
+import { scrapeMetric, waitFor } from "../support/wait";
 
 const SECRET = "Liv3-Ev3nts-S3cret-4411";
 let ts: TestServer;
@@ -100,9 +101,16 @@ describe("registrations", () => {
       expect((await sub.next()).registrationEvents.type).toBe("REGISTERED");
       const expired = (await sub.next((e) => e.registrationEvents.type === "EXPIRED", 20_000)).registrationEvents;
       expect(expired.device.registered).toBe(false);
-      await new Promise((r) => setTimeout(r, 600));
-      expect(sub.received.filter((m) => m.data?.registrationEvents.type === "EXPIRED")).toHaveLength(1);
       expect((await ts.ok(ExtensionLiveDocument, { id: extension.id })).extension.registered).toBe(false);
+      // Once: two more sweeps finish after the EXPIRED arrived, then a later event of the tenant
+      // (published in sequence after anything those sweeps could have published) arrives.
+      const sweeps = () => scrapeMetric(ts.server.metricsUrl, "pbx_registration_expiry_sweeps_total", { outcome: "ok" });
+      const seen = await sweeps();
+      await waitFor("two more expiry sweeps", async () => (await sweeps()) >= seen + 2);
+      const later = "sip:1001@10.0.0.99:5060";
+      await postEvents(ts, ingestKey, register(tenant.sipDomain, "1001", { contact: later }));
+      await sub.next((e) => e.registrationEvents.type === "REGISTERED" && e.registrationEvents.device.contactUri === later);
+      expect(sub.received.filter((m) => m.data?.registrationEvents.type === "EXPIRED")).toHaveLength(1);
     } finally {
       await sub.close();
     }
@@ -220,8 +228,9 @@ describe("access", () => {
       expect(forB.tenantId).toBe(b.tenant.id);
       const seenByAdmin = [(await adminAll.next()).registrationEvents.tenantId, (await adminAll.next()).registrationEvents.tenantId];
       expect(seenByAdmin).toEqual([a.tenant.id, b.tenant.id]);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(subB.received.every((m) => m.data?.registrationEvents.tenantId === b.tenant.id)).toBe(true);
+      // A's event was published before B's, and one socket delivers in order: had it leaked to
+      // B's subscriber it would have arrived before B's own.
+      expect(subB.received.map((m) => m.data?.registrationEvents.tenantId)).toEqual([b.tenant.id]);
     } finally {
       await Promise.all([subB.close(), refused.close(), adminAll.close()]);
     }

@@ -16,6 +16,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { remoteTarget, subscribe } from "../support/live";
 import { spawnServer, type ServerProcess } from "../support/process";
 import { createTestSchema, dropTestSchema } from "../support/server";
+import { scrapeMetric, waitFor } from "../support/wait";
 
 /**
  * Two real server processes on one PostgreSQL schema and one Redis, as production runs them:
@@ -114,14 +115,26 @@ suite("two instances", () => {
   it("an entry on the Redis stream is handled once, by one instance, and reaches the subscriber on B", async () => {
     const sub = await subscribe(remoteTarget(b.url, channelSubscribed(`tenant.${tenant.id}.registrations`)), RegistrationEventsDocument, {}, viewerKey);
     try {
-      await redis.xadd(`${prefix}pbx:events`, "*", "event", JSON.stringify(register("sip:1001@192.0.2.11:5061")));
+      const stream = `${prefix}pbx:events`;
+      const handled = async () =>
+        (await scrapeMetric(`${a.url}/metrics`, "ingest_events_total", { source: "stream" })) +
+        (await scrapeMetric(`${b.url}/metrics`, "ingest_events_total", { source: "stream" }));
+      const handledBefore = await handled();
+      await redis.xadd(stream, "*", "event", JSON.stringify(register("sip:1001@192.0.2.11:5061")));
       // Delivery latency is measured by the fan-out bench; here only that it arrives.
       const event = (await sub.next(() => true, 15_000)).registrationEvents;
       expect(event.device.contactUri).toBe("sip:1001@192.0.2.11:5061");
-      await new Promise((r) => setTimeout(r, 500));
-      expect(sub.received).toHaveLength(1);
-      const pending = (await redis.xpending(`${prefix}pbx:events`, "pbx-api")) as [number, ...unknown[]];
-      expect(pending[0]).toBe(0);
+      // Once: a second entry goes in behind it; when every entry is acknowledged (none can be
+      // claimed again), the instances together handled exactly two and the subscriber got two.
+      const lastId = (await redis.xadd(stream, "*", "event", JSON.stringify(register("sip:1001@192.0.2.111:5061"))))!;
+      await sub.next((e) => e.registrationEvents.device.contactUri === "sip:1001@192.0.2.111:5061", 15_000);
+      await waitFor("every stream entry acknowledged", async () => {
+        const groups = (await redis.xinfo("GROUPS", stream)) as Array<Array<string | number>>;
+        const group = groups.map((g) => Object.fromEntries(Array.from({ length: g.length / 2 }, (_, i) => [g[2 * i], g[2 * i + 1]]))).find((g) => g.name === "pbx-api");
+        return group !== undefined && group["last-delivered-id"] === lastId && Number(group.pending) === 0;
+      });
+      expect((await handled()) - handledBefore).toBe(2);
+      expect(sub.received.map((m) => m.data?.registrationEvents.device.contactUri)).toEqual(["sip:1001@192.0.2.11:5061", "sip:1001@192.0.2.111:5061"]);
     } finally {
       await sub.close();
     }
@@ -136,7 +149,17 @@ suite("two instances", () => {
         body: JSON.stringify(register("sip:1001@192.0.2.12:5061", 1)),
       });
       await sub.next((e) => e.registrationEvents.type === "EXPIRED" && e.registrationEvents.device.contactUri === "sip:1001@192.0.2.12:5061", 20_000);
-      await new Promise((r) => setTimeout(r, 800));
+      // Once: both instances finish two more sweeps, then a later event of the tenant (in sequence
+      // after anything those sweeps could have published) reaches the subscriber.
+      const sweeps = (server: ServerProcess) => scrapeMetric(`${server.url}/metrics`, "pbx_registration_expiry_sweeps_total", { outcome: "ok" });
+      const [seenA, seenB] = [await sweeps(a), await sweeps(b)];
+      await waitFor("two more expiry sweeps on each instance", async () => (await sweeps(a)) >= seenA + 2 && (await sweeps(b)) >= seenB + 2);
+      await fetch(`${b.url}/api/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ingestKey}` },
+        body: JSON.stringify(register("sip:1001@192.0.2.112:5061")),
+      });
+      await sub.next((e) => e.registrationEvents.device.contactUri === "sip:1001@192.0.2.112:5061", 15_000);
       const expired = sub.received.filter(
         (m) => m.data?.registrationEvents.type === "EXPIRED" && m.data.registrationEvents.device.contactUri === "sip:1001@192.0.2.12:5061",
       );

@@ -16,6 +16,7 @@ import { requireReal } from "../support/env";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents, subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
+import { scrapeMetric, waitFor } from "../support/wait";
 
 /** The coalescing window of the server (src/subscriptions/queue-stats-feed.ts). */
 const WINDOW_MS = 250;
@@ -32,7 +33,6 @@ afterAll(() => ts?.stop());
 /** Event times relative to one instant, so waits come out exact. */
 const clock = (now = Date.now()) => (secondsAgo: number) => new Date(now - secondsAgo * 1000).toISOString();
 const ago = (secondsAgo: number) => clock()(secondsAgo);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function callCentre(server: TestServer = ts, agentCount = 2, serviceLevelSeconds?: number) {
   const keys = await tenantWithKeys(server);
@@ -270,10 +270,18 @@ describe("the queueStats subscription", () => {
       expect(stable(await c.stats())).toEqual(stable(paused));
 
       const count = sub.received.length;
+      const recomputes = (outcome: string) => scrapeMetric(ts.server.metricsUrl, "queue_stats_recomputes_total", { outcome });
+      const [published, unchanged] = [await recomputes("published"), await recomputes("unchanged")];
       await postEvents(ts, ingestKey, answer);
       await ts.ok(UpdateQueueAgentDocument, { id: c.agents[1].membershipId, penalty: 3 }, c.adminKey);
-      await sleep(WINDOW_MS * 3);
-      expect(sub.received).toHaveLength(count);
+      // The server recomputed after them and found nothing to send ...
+      await waitFor("a recompute after changes that moved nothing", async () => (await recomputes("unchanged")) > unchanged);
+      expect(await recomputes("published")).toBe(published);
+      // ... and a change that moves the figures, made after them, is the next message.
+      await ts.ok(UpdateQueueAgentDocument, { id: c.agents[1].membershipId, paused: false }, c.adminKey);
+      expect((await sub.next()).queueStats).toMatchObject({ agentsPaused: 0, agentsAvailable: 2 });
+      expect(sub.received).toHaveLength(count + 1);
+      expect(await recomputes("published")).toBe(published + 1);
     } finally {
       await sub.close();
     }

@@ -8,6 +8,10 @@ import path from "node:path";
 import pg from "pg";
 import WebSocket from "ws";
 import { ensureEngineRole } from "../../src/engine/engine-role";
+import { waitFor } from "./wait";
+
+/** Re-exported: the engine suites take it from here with the rest. */
+export { waitFor };
 
 /**
  * Real SIP for the tests and the engine benchmark: Kamailio with the shipped configuration, and
@@ -46,21 +50,12 @@ function tcpFree(port: number): Promise<boolean> {
   });
 }
 
+
 function udpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = dgram.createSocket("udp4").once("error", () => resolve(false));
     socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
   });
-}
-
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 /** Sends SIGTERM to a process we started, then SIGKILL if it has not exited in time. */
