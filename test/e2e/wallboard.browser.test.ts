@@ -6,6 +6,7 @@ import { AddQueueAgentDocument, CreateQueueWithTargetDocument, MarkVoicemailHear
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
+import { waitFor as untilMet } from "../support/wait";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { postVoicemail } from "./voicemail-support";
 
@@ -194,12 +195,15 @@ const FIGURES = [
     expect(await page.getAttribute(supportTile, "class")).toContain("breach");
     expect(await page.textContent(`${figure(support.id, "serviceLevel")} .value`)).toBe("0%");
     expect(await page.textContent(`${figure(support.id, "averageWaitSeconds")} .value`)).toBe("0:38");
-    // The agents by state, and the calls in progress.
-    expect(await page.$$eval(`${supportTile} .agent`, (items) => items.map((i: any) => [i.querySelector(".who").textContent, i.dataset.state]))).toEqual([
+    // The agents by state (their list is read after the figures arrive: wait for it), and the calls in progress.
+    const agents = () => page.$$eval(`${supportTile} .agent`, (items) => items.map((i: any) => [i.querySelector(".who").textContent, i.dataset.state]));
+    const expectedAgents = [
       ["Alice Moreau", "busy"],
       ["Bob Okafor", "busy"],
       ["Chen Wei", "paused"],
-    ]);
+    ];
+    await untilMet("the agents' states on the tile", async () => JSON.stringify(await agents()) === JSON.stringify(expectedAgents), 10_000).catch(() => undefined);
+    expect(await agents()).toEqual(expectedAgents);
     await page.waitForFunction(`document.querySelectorAll("#calls tbody tr").length === 2`);
     expect(await page.textContent("#calls tbody")).toContain("Dana Smith +14155550123");
 
