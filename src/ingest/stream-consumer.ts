@@ -22,6 +22,8 @@ const MAX_CLAIM_INTERVAL_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
 /** XAUTOCLAIM rounds per recovery pass, so a huge backlog of orphans cannot starve new entries. */
 const CLAIM_ROUNDS = 10;
+/** The commands connection's calls (XACK, XAUTOCLAIM, XPENDING, the prune script) are all quick. */
+const COMMAND_TIMEOUT_MS = 5_000;
 
 /** [entry id, flat field/value list]; fields are null for an entry trimmed from the stream while pending. */
 type StreamEntry = [id: string, fields: string[] | null];
@@ -68,6 +70,9 @@ export class StreamConsumer {
   private stopping = false;
   private running?: Promise<void>;
   private wake?: () => void;
+  /** Settles (with null) when stop() is called: the blocking read races it. */
+  private readonly stopped: Promise<null>;
+  private signalStopped!: () => void;
   private readonly health: RedisHealth;
 
   constructor(
@@ -82,9 +87,17 @@ export class StreamConsumer {
     this.claimIntervalMs = Math.min(MAX_CLAIM_INTERVAL_MS, Math.max(100, Math.floor(this.claimIdleMs / 2)));
     // New entries end the block at once and stop() cuts it, so it only has to come round for claims.
     this.blockMs = this.claimIntervalMs;
+    this.stopped = new Promise((resolve) => (this.signalStopped = () => resolve(null)));
     this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: `pbx-api:stream-reader:${this.consumer}` });
-    // Fails at once while Redis is away, so the loop backs off (and stop() is not held by a queue).
-    this.commands = new Redis(redisUrl, { connectionName: `pbx-api:stream:${this.consumer}`, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    // Fails at once while Redis is away, so the loop backs off (and stop() is not held by a queue). A
+    // command in flight when the connection drops is not settled by ioredis until it reconnects
+    // (redis/ioredis#2197): the timeout ends it, so a batch's XACK cannot hold stop() for the outage.
+    this.commands = new Redis(redisUrl, {
+      connectionName: `pbx-api:stream:${this.consumer}`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
     // One line per outage (RedisHealth), not a stack trace per reconnect attempt.
     this.health = deps.pubsub instanceof RedisPubSub ? deps.pubsub.health : new RedisHealth(this.log);
     this.health.attach(this.reader, "stream-reader");
@@ -101,8 +114,10 @@ export class StreamConsumer {
   /** Stops reading, lets the batch in hand finish and be acknowledged, then closes the connections. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.signalStopped();
     this.wake?.();
-    // Ends a blocked XREADGROUP at once; entries it was about to deliver stay pending and get claimed.
+    // Closes the blocked XREADGROUP's connection; entries it was about to deliver stay pending and get
+    // claimed. The loop does not wait for ioredis to settle that read: see read().
     this.reader.disconnect();
     await this.running;
     await closeRedis(this.commands);
@@ -175,10 +190,15 @@ export class StreamConsumer {
     }
   }
 
+  /**
+   * The blocking read (">") races stop(): a read in flight when Redis went away is kept by ioredis
+   * for its next connection and never settled once disconnect() cancels that reconnect
+   * (redis/ioredis#2197), so awaiting it alone would hang stop() for as long as Redis is away.
+   */
   private async read(conn: Redis, from: ">" | "0"): Promise<StreamEntry[]> {
     const reply = (
       from === ">"
-        ? await conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "BLOCK", this.blockMs, "STREAMS", this.key, ">")
+        ? await Promise.race([conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "BLOCK", this.blockMs, "STREAMS", this.key, ">"), this.stopped])
         : await conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "STREAMS", this.key, "0")
     ) as unknown as Array<[string, StreamEntry[]]> | null;
     return reply?.[0]?.[1] ?? [];

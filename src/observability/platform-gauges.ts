@@ -38,7 +38,8 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
 
   let redis: Redis | undefined;
   if (options.redisUrl) {
-    redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    // commandTimeout: an XINFO in flight when Redis drops is otherwise held until Redis returns (redis/ioredis#2197).
+    redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 });
     redis.on("error", () => undefined); // the pub/sub reports Redis outages; a scrape just lacks these figures
     const key = `${options.redisPrefix}${STREAM_KEY}`;
     const conn = redis;
