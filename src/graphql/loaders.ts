@@ -14,6 +14,7 @@ import type { VoicemailQuery, VoicemailRow, VoicemailSummary } from "../modules/
 import { VOICEMAIL_COLUMNS } from "../modules/voicemail/voicemail.service";
 import type { ConnectionPage } from "./connection";
 import { readRows } from "../db/read";
+import type { Webhook } from "../modules/webhook/webhook.types";
 
 const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions", timezone,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
@@ -77,6 +78,7 @@ export interface Loaders {
   voicemailByExtension: DataLoader<{ parentId: number; args: VoicemailQuery }, ConnectionPage<VoicemailRow>, string>;
   voicemailSummaryByExtension: DataLoader<number, VoicemailSummary>;
   cdrOfCall: DataLoader<{ tenantId: number; extensionId: number; callId: string }, CdrRow | null, string>;
+  webhooksByTenant: DataLoader<number, Webhook[]>;
 }
 
 /**
@@ -93,6 +95,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
     ),
     queue: byId<QueueRow>(ctx, `SELECT ${QUEUE_COLUMNS} FROM queue q WHERE q.id = ANY($1::int[])`),
     queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
+    webhooksByTenant: new DataLoader((ids) => ctx.services.webhooks.listForTenants({ ...ctx, manager }, ids)),
     agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
     queueStats: new DataLoader((ids) => ctx.services.queueStats.compute(manager, ids)),
     waitingCallsByQueue: new DataLoader((ids) => ctx.services.queueStats.waitingOf(manager, ids)),

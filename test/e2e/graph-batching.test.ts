@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { AddQueueAgentDocument, CreateQueueDocument, NestedReadDocument, TenantGraphDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateQueueDocument, CreateWebhookDocument, NestedReadDocument, TenantGraphDocument, TenantsWebhooksDocument } from "../graphql/generated";
 import { createExtension, createTenant, uniq } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
 import { QUIET, recordStatements } from "../support/sql-counter";
@@ -45,7 +45,7 @@ beforeAll(async () => {
   // No background sweep may run while statements are being counted. These counts are the resolvers'
   // (loaders and prefetch); compiled reads answer in one statement (graph-compiled-reads.test.ts).
   // Background passes (expiry, event relay, webhook dispatch) would add their statements to the counts.
-  ts = await startTestServer({ env: { ...QUIET, GRAPHQL_COMPILED_READS: "false" } });
+  ts = await startTestServer({ env: { ...QUIET, GRAPHQL_COMPILED_READS: "false", WEBHOOK_ALLOW_PRIVATE: "true" } });
   small = await populatedTenant(5);
   large = await populatedTenant(50);
 });
@@ -102,5 +102,32 @@ describe("the nested tenant graph is read in a constant number of statements", (
       expect(nodes[i].devices.map((d) => [d.id, d.registered])).toEqual(node.devices.map((d) => [d.id, d.registered]));
       expect(nodes[i].queueMemberships.map((m) => m.queue.name)).toEqual(node.queueMemberships.map((m) => m.queue.name));
     }
+  });
+});
+
+describe("Tenant.webhooks", () => {
+  it("loads the webhooks of every listed tenant in one statement", async () => {
+    const read = () => recordStatements(ts.server.db.dataSource, () => ts.ok(TenantsWebhooksDocument, {}));
+    const before = await read();
+    const created = new Map<string, string[]>();
+    for (let t = 0; t < 4; t++) {
+      const tenant = await createTenant(ts);
+      const ids: string[] = [];
+      for (let w = 0; w < 2; w++) {
+        const { createWebhook } = await ts.ok(CreateWebhookDocument, { input: { tenantId: tenant.id, url: `http://127.0.0.1:9/hook-${t}-${w}`, events: ["extension.created"] } });
+        ids.push(createWebhook.webhook.id);
+      }
+      created.set(tenant.id, ids);
+    }
+    const after = await read();
+    expect(after.result.tenants).toHaveLength(before.result.tenants.length + 4);
+    // Each tenant gets its own webhooks, in id order.
+    for (const tenant of after.result.tenants) {
+      expect(tenant.webhooks.every((w) => w.tenantId === tenant.id)).toBe(true);
+      if (created.has(tenant.id)) expect(tenant.webhooks.map((w) => w.id)).toEqual(created.get(tenant.id));
+    }
+    // The tenant list, then one statement for every tenant's webhooks, however many tenants.
+    expect(after.statements).toHaveLength(before.statements.length);
+    expect(after.statements).toHaveLength(2);
   });
 });

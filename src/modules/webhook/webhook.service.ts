@@ -7,6 +7,8 @@ import type { SecretBox } from "../../common/secret-box";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
 import { transactional } from "../../db/transaction";
+import { readRows } from "../../db/read";
+import { groupBy } from "../../common/group-by";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import type { LoggedEvent, RelaySink } from "../../events/event-log";
 import { ConnectionPage, decodeCursor, encodeCursor, pageSize } from "../../graphql/connection";
@@ -120,10 +122,17 @@ export class WebhookService {
   }
 
   /** `Tenant.webhooks`: the tenant's webhooks, oldest first. */
+  /** `Tenant.webhooks`: checked here, loaded with every other tenant of the request in one query. */
   async forTenant(ctx: RequestContext, tenantId: number): Promise<Webhook[]> {
     const principal = requireRole(ctx, Role.ADMIN, Role.TENANT_ADMIN);
     if (principal.role !== Role.ADMIN && principal.tenantId !== tenantId) throw notFound("Tenant");
-    return ctx.manager.query(`SELECT ${WEBHOOK_COLUMNS} FROM webhook w WHERE w.tenant_id = $1 ORDER BY w.id`, [tenantId]);
+    return ctx.loaders.webhooksByTenant.load(tenantId);
+  }
+
+  /** The webhooks of many tenants, in id order, for the loader; access is forTenant's to check. */
+  async listForTenants(ctx: RequestContext, tenantIds: readonly number[]): Promise<Webhook[][]> {
+    const rows: Webhook[] = await readRows(ctx, `SELECT ${WEBHOOK_COLUMNS} FROM webhook w WHERE w.tenant_id = ANY($1::int[]) ORDER BY w.id`, [tenantIds]);
+    return groupBy(tenantIds, rows, (row) => row.tenantId);
   }
 
   /** `Webhook.deliveries`: newest first, keyset on id. */
