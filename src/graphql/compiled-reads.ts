@@ -21,7 +21,7 @@ import { DEVICE_ORDER, REGISTERED_NOW } from "../modules/device/device.service";
 import type { CdrPageArgs } from "../modules/cdr/cdr.inputs";
 import { cdrStatsOfTenantSql } from "../modules/cdr/cdr-stats.service";
 import type { CdrStatsArgs } from "../modules/cdr/cdr-stats.type";
-import { MEMBERSHIP_ORDER } from "../modules/queue/queue.service";
+import { AVAILABLE_SINCE_SQL, MEMBERSHIP_ORDER } from "../modules/queue/queue.service";
 import type { ExtensionListArgs } from "../modules/extension/extension.service";
 import { decodeCursor, pageSize } from "./connection";
 
@@ -106,7 +106,7 @@ const TYPES: Record<string, TypeSpec> = {
   },
   QueueAgent: {
     alias: "a",
-    columns: { id: "a.id", tenantId: "a.tenant_id", queueId: "a.queue_id", extensionId: "a.extension_id", penalty: "a.penalty", paused: "a.paused", pausedAt: "a.paused_at", createdAt: "a.created_at", updatedAt: "a.updated_at" },
+    columns: { id: "a.id", tenantId: "a.tenant_id", queueId: "a.queue_id", extensionId: "a.extension_id", penalty: "a.penalty", paused: "a.paused", pausedAt: "a.paused_at", availableSince: AVAILABLE_SINCE_SQL, createdAt: "a.created_at", updatedAt: "a.updated_at" },
     relations: {
       queue: (_f, node, sel) => {
         const row = sel("Queue", node.selectionSet);

@@ -79,6 +79,7 @@ export interface Loaders {
   voicemailSummaryByExtension: DataLoader<number, VoicemailSummary>;
   cdrOfCall: DataLoader<{ tenantId: number; extensionId: number; callId: string }, CdrRow | null, string>;
   webhooksByTenant: DataLoader<number, Webhook[]>;
+  agentAvailableSince: DataLoader<number, Date | null>;
 }
 
 /**
@@ -97,6 +98,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
     queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
     webhooksByTenant: new DataLoader((ids) => ctx.services.webhooks.listForTenants({ ...ctx, manager }, ids)),
     agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
+    agentAvailableSince: new DataLoader((ids) => ctx.services.queues.availableSince({ ...ctx, manager }, ids)),
     queueStats: new DataLoader((ids) => ctx.services.queueStats.compute(manager, ids)),
     waitingCallsByQueue: new DataLoader((ids) => ctx.services.queueStats.waitingOf(manager, ids)),
     membershipsByExtension: new DataLoader((ids) => ctx.services.queues.membershipsOfExtensions({ ...ctx, manager }, ids)),

@@ -5,6 +5,7 @@ import {
   DeleteQueueDocument,
   QueueStatsLiveDocument,
   QueueStatsNowDocument,
+  QueueWaitingAndAgentsDocument,
   RemoveQueueAgentDocument,
   SetQueueTargetDocument,
   SetTenantTimezoneDocument,
@@ -167,6 +168,56 @@ describe("queue events move the figures", () => {
 
     await ts.ok(RemoveQueueAgentDocument, { id: a3.membershipId }, c.adminKey);
     expect(await c.stats()).toMatchObject({ agentsTotal: 2, agentsAvailable: 1, agentsPaused: 1 });
+  });
+
+  it("availableSince: enrolment, null while paused or on a call, then the end of the pause or of the call", async () => {
+    const c = await callCentre(ts, 2);
+    const [a1, a2] = c.agents;
+    const agent = async (membershipId: string) =>
+      (await ts.ok(QueueWaitingAndAgentsDocument, { id: c.queue.id }, c.viewerKey)).queue.agents.find((a) => a.id === membershipId)!;
+    /** Runs `step` and answers the instants around it (the server's clock is this machine's). */
+    const during = async (step: () => Promise<unknown>) => {
+      const before = Date.now();
+      await step();
+      return { before, after: Date.now() };
+    };
+    const within = (since: string | null | undefined, window: { before: number; after: number }) => {
+      expect(since).toBeTruthy();
+      expect(Date.parse(since!)).toBeGreaterThanOrEqual(window.before - 5);
+      expect(Date.parse(since!)).toBeLessThanOrEqual(window.after + 5);
+    };
+
+    // Enrolled and idle: available since enrolment.
+    const fresh = await agent(a1.membershipId);
+    expect(fresh.availableSince).toBe(fresh.createdAt);
+
+    // On a call (ringing, answered, held): not available; after it ends, available since its end.
+    await postEvents(ts, ingestKey, c.callEvent("start", a1.number, "as-1"));
+    expect((await agent(a1.membershipId)).availableSince).toBeNull();
+    await postEvents(ts, ingestKey, c.callEvent("answer", a1.number, "as-1"));
+    expect((await agent(a1.membershipId)).availableSince).toBeNull();
+    const ended = await during(() => postEvents(ts, ingestKey, c.callEvent("end", a1.number, "as-1", { disposition: "answered" })));
+    const afterCall = (await agent(a1.membershipId)).availableSince;
+    within(afterCall, ended);
+    // Another agent's call does not move it.
+    await postEvents(ts, ingestKey, [c.callEvent("start", a2.number, "as-2"), c.callEvent("end", a2.number, "as-2", { disposition: "answered" })]);
+    expect((await agent(a1.membershipId)).availableSince).toBe(afterCall);
+
+    // Paused: null; a repeated resume keeps the first resume's time; resumed: since the resume.
+    await ts.ok(UpdateQueueAgentDocument, { id: a2.membershipId, paused: true }, c.adminKey);
+    expect((await agent(a2.membershipId)).availableSince).toBeNull();
+    const resumed = await during(() => ts.ok(UpdateQueueAgentDocument, { id: a2.membershipId, paused: false }, c.adminKey));
+    const afterPause = (await agent(a2.membershipId)).availableSince;
+    within(afterPause, resumed);
+    await ts.ok(UpdateQueueAgentDocument, { id: a2.membershipId, paused: false }, c.adminKey);
+    expect((await agent(a2.membershipId)).availableSince).toBe(afterPause);
+
+    // A call that ended while paused: available from the resume, the later of the two.
+    await ts.ok(UpdateQueueAgentDocument, { id: a1.membershipId, paused: true }, c.adminKey);
+    await postEvents(ts, ingestKey, [c.callEvent("start", a1.number, "as-3"), c.callEvent("end", a1.number, "as-3", { disposition: "answered" })]);
+    expect((await agent(a1.membershipId)).availableSince).toBeNull();
+    const back = await during(() => ts.ok(UpdateQueueAgentDocument, { id: a1.membershipId, paused: false }, c.adminKey));
+    within((await agent(a1.membershipId)).availableSince, back);
   });
 
   it("refuses bad queue events with clear errors, changing nothing", async () => {

@@ -294,7 +294,7 @@ const FIGURES = [
         { timeout: 10_000 },
       );
 
-      // Agents' time in their state: Ana on a call for ~20 s, Ben paused since pausedAt, Cleo available (no start on record).
+      // Agents' time in their state: Ana on a call for ~20 s, Ben paused since pausedAt, Cleo available since her resume.
       const agentSince = (name: string) =>
         phone.$eval(`${tileSel} .agent:has(.who:text-is("${name}"))`, (item: any) => ({ state: item.dataset.state, seconds: item.querySelector(".since")?.dataset.seconds ?? null }));
       const ana = await agentSince("Ana Lima");
@@ -303,7 +303,12 @@ const FIGURES = [
       const ben = await agentSince("Ben Cole");
       expect(ben.state).toBe("paused");
       expect(Number(ben.seconds)).toBeGreaterThanOrEqual(0);
-      expect(await agentSince("Cleo Park")).toEqual({ state: "available", seconds: null });
+      const cleo = await agentSince("Cleo Park");
+      expect(cleo.state).toBe("available");
+      const cleoSince = now.agents.find((a) => a.id === members[2])!.availableSince;
+      expect(Date.parse(cleoSince!)).toBeGreaterThan(Date.parse(now.agents.find((a) => a.id === members[2])!.createdAt));
+      expect(Number(cleo.seconds)).toBeGreaterThanOrEqual(0);
+      expect(Number(cleo.seconds)).toBeLessThanOrEqual((Date.now() - Date.parse(cleoSince!)) / 1000 + 1);
 
       // A caller leaves: the list follows without a reload.
       await postEvents(ts, ingestKey, [{ type: "queue", action: "abandon", domain, queue: "700", call_id: "caller-b", occurred_at: iso(0) }]);

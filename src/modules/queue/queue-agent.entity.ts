@@ -73,6 +73,10 @@ export class QueueAgent {
   @Column({ type: "timestamptz", nullable: true })
   pausedAt!: Date | null;
 
+  /** When the last pause ended (internal: `availableSince` is what the graph shows). */
+  @Column({ type: "timestamptz", nullable: true })
+  unpausedAt!: Date | null;
+
   @Field()
   @CreateDateColumn({ type: "timestamptz" })
   createdAt!: Date;

@@ -12,6 +12,15 @@ export class QueueAgentResolver {
     return ctx.loaders.queue.load(agent.queueId);
   }
 
+  @FieldResolver(() => Date, {
+    nullable: true,
+    description:
+      "Since when the agent is available (neither paused nor on a call): the latest of its enrolment, the end of its last pause and the end of its extension's last call. Null while paused or on a call.",
+  })
+  async availableSince(@Root() agent: QueueAgentRow, @Ctx() ctx: RequestContext) {
+    return ctx.loaders.agentAvailableSince.load(agent.id);
+  }
+
   @FieldResolver(() => Extension)
   async extension(@Root() agent: QueueAgentRow, @Ctx() ctx: RequestContext) {
     return ctx.loaders.extension.load(agent.extensionId);

@@ -21,13 +21,24 @@ import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 
 export type QueueRow = Omit<Queue, "tenantRow">;
-export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow">;
+export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow" | "unpausedAt">;
 
 export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number, q.strategy, q.service_level_seconds AS "serviceLevelSeconds",
   q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
 
 export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
   a.penalty, a.paused, a.paused_at AS "pausedAt", a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
+
+/**
+ * `QueueAgent.availableSince` of the agent row `a`, as the queue statistics judge state (paused,
+ * else busy while its extension has a call leg in progress, else available): null unless available,
+ * else the latest of its enrolment, the end of its last pause and the end of its extension's last
+ * call. Calls are looked for from a day before the other two, so the read stays on the CDR index
+ * and partitions of (extension_id, started_at); a call that lasted over a day is not seen.
+ */
+export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR EXISTS (SELECT 1 FROM active_call ac WHERE ac.extension_id = a.extension_id) THEN NULL
+  ELSE GREATEST(a.created_at, a.unpaused_at, (SELECT max(c.ended_at) FROM cdr c
+    WHERE c.extension_id = a.extension_id AND c.started_at >= GREATEST(a.created_at, a.unpaused_at) - interval '1 day')) END)`;
 
 /** A queue as the audit trail shows it (GraphQL field names and values). */
 export function queueSnapshot(row: QueueRow): AuditSnapshot {
@@ -195,9 +206,13 @@ export class QueueService {
       const sets: string[] = [];
       if (settings.penalty !== undefined && settings.penalty !== null) sets.push(`penalty = ${p.add(settings.penalty)}`);
       if (settings.paused !== undefined && settings.paused !== null) {
-        // A pause keeps its start while it lasts; resuming clears it.
+        // A pause keeps its start while it lasts; resuming clears it and records when it ended.
         const paused = p.add(settings.paused);
-        sets.push(`paused = ${paused}`, `paused_at = CASE WHEN ${paused}::boolean THEN COALESCE(CASE WHEN a.paused THEN a.paused_at END, now()) END`);
+        sets.push(
+          `paused = ${paused}`,
+          `paused_at = CASE WHEN ${paused}::boolean THEN COALESCE(CASE WHEN a.paused THEN a.paused_at END, now()) END`,
+          `unpaused_at = CASE WHEN a.paused AND NOT ${paused}::boolean THEN now() ELSE a.unpaused_at END`,
+        );
       }
       if (sets.length === 0) return current;
       publishQueueChange(tx, [current.queueId]);
@@ -229,6 +244,13 @@ export class QueueService {
       [tenantIds],
     );
     return groupBy(tenantIds, rows, (row) => row.tenantId);
+  }
+
+  /** `QueueAgent.availableSince` for many agents: one query. */
+  async availableSince(ctx: RequestContext, agentIds: readonly number[]): Promise<Array<Date | null>> {
+    const rows: Array<{ id: number; since: Date | null }> = await readRows(ctx, `SELECT a.id, ${AVAILABLE_SINCE_SQL} AS since FROM queue_agent a WHERE a.id = ANY($1::int[])`, [agentIds]);
+    const byId = new Map(rows.map((row) => [row.id, row.since]));
+    return agentIds.map((id) => byId.get(id) ?? null);
   }
 
   /** `Queue.agents` for many queues: one query. */

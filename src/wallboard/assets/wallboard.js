@@ -26,7 +26,7 @@
     queues(tenantId: $tenantId) {
       id name number serviceLevelSeconds
       waitingCalls { callId joinedAt }
-      agents { id paused pausedAt extension { id extensionNumber displayName voicemailSummary { unheard } } }
+      agents { id paused pausedAt availableSince extension { id extensionNumber displayName voicemailSummary { unheard } } }
     }
     activeCalls(tenantId: $tenantId) {
       id direction state callerNumber callerName calleeNumber startedAt answeredAt
@@ -425,7 +425,8 @@
 
   /**
    * Agents by state, each with its time in that state where the server knows when it began: paused
-   * since pausedAt, on a call since its earliest leg in progress; available has no start on record.
+   * since pausedAt, on a call since its earliest leg in progress, available since availableSince
+   * (enrolment, end of the last pause or call; none until the next read after a call ends).
    */
   function renderAgents(entry, busy, unheard) {
     const people = entry.tile.querySelector(".people");
@@ -435,7 +436,7 @@
         name: agent.extension.displayName || agent.extension.extensionNumber,
         number: agent.extension.extensionNumber,
         state,
-        since: state === "paused" ? agent.pausedAt : state === "busy" ? busy.get(agent.extension.id) : null,
+        since: state === "paused" ? agent.pausedAt : state === "busy" ? busy.get(agent.extension.id) : agent.availableSince,
         unheard: unheard.get(agent.extension.id) ?? 0,
       };
     });
