@@ -4,7 +4,7 @@ import type { RequestContext } from "../context/request-context";
 import { EXTENSION_COLUMNS, type ExtensionListArgs, type ExtensionRow } from "../modules/extension/extension.service";
 import type { Tenant } from "../modules/tenant/tenant.entity";
 import { DEVICE_COLUMNS, type DeviceRow } from "../modules/device/device.service";
-import { QUEUE_COLUMNS, type QueueAgentRow, type QueueRow } from "../modules/queue/queue.service";
+import { AVAILABLE_SINCE_SQL, QUEUE_COLUMNS, type QueueAgentRow, type QueueRow } from "../modules/queue/queue.service";
 import type { ActiveCallRow } from "../modules/active-call/active-call.service";
 import type { QueueStatsRow } from "../modules/queue/queue-stats.service";
 import type { CdrQuery, CdrRow } from "../modules/cdr/cdr.service";
@@ -79,7 +79,7 @@ export interface Loaders {
   voicemailSummaryByExtension: DataLoader<number, VoicemailSummary>;
   cdrOfCall: DataLoader<{ tenantId: number; extensionId: number; callId: string }, CdrRow | null, string>;
   webhooksByTenant: DataLoader<number, Webhook[]>;
-  agentAvailableSince: DataLoader<number, Date | null>;
+  agentAvailableSince: DataLoader<number, { id: number; since: Date | null } | null>;
 }
 
 /**
@@ -98,7 +98,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
     queuesByTenant: new DataLoader((ids) => ctx.services.queues.listForTenants({ ...ctx, manager }, ids)),
     webhooksByTenant: new DataLoader((ids) => ctx.services.webhooks.listForTenants({ ...ctx, manager }, ids)),
     agentsByQueue: new DataLoader((ids) => ctx.services.queues.agentsOfQueues({ ...ctx, manager }, ids)),
-    agentAvailableSince: new DataLoader((ids) => ctx.services.queues.availableSince({ ...ctx, manager }, ids)),
+    agentAvailableSince: byId(ctx, `SELECT a.id, ${AVAILABLE_SINCE_SQL} AS since FROM queue_agent a WHERE a.id = ANY($1::int[])`),
     queueStats: new DataLoader((ids) => ctx.services.queueStats.compute(manager, ids)),
     waitingCallsByQueue: new DataLoader((ids) => ctx.services.queueStats.waitingOf(manager, ids)),
     membershipsByExtension: new DataLoader((ids) => ctx.services.queues.membershipsOfExtensions({ ...ctx, manager }, ids)),

@@ -18,7 +18,7 @@ export class QueueAgentResolver {
       "Since when the agent is available (neither paused nor on a call): the latest of its enrolment, the end of its last pause and the end of its extension's last call. Null while paused or on a call.",
   })
   async availableSince(@Root() agent: QueueAgentRow, @Ctx() ctx: RequestContext) {
-    return ctx.loaders.agentAvailableSince.load(agent.id);
+    return (await ctx.loaders.agentAvailableSince.load(agent.id))?.since ?? null;
   }
 
   @FieldResolver(() => Extension)

@@ -7,6 +7,9 @@ import type { WaitingCall } from "./waiting-call.type";
 
 export type QueueStatsRow = QueueStats;
 
+/** The agent row `a` is on a call: a call leg of its extension is in progress (ringing, answered or held). */
+export const AGENT_ON_CALL_SQL = `EXISTS (SELECT 1 FROM active_call ac WHERE ac.extension_id = a.extension_id)`;
+
 /**
  * Every figure of many queues in one statement. "Today" starts at midnight in the tenant's time
  * zone. Each part reads only its own rows through a partial index: the callers waiting now, the
@@ -46,7 +49,7 @@ const STATS_SQL = `
     CROSS JOIN LATERAL (
       SELECT count(*)::int AS total,
              count(*) FILTER (WHERE a.paused)::int AS paused,
-             count(*) FILTER (WHERE NOT a.paused AND EXISTS (SELECT 1 FROM active_call ac WHERE ac.extension_id = a.extension_id))::int AS busy
+             count(*) FILTER (WHERE NOT a.paused AND ${AGENT_ON_CALL_SQL})::int AS busy
         FROM queue_agent a
        WHERE a.queue_id = q.id
     ) ag

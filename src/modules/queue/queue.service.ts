@@ -17,6 +17,7 @@ import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
 import type { QueueAgent } from "./queue-agent.entity";
+import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 
@@ -36,7 +37,7 @@ export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id 
  * call. Calls are looked for from a day before the other two, so the read stays on the CDR index
  * and partitions of (extension_id, started_at); a call that lasted over a day is not seen.
  */
-export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR EXISTS (SELECT 1 FROM active_call ac WHERE ac.extension_id = a.extension_id) THEN NULL
+export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} THEN NULL
   ELSE GREATEST(a.created_at, a.unpaused_at, (SELECT max(c.ended_at) FROM cdr c
     WHERE c.extension_id = a.extension_id AND c.started_at >= GREATEST(a.created_at, a.unpaused_at) - interval '1 day')) END)`;
 
@@ -244,13 +245,6 @@ export class QueueService {
       [tenantIds],
     );
     return groupBy(tenantIds, rows, (row) => row.tenantId);
-  }
-
-  /** `QueueAgent.availableSince` for many agents: one query. */
-  async availableSince(ctx: RequestContext, agentIds: readonly number[]): Promise<Array<Date | null>> {
-    const rows: Array<{ id: number; since: Date | null }> = await readRows(ctx, `SELECT a.id, ${AVAILABLE_SINCE_SQL} AS since FROM queue_agent a WHERE a.id = ANY($1::int[])`, [agentIds]);
-    const byId = new Map(rows.map((row) => [row.id, row.since]));
-    return agentIds.map((id) => byId.get(id) ?? null);
   }
 
   /** `Queue.agents` for many queues: one query. */

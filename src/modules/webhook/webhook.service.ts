@@ -121,8 +121,7 @@ export class WebhookService {
     return webhook;
   }
 
-  /** `Tenant.webhooks`: the tenant's webhooks, oldest first. */
-  /** `Tenant.webhooks`: checked here, loaded with every other tenant of the request in one query. */
+  /** `Tenant.webhooks`, oldest first: checked here, loaded with every other tenant of the request in one query. */
   async forTenant(ctx: RequestContext, tenantId: number): Promise<Webhook[]> {
     const principal = requireRole(ctx, Role.ADMIN, Role.TENANT_ADMIN);
     if (principal.role !== Role.ADMIN && principal.tenantId !== tenantId) throw notFound("Tenant");
