@@ -4,6 +4,7 @@ import { CONSUMER_GROUP, STREAM_KEY } from "../../src/ingest/stream-consumer";
 import { createExtension, createTenant, uniq } from "../support/factories";
 import { redisUrl, requireReal } from "../support/env";
 import { startTestServer, type TestServer } from "../support/server";
+import { streamReaderBlocked } from "../support/wait";
 
 /**
  * Contract §6, the Redis stream path: one consumer group shared by every instance, each entry
@@ -192,11 +193,7 @@ function streamSuite(): void {
     const c = await start(p, { STREAM_CLAIM_IDLE_MS: "10000" });
     await until("entries written before the group existed", async () => (await devicesWith(first)) === 5 && (await drained(key, firstIds[4])));
     const [consumer] = await consumers(key);
-    await until("the reader blocked in XREADGROUP", async () =>
-      String(await redis.client("LIST"))
-        .split("\n")
-        .some((l) => l.includes(` name=pbx-api:stream-reader:${consumer} `) && / flags=\S*b/.test(l) && l.includes(" cmd=xreadgroup ")),
-    );
+    await until("the reader blocked in XREADGROUP", async () => streamReaderBlocked(await redis.client("LIST"), `${consumer} `));
     const startedAt = Date.now();
     await stop(c);
     // Stopping cuts the blocked XREADGROUP rather than waiting out its 5 s.

@@ -5,6 +5,7 @@ import { ApiKeysDocument, RevokeApiKeyDocument } from "../graphql/generated";
 import { createExtension, createKey, createTenant } from "../support/factories";
 import { requireReal } from "../support/env";
 import { startTestServer, type TestServer } from "../support/server";
+import { streamReaderBlocked, waitFor } from "../support/wait";
 
 /**
  * Issue 13 item 4 and issue 14 item 7: with Redis gone, commands fail fast, /readyz is 503 within a
@@ -27,15 +28,6 @@ const freePort = () =>
     server.on("error", reject);
   });
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 run("Redis outage", () => {
   let port: number;
@@ -45,7 +37,7 @@ run("Redis outage", () => {
 
   const startRedis = async () => {
     redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-    await until("redis-server to accept connections", async () => {
+    await waitFor("redis-server to accept connections", async () => {
       const ok = await new Promise<boolean>((resolve) => {
         const socket = net.connect(port, "127.0.0.1", () => {
           socket.end();
@@ -61,13 +53,7 @@ run("Redis outage", () => {
     const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
     try {
       await probe.connect();
-      await until("the stream reader blocked in XREADGROUP", async () =>
-        String(await probe.client("LIST"))
-          .split("\n")
-          .some((l) => l.includes(" name=pbx-api:stream-reader:") && / flags=\S*b/.test(l) && l.includes(" cmd=xreadgroup "))
-          ? true
-          : undefined,
-      );
+      await waitFor("the stream reader blocked in XREADGROUP", async () => streamReaderBlocked(await probe.client("LIST")));
     } finally {
       probe.disconnect();
     }
@@ -119,7 +105,7 @@ run("Redis outage", () => {
 
     await readerBlocked();
     await killRedis();
-    const down = await until("/readyz to say 503", async () => {
+    const down = await waitFor("/readyz to say 503", async () => {
       const r = await readyz();
       expect(r.ms).toBeLessThan(1000);
       return r.status === 503 ? r : undefined;
@@ -152,13 +138,13 @@ run("Redis outage", () => {
 
     // Back: /readyz 200 again, and the log says so.
     await startRedis();
-    await until("/readyz to say 200", async () => ((await readyz()).status === 200 ? true : undefined), 30_000);
-    await until("the recovery line", async () => (log.some((l) => /Redis is reachable again/.test(l)) ? true : undefined));
+    await waitFor("/readyz to say 200", async () => ((await readyz()).status === 200 ? true : undefined), 30_000);
+    await waitFor("the recovery line", async () => (log.some((l) => /Redis is reachable again/.test(l)) ? true : undefined));
 
     // Away again (with a read in flight), then stop: within the contract's drain.
     await readerBlocked();
     await killRedis();
-    await until("/readyz to say 503", async () => ((await readyz()).status === 503 ? true : undefined));
+    await waitFor("/readyz to say 503", async () => ((await readyz()).status === 503 ? true : undefined));
     const took = await within("stop() with Redis away", 10_000, ts.server.stop());
     process.stdout.write(`redis-outage: stop took ${Math.round(took)} ms with Redis away\n`);
   });

@@ -33,3 +33,13 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function scrapeMetric(metricsUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   return metricValue(await (await fetch(metricsUrl)).text(), name, labels);
 }
+
+/**
+ * Whether a Redis `CLIENT LIST` reply shows a stream consumer's reader (`consumer`'s, or any when
+ * not given) blocked in XREADGROUP: the moment to cut Redis or stop the server mid-read.
+ */
+export function streamReaderBlocked(clientList: unknown, consumer = ""): boolean {
+  return String(clientList)
+    .split("\n")
+    .some((l) => l.includes(` name=pbx-api:stream-reader:${consumer}`) && / flags=\S*b/.test(l) && l.includes(" cmd=xreadgroup "));
+}
