@@ -44,14 +44,13 @@ export class RegistrationEventInput extends TenantScopedEvent {
   @Matches(/^\S{1,512}$/, { message: "The contact must be a URI of at most 512 characters, without spaces." })
   contact?: string;
 
+  // (user_agent, source_address and the call's numbers, name and cause are cut, not refused: DESCRIPTIVE below)
   @IsOptional()
   @IsString({ message: "The user_agent must be a string." })
-  @MaxLength(255, { message: "The user_agent may not be longer than 255 characters." })
   user_agent?: string;
 
   @IsOptional()
   @IsString({ message: "The source_address must be a string." })
-  @MaxLength(64, { message: "The source_address may not be longer than 64 characters." })
   source_address?: string;
 
   @IsOptional()
@@ -90,17 +89,14 @@ export class CallEventInput extends TenantScopedEvent {
 
   @IsOptional()
   @IsString({ message: "The caller_number must be a string." })
-  @MaxLength(64, { message: "The caller_number may not be longer than 64 characters." })
   caller_number?: string;
 
   @IsOptional()
   @IsString({ message: "The caller_name must be a string." })
-  @MaxLength(255, { message: "The caller_name may not be longer than 255 characters." })
   caller_name?: string;
 
   @IsOptional()
   @IsString({ message: "The callee_number must be a string." })
-  @MaxLength(64, { message: "The callee_number may not be longer than 64 characters." })
   callee_number?: string;
 
   @IsOptional()
@@ -114,7 +110,6 @@ export class CallEventInput extends TenantScopedEvent {
 
   @IsOptional()
   @IsString({ message: "The hangup_cause must be a string." })
-  @MaxLength(64, { message: "The hangup_cause may not be longer than 64 characters." })
   hangup_cause?: string;
 }
 
@@ -149,12 +144,43 @@ function collect(errors: ValidationError[]): FieldErrors {
   return fields;
 }
 
+/**
+ * Fields that only describe a call or a registration (a display name, a user agent, the numbers as
+ * the engine saw them): too long, they are cut to their column's size rather than refuse the
+ * event, because an event refused is a real call with no active call and no CDR (a phone chooses
+ * its From display name). Cut on code points, as PostgreSQL's varchar(n) counts, so a surrogate
+ * pair is never split; NUL, which PostgreSQL cannot store, is dropped. A value of the wrong type is
+ * still refused: that is a broken engine, not a long name.
+ */
+const DESCRIPTIVE: Record<string, number> = { caller_name: 255, user_agent: 255, caller_number: 64, callee_number: 64, hangup_cause: 64, source_address: 64 };
+
+function cutDescriptiveFields(event: object): void {
+  const fields = event as Record<string, unknown>;
+  for (const [key, max] of Object.entries(DESCRIPTIVE)) {
+    const value = fields[key];
+    if (typeof value === "string" && Object.prototype.hasOwnProperty.call(fields, key)) fields[key] = cutToCodePoints(value.replaceAll("\u0000", ""), max);
+  }
+}
+
+function cutToCodePoints(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let end = 0;
+  let count = 0;
+  for (const char of value) {
+    if (count === max) break;
+    end += char.length;
+    count += 1;
+  }
+  return value.slice(0, end);
+}
+
 /** Parses and validates one event; returns the typed event or the field errors that refuse it. */
 export async function parseTelephonyEvent(raw: unknown): Promise<{ event: TelephonyEvent } | { errors: FieldErrors }> {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { errors: { event: ["Each event must be a JSON object."] } };
   const type = (raw as { type?: unknown }).type;
   if (typeof type !== "string" || !(type in CLASSES)) return { errors: { type: ["The type must be registration, call or queue."] } };
   const event = Object.assign(new CLASSES[type as keyof typeof CLASSES](), raw) as TelephonyEvent;
+  cutDescriptiveFields(event);
   const fields = collect(await validate(event, { forbidUnknownValues: false, validationError: { target: false, value: false } }));
   for (const [key, value] of Object.entries(event)) {
     if (typeof value === "string" && value.includes("\u0000")) (fields[key] ??= []).push("The value may not contain NUL characters.");
