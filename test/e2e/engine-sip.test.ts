@@ -273,8 +273,9 @@ suite("phones through the shipped Kamailio", () => {
     }
   });
 
-  it("refuses a source that keeps failing authentication outright, right secret or not (AUTH_FAIL_LIMIT)", async () => {
+  it("refuses an extension that keeps failing authentication from an address outright, right secret or not (AUTH_FAIL_LIMIT); the address's other extensions stay welcome", async () => {
     const ext = await create(tenant.id, "1007", "guarded-secret-1007");
+    await create(tenant.id, "1008", "neighbour-secret-1008");
     const guarded = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: kamailio.streamKey, defines: ["AUTH_FAIL_LIMIT=3"] });
     try {
       expect((await sipsakRegister(guarded.port, "1007", tenant.sipDomain, "guarded-secret-1007")).status).toBe(200);
@@ -283,6 +284,8 @@ suite("phones through the shipped Kamailio", () => {
       expect(banned.status).toBe(403);
       // Refused before any challenge: the ban costs no database query and tells nothing.
       expect(banned.output).not.toMatch(/^SIP\/2\.0 401/m);
+      // The lockout is per (address, extension): another phone at the same address registers (engine-safety.test.ts has more).
+      expect((await sipsakRegister(guarded.port, "1008", tenant.sipDomain, "neighbour-secret-1008")).status).toBe(200);
       // The engine the other tests use keeps its own count: this source is still welcome there.
       expect((await sipsakRegister(kamailio.port, "1007", tenant.sipDomain, "guarded-secret-1007")).status).toBe(200);
     } finally {
