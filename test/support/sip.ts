@@ -175,6 +175,32 @@ function optionsPing(port: number): (local: number) => string {
     ].join("\r\n");
 }
 
+/**
+ * An out-of-dialog request with no credentials (e.g. SUBSCRIBE, PUBLISH), sent from a fresh UDP port:
+ * the first reply's text, "" when none came within `ms`.
+ */
+export function sipUnauthenticated(port: number, method: string, uri: string, from: string, headers: string[] = [], ms = 5000): Promise<string> {
+  return sipRequest(
+    port,
+    (local) =>
+      [
+        `${method} ${uri} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${randomBytes(6).toString("hex")};rport`,
+        `From: <${from}>;tag=${randomBytes(4).toString("hex")}`,
+        `To: <${uri}>`,
+        `Call-ID: ${randomBytes(8).toString("hex")}`,
+        `CSeq: 1 ${method}`,
+        `Contact: <sip:probe@127.0.0.1:${local}>`,
+        "Max-Forwards: 70",
+        ...headers,
+        "Content-Length: 0",
+        "",
+        "",
+      ].join("\r\n"),
+    ms,
+  );
+}
+
 /** One UDP request, the first reply's text ("" when none came within `ms`). */
 async function sipRequest(port: number, message: (localPort: number) => string, ms: number): Promise<string> {
   const socket = dgram.createSocket("udp4");
