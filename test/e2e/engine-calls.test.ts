@@ -141,6 +141,34 @@ suite("calls through the shipped Kamailio: who rings, and what is recorded", () 
     for (const e of ended) expect(e.cdr).toMatchObject({ disposition: "NO_ANSWER", hangupCause: "sip_480" });
   }, 60_000);
 
+  it("disabled and enabled again before any call or refresh: the engine drops the old binding on the product's note, so the phone does not ring while the product says it is not registered", async () => {
+    const [callee, caller] = await Promise.all([create("5040", "callee-secret-5040"), create("5041", "caller-secret-5041")]);
+    const calleePhone = await phone("5040", "callee-secret-5040");
+    const callerPhone = await phone("5041", "caller-secret-5041");
+    await waitFor("both phones registered in the product", async () => (await registered(callee.id)) && (await registered(caller.id)));
+    const note = `${kamailio.streamKey}:unbind:5040@${tenant.sipDomain}`;
+
+    await setStatus(callee.id, "DISABLED");
+    await setStatus(callee.id, "ACTIVE");
+    expect(await registered(callee.id)).toBe(false);
+    // The note is left after the commit, by the event relay.
+    await waitFor("the product's note for the engine", async () => (await redis.exists(note)) === 1);
+    const ttl = await redis.ttl(note);
+    expect(ttl).toBeGreaterThan(3600);
+
+    const seen = calls.received.length;
+    await callerPhone.command("/dial 5040");
+    await callerSaw(callerPhone, /480 Temporarily Unavailable/);
+    expect(calleePhone.output()).not.toMatch(/Incoming call/);
+    expect(await redis.exists(note)).toBe(0);
+    for (const e of await bothLegs("ENDED", "5041", "5040", seen)) expect(e.cdr).toMatchObject({ disposition: "NO_ANSWER", hangupCause: "sip_480" });
+    // Another extension's disable leaves no note for this one, and an update that keeps 5040 active leaves none.
+    await ts.ok(UpdateExtensionDocument, { id: callee.id, input: { displayName: "Renamed" } });
+    await setStatus(caller.id, "DISABLED");
+    await waitFor("the note for 5041", async () => (await redis.exists(`${kamailio.streamKey}:unbind:5041@${tenant.sipDomain}`)) === 1);
+    expect(await redis.exists(note)).toBe(0);
+  }, 60_000);
+
   it("every attempt to an existing extension is recorded: offline → both legs start and end NO_ANSWER (sip_480); an unknown number → nothing recorded, counted", async () => {
     await Promise.all([create("5010", "offline-secret-5010"), create("5011", "caller-secret-5011")]);
     const callerPhone = await phone("5011", "caller-secret-5011", "Carol Caller");
