@@ -1,4 +1,4 @@
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import { Redis } from "ioredis";
 import type { DataSource } from "typeorm";
 import type { Metrics } from "./metrics";
@@ -37,6 +37,28 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
   dbGauge("pbx_queue_callers_waiting", "Callers waiting in queues (joined, neither answered nor abandoned), every tenant.", (s) => s.waiting);
 
   let redis: Redis | undefined;
+  let connecting: Promise<void> | undefined;
+  // One connect for the collectors of a scrape (they run side by side; a second connect() would fail).
+  const ready = (conn: Redis) => (conn.status === "wait" ? (connecting ??= conn.connect()) : Promise.resolve());
+  // Kept by the SIP engine itself (deploy/kamailio/routes/calls.cfg, CALL_UNROUTED): a call to no
+  // active extension has no tenant data to record, so the engine INCRs this key beside the stream.
+  const unroutedKey = `${options.redisPrefix}${STREAM_KEY}${UNROUTED_CALLS_SUFFIX}`;
+  new Counter({
+    name: "pbx_engine_calls_unrouted_total",
+    help: "Calls the SIP engine refused because the dialled number is no active extension of the caller's tenant (unknown, disabled or deleted); counted by the engine in Redis.",
+    registers: [registry],
+    async collect() {
+      if (!redis) return;
+      const conn = redis;
+      const count = await (async () => {
+        await ready(conn);
+        return Number((await conn.get(unroutedKey)) ?? 0);
+      })().catch(() => undefined);
+      if (count === undefined || !Number.isFinite(count)) return;
+      this.reset();
+      this.inc(count);
+    },
+  });
   if (options.redisUrl) {
     // commandTimeout: an XINFO in flight when Redis drops is otherwise held until Redis returns (redis/ioredis#2197).
     redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 });
@@ -46,7 +68,7 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
     let group: Promise<{ lag: number; pending: number } | null> | undefined;
     const readGroup = () =>
       (group ??= (async () => {
-        if (conn.status === "wait") await conn.connect();
+        await ready(conn);
         const groups = (await conn.xinfo("GROUPS", key)) as Array<Array<string | number>>;
         for (const fields of groups) {
           const info = new Map<string, string | number>();
@@ -78,6 +100,9 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
   }
   return { close: () => redis?.disconnect() };
 }
+
+/** The engine's count of unrouted calls lives in the Redis key <stream>:unrouted-calls. */
+export const UNROUTED_CALLS_SUFFIX = ":unrouted-calls";
 
 /** The label for an ingested event's kind: one of the kinds the path knows, never a client's string. */
 export function ingestTypeLabel(event: unknown): string {

@@ -32,7 +32,8 @@ import { CdrPartitionMaintainer } from "../modules/cdr/cdr-partitions";
 import { createEventsRouter } from "../ingest/events.route";
 import { RegistrationExpiry } from "../ingest/registration-expiry";
 import { voicemailRetention } from "../modules/voicemail/voicemail-retention";
-import { StreamConsumer } from "../ingest/stream-consumer";
+import { StreamConsumer, STREAM_KEY } from "../ingest/stream-consumer";
+import { EngineBindingNotes } from "../engine/binding-notes";
 import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
@@ -272,6 +273,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
 
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs, metrics);
     expiry.start();
+    // The SIP engine shares the stream's Redis: it is told there which extensions lost their bindings.
+    const bindingNotes = config.redisUrl ? new EngineBindingNotes(config.redisUrl, `${config.redisPrefix}${STREAM_KEY}`, log) : null;
+    if (bindingNotes) services.events.onRelay(bindingNotes.relaySink);
     services.events.start();
     const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
     services.webhooks.onDeliveries = () => webhookDispatcher.kick();
@@ -297,6 +301,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         // The pruner's deletions record events: it stops before the relay that publishes them.
         await voicemailPruner?.stop();
         await services.events.stop();
+        bindingNotes?.close();
         await webhookDispatcher.stop();
         await cdrPartitions.stop();
         await auditPruner?.stop();

@@ -49,6 +49,9 @@ it("devices registered, calls in progress, callers waiting, events by kind and o
   expect(counted(text, rejected) - counted(before, rejected)).toBe(2);
   expect(counted(text, 'ingest_events_total{source="http",type="call",outcome="applied"}')).toBeGreaterThanOrEqual(2);
   expect(text).toMatch(/^subscription_groups \d+$/m);
+  // Counted by the SIP engine in Redis (none here): present, and 0, on every setup.
+  expect(text).toMatch(/^# TYPE pbx_engine_calls_unrouted_total counter$/m);
+  expect(value(text, "pbx_engine_calls_unrouted_total")).toBe(0);
   expect(text).toMatch(/^websocket_connections_open \d+$/m);
   // Platform totals only: no series has a tenant label.
   const series = text.split("\n").filter((l) => l && !l.startsWith("#"));

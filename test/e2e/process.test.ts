@@ -4,6 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { trackChild } from "../support/run";
 
 /**
  * The README's quick start as a user runs it: `npm start` on the embedded defaults (no DATABASE_URL,
@@ -36,7 +37,7 @@ async function npmStart(port: number, extraEnv: Record<string, string> = {}): Pr
   delete env.NODE_OPTIONS;
   // Jest sets NODE_ENV=test, which changes library behaviour (Apollo's signal handlers); run as a user would.
   delete env.NODE_ENV;
-  const child = spawn("npm", ["start"], { cwd: root, env });
+  const child = trackChild(spawn("npm", ["start"], { cwd: root, env }));
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../support/process";
+import { trackChild } from "../support/run";
 
 /**
  * README.md is one walkthrough: its ```sh blocks run in order in one bash, its ```js blocks as ES
@@ -61,7 +62,7 @@ it("every sh and js block of README.md runs, in order, against a fresh npm start
   const port = await freePort();
   const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(port), DATA_DIR: path.join(tmp, "data"), LOG_LEVEL: "warn" };
   for (const name of ["DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "PBX_API_KEY", "NODE_OPTIONS", "NODE_ENV", "KEY"]) delete env[name];
-  server = spawn("npm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  server = trackChild(spawn("npm", ["start"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] }));
   let banner = "";
   server.stdout!.on("data", (d: Buffer) => (banner += d.toString()));
   server.stderr!.on("data", (d: Buffer) => (banner += d.toString()));

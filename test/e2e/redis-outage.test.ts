@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { ApiKeysDocument, RevokeApiKeyDocument } from "../graphql/generated";
 import { createExtension, createKey, createTenant } from "../support/factories";
 import { requireReal } from "../support/env";
+import { trackChild } from "../support/run";
 import { startTestServer, type TestServer } from "../support/server";
 import { streamReaderBlocked, waitFor } from "../support/wait";
 
@@ -36,7 +37,7 @@ run("Redis outage", () => {
   const log: string[] = [];
 
   const startRedis = async () => {
-    redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    redis = trackChild(spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" }));
     await waitFor("redis-server to accept connections", async () => {
       const ok = await new Promise<boolean>((resolve) => {
         const socket = net.connect(port, "127.0.0.1", () => {

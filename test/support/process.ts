@@ -3,6 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
+import { trackChild } from "./run";
 
 const root = path.resolve(__dirname, "../..");
 let built: Promise<string> | undefined;
@@ -44,7 +45,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const childEnv: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env };
   delete childEnv.NODE_OPTIONS;
   delete childEnv.NODE_ENV;
-  const child = spawn(process.execPath, [path.join(outDir, "src/main.js")], { cwd: root, env: childEnv });
+  const child = trackChild(spawn(process.execPath, [path.join(outDir, "src/main.js")], { cwd: root, env: childEnv }));
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (out += d.toString()));

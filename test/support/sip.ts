@@ -8,6 +8,7 @@ import path from "node:path";
 import pg from "pg";
 import WebSocket from "ws";
 import { ensureEngineRole } from "../../src/engine/engine-role";
+import { trackChild } from "./run";
 import { waitFor } from "./wait";
 
 /** Re-exported: the engine suites take it from here with the rest. */
@@ -139,7 +140,7 @@ export async function startKamailio(options: KamailioOptions): Promise<Kamailio>
     "-A", `EVENTS_STREAM="${options.streamKey}"`,
     ...(options.defines ?? []).flatMap((d) => ["-A", d]),
   ];
-  const child = spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = trackChild(spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -175,6 +176,32 @@ function optionsPing(port: number): (local: number) => string {
     ].join("\r\n");
 }
 
+/**
+ * An out-of-dialog request with no credentials (e.g. SUBSCRIBE, PUBLISH), sent from a fresh UDP port:
+ * the first reply's text, "" when none came within `ms`.
+ */
+export function sipUnauthenticated(port: number, method: string, uri: string, from: string, headers: string[] = [], ms = 5000): Promise<string> {
+  return sipRequest(
+    port,
+    (local) =>
+      [
+        `${method} ${uri} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${randomBytes(6).toString("hex")};rport`,
+        `From: <${from}>;tag=${randomBytes(4).toString("hex")}`,
+        `To: <${uri}>`,
+        `Call-ID: ${randomBytes(8).toString("hex")}`,
+        `CSeq: 1 ${method}`,
+        `Contact: <sip:probe@127.0.0.1:${local}>`,
+        "Max-Forwards: 70",
+        ...headers,
+        "Content-Length: 0",
+        "",
+        "",
+      ].join("\r\n"),
+    ms,
+  );
+}
+
 /** One UDP request, the first reply's text ("" when none came within `ms`). */
 async function sipRequest(port: number, message: (localPort: number) => string, ms: number): Promise<string> {
   const socket = dgram.createSocket("udp4");
@@ -206,9 +233,9 @@ export interface SipsakResult {
  */
 export async function sipsakRegister(kamailioPort: number, number: string, domain: string, secret: string, expires = 3600): Promise<SipsakResult> {
   const local = await freeUdpPort();
-  const child = spawn("sipsak", ["-p", `127.0.0.1:${kamailioPort}`, "-U", "-i", "-H", "127.0.0.1", "-l", String(local), "-s", `sip:${number}@${domain}`, "-u", number, "-a", secret, "-x", String(expires), "-vvv"], {
+  const child = trackChild(spawn("sipsak", ["-p", `127.0.0.1:${kamailioPort}`, "-U", "-i", "-H", "127.0.0.1", "-l", String(local), "-s", `sip:${number}@${domain}`, "-u", number, "-a", secret, "-x", String(expires), "-vvv"], {
     stdio: ["ignore", "pipe", "pipe"],
-  });
+  }));
   let replies = "";
   let errors = "";
   child.stdout.on("data", (d: Buffer) => (replies += d.toString()));
@@ -274,7 +301,7 @@ export async function startPhone(kamailioPort: number, number: string, domain: s
     path.join(dir, "accounts"),
     `"${displayName}" <sip:${number}@${domain}>;auth_pass=${secret};outbound="sip:127.0.0.1:${kamailioPort}";regint=600;answermode=manual\n`,
   );
-  const child = spawn("baresip", ["-4", "-f", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = trackChild(spawn("baresip", ["-4", "-f", dir], { stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -318,12 +345,12 @@ export function sippUsers(users: Array<{ number: string; domain: string; secret:
 export async function sippRegister(kamailioPort: number, usersFile: string, calls: number, rate: number, extra: string[] = []): Promise<SippResult> {
   const local = await freeUdpPort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-sipp-"));
-  const child = spawn(
+  const child = trackChild(spawn(
     "sipp",
     ["127.0.0.1:" + kamailioPort, "-sf", SIPP_REGISTER, "-inf", usersFile, "-i", "127.0.0.1", "-p", String(local), "-m", String(calls), "-r", String(rate),
       "-l", String(Math.max(100, rate * 2)), "-nostdin", "-trace_stat", "-stf", path.join(dir, "stat.csv"), "-fd", "1", ...extra],
     { stdio: ["ignore", "ignore", "pipe"], cwd: dir },
-  );
+  ));
   let output = "";
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
