@@ -4,7 +4,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { registerUa, SipUa, type SipMessage } from "../support/sip-ua";
+import { digestResponse, registerUa, SipUa, type SipMessage } from "../support/sip-ua";
 import { createEngineRole, sipsakRegister, startKamailio, waitFor, type EngineRole, type Kamailio } from "../support/sip";
 
 /**
@@ -106,6 +106,32 @@ suite("the SIP engine's safety (shipped Kamailio, real SIP)", () => {
       await events.close();
     }
     expect((await devices(victim.id)).map((d) => d.contactUri)).toEqual([contact]);
+  });
+
+  it("a phone may reuse its nonce with a higher nc; once NONCE_EXPIRE has passed it gets stale=true and registers with the new nonce", async () => {
+    await create("4011");
+    const shortNonces = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: kamailio.streamKey, defines: ["NONCE_EXPIRE=2"] });
+    try {
+      const phone = await ua(shortNonces.port);
+      const register = { method: "REGISTER", uri: `sip:${domain}`, from: `<sip:4011@${domain}>`, to: `<sip:4011@${domain}>`, contact: `<sip:4011@127.0.0.1:${phone.port}>`, callId: `nc-${Date.now()}`, fromTag: "nc" };
+      const first = await phone.authenticated({ ...register, user: "4011", secret: secretOf("4011") });
+      expect(first.response.status).toBe(200);
+      const issued = Date.now();
+      const withNc = (nc: number, cseq: number) =>
+        phone.build({ ...register, cseq, extra: [`Authorization: ${digestResponse(first.challenge.header("www-authenticate")!, { method: "REGISTER", uri: register.uri, user: "4011", secret: secretOf("4011"), nc })}`] });
+      // Credentials cached by the phone: the same nonce, the next nc (a refresh).
+      expect((await phone.request(withNc(2, 3))).status).toBe(200);
+      // The nonce's life is time: wait it out, then the phone's next refresh is challenged as stale.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, issued + 3500 - Date.now())));
+      const stale = await phone.request(withNc(3, 4));
+      expect(stale.status).toBe(401);
+      expect(stale.header("www-authenticate")).toMatch(/stale=true/i);
+      const again = digestResponse(stale.header("www-authenticate")!, { method: "REGISTER", uri: register.uri, user: "4011", secret: secretOf("4011") });
+      expect((await phone.request(phone.build({ ...register, cseq: 5, extra: [`Authorization: ${again}`] }))).status).toBe(200);
+      expect(shortNonces.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
+    } finally {
+      await shortNonces.stop();
+    }
   });
 
   it("an INVITE's credentials are refused for another Request-URI and when sent again: the other extension never rings", async () => {
