@@ -37,6 +37,7 @@ import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import { Drain } from "./drain";
+import { requestScope } from "./request-scope";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
 
@@ -76,7 +77,8 @@ function requestLogging(log: Logger, metrics: Metrics): RequestHandler {
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       log.info({ requestId, method: req.method, url: req.originalUrl.split("?")[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
     });
-    next();
+    // Everything this request starts runs in its scope: the process guard finds it there.
+    requestScope.run({ requestId, res }, next);
   };
 }
 
@@ -94,6 +96,23 @@ function finalErrors(log: Logger): ErrorRequestHandler {
     log.error({ err: error }, "unhandled error in HTTP request");
     if (!res.headersSent) res.status(500).json({ message: "Server Error" });
   };
+}
+
+/**
+ * TEST_FAULT_ROUTES=1 only (never in production): requests that fail the way a bug would, so a test
+ * can prove that the process guard keeps the process serving and answers them 500.
+ */
+function faultRoutes(): express.Router {
+  const router = express.Router();
+  router.post("/rejection", () => {
+    void Promise.reject(new Error("injected unhandled rejection"));
+  });
+  router.post("/exception", () => {
+    setImmediate(() => {
+      throw new Error("injected uncaught exception");
+    });
+  });
+  return router;
 }
 
 /** Whether an operation asks for the schema itself (`__schema` or `__type` at its root). */
@@ -250,6 +269,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
     app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
+    if (config.testFaultRoutes) app.use("/__faults", faultRoutes());
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));
 
