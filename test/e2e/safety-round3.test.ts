@@ -149,3 +149,85 @@ describe("the process guard (item 1): a failure in a request never ends the proc
     }
   }, 150_000);
 });
+
+/** A complete voicemail hand-over, as raw multipart bytes, to cut anywhere. */
+function voicemailBody(boundary: string, extension: string): Buffer {
+  const field = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  const wav = Buffer.alloc(2044);
+  wav.write("RIFF", 0);
+  wav.writeUInt32LE(2036, 4);
+  wav.write("WAVEfmt ", 8);
+  return Buffer.concat([
+    Buffer.from(field("tenant_id", tenantId) + field("extension", extension) + field("caller_number", "0123") + field("message_id", `m-${randomBytes(4).toString("hex")}`)),
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="audio"; filename="m.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+    wav,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+}
+
+async function storedVoicemail(): Promise<number> {
+  const [row] = await ts.server.db.dataSource.query(`SELECT count(*)::int AS n FROM voicemail_message`);
+  return (row as { n: number }).n;
+}
+
+/** Sends the head and part of a body, then cuts the connection. */
+async function cutConnection(pathname: string, headers: Record<string, string>, part: Buffer, declared: number): Promise<void> {
+  const net = await import("node:net");
+  const url = new URL(ts.url);
+  await new Promise<void>((resolve) => {
+    const socket = net.connect(Number(url.port), url.hostname, () => {
+      const head = Object.entries({ host: url.host, "content-length": String(declared), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(`POST ${pathname} HTTP/1.1\r\n${head}\r\n`);
+      socket.write(part, () => setTimeout(() => socket.destroy(), 20));
+    });
+    socket.on("close", () => resolve());
+    socket.on("error", () => undefined);
+  });
+}
+
+describe("truncated streamed bodies (item 2)", () => {
+  it("a multipart voicemail body cut anywhere (no closing boundary) is 400 'The multipart body is malformed.', stores nothing, the process serves on", async () => {
+    const extension = await createExtension(ts, tenantId, { voicemailEnabled: true });
+    const boundary = "----cut" + randomBytes(4).toString("hex");
+    const body = voicemailBody(boundary, extension.extensionNumber);
+    const fileStart = body.indexOf("RIFF");
+    const before = await storedVoicemail();
+    // Inside the file part (the probe's case), at its very start, inside a field, inside part headers, before the final "--".
+    const cuts = [fileStart + 1000, fileStart + 4, fileStart, body.indexOf("0123") + 2, body.indexOf("audio/wav") + 3, body.length - 4];
+    for (const cut of cuts) {
+      const res = await ts.http("/api/voicemail", { key: keys.ingest, method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: body.subarray(0, cut) });
+      expect({ cut, status: res.status, body: await res.json() }).toEqual({ cut, status: 400, body: { message: "The multipart body is malformed." } });
+    }
+    // Chunked (no Content-Length), ending inside the file part.
+    const chunked = await ts.http("/api/voicemail", {
+      key: keys.ingest,
+      method: "POST",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: new ReadableStream({ start: (c) => (c.enqueue(body.subarray(0, fileStart + 500)), c.close()) }),
+      duplex: "half",
+    } as RequestInit);
+    expect({ status: chunked.status, body: await chunked.json() }).toEqual({ status: 400, body: { message: "The multipart body is malformed." } });
+    // A connection cut mid-body has no one to answer; the process must only survive it.
+    await cutConnection("/api/voicemail", { authorization: `Bearer ${keys.ingest}`, "content-type": `multipart/form-data; boundary=${boundary}` }, body.subarray(0, fileStart + 100), body.length);
+    expect(await storedVoicemail()).toBe(before);
+    // The whole body still deposits: the helper only guards, it does not refuse good bodies.
+    const whole = await ts.http("/api/voicemail", { key: keys.ingest, method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body });
+    expect(whole.status).toBe(201);
+    expect(rejections).toEqual([]);
+    expect((await ts.http("/healthz", { key: null })).status).toBe(200);
+  });
+
+  it("a CSV import cut mid-body, and one whose connection is cut, leave the process serving", async () => {
+    const csv = Buffer.from("extension_number,display_name\n7001,A\n7002,B\n7003,C\n");
+    await cutConnection(`/api/extensions/import?tenant_id=${tenantId}`, { authorization: `Bearer ${keys.tenantAdmin}`, "content-type": "text/csv" }, csv.subarray(0, 20), csv.length + 100);
+    const chunked = await ts.http(`/api/extensions/import?tenant_id=${tenantId}&dry_run=true`, {
+      key: keys.tenantAdmin,
+      method: "POST",
+      headers: { "content-type": "text/csv" },
+      body: new ReadableStream({ start: (c) => (c.enqueue(csv.subarray(0, 30)), c.close()) }),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBeLessThan(500);
+    expect((await ts.http("/healthz", { key: null })).status).toBe(200);
+  });
+});
