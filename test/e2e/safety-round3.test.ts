@@ -231,3 +231,65 @@ describe("truncated streamed bodies (item 2)", () => {
     expect((await ts.http("/healthz", { key: null })).status).toBe(200);
   });
 });
+
+const IMPORT_MUTATION = "mutation I($t: ID!, $d: String!) { importExtensions(tenantId: $t, format: CSV, data: $d, dryRun: true) { failed } }";
+
+async function importBoth(csv: string): Promise<Array<{ transport: string; status: number; text: string; ms: number }>> {
+  const out = [];
+  let started = performance.now();
+  const rest = await ts.http(`/api/extensions/import?tenant_id=${tenantId}&dry_run=true`, { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+  out.push({ transport: "rest", status: rest.status, text: await rest.text(), ms: performance.now() - started });
+  started = performance.now();
+  const graphql = await ts.http("/graphql", { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: IMPORT_MUTATION, variables: { t: tenantId, d: csv } }) });
+  out.push({ transport: "graphql", status: graphql.status, text: await graphql.text(), ms: performance.now() - started });
+  return out;
+}
+
+describe("CSV import headers (items 3 and 12)", () => {
+  it("a header of 100,000 unknown columns is refused at once with a short message, on REST and GraphQL; the instance keeps answering", async () => {
+    const header = Array.from({ length: 100_000 }, (_, i) => `col${i}`).join(",");
+    for (const csv of [`${header}\n1,2\n`, `extension_number,${header}\n1\n`, `extension_number\n${"1,".repeat(50_000)}1\n`]) {
+      let slowest = 0;
+      let probing = true;
+      // /healthz is asked all along: a quadratic check would hold the event loop (15–40 s before).
+      const probe = (async () => {
+        while (probing) {
+          const started = performance.now();
+          const res = await ts.http("/healthz", { key: null, headers: { connection: "close" } });
+          expect(res.status).toBe(200);
+          slowest = Math.max(slowest, performance.now() - started);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      const answers = await importBoth(csv).finally(() => (probing = false));
+      await probe;
+      for (const answer of answers) {
+        expect(answer.text.length).toBeLessThan(1000);
+        expect(answer.text).toContain("a line may have at most 32");
+        expect(answer.text).not.toContain("col99999");
+        expect(answer.status).toBe(answer.transport === "rest" ? 422 : 200);
+      }
+      expect(slowest).toBeLessThan(3000);
+    }
+  }, 60_000);
+
+  it("unknown and repeated columns are named briefly; a file without a header line never echoes its first row", async () => {
+    const [rest, graphql] = await importBoth("extension_number,emial,x1,x2,x3,x4,x5,x6,secret,secret\n1,a,,,,,,,s,s\n");
+    expect(rest.text).toContain("Unknown columns on line 1: emial, x1, x2, x3, x4 and 2 more.");
+    expect(rest.text).toContain("Repeated columns on line 1: secret.");
+    expect(graphql.text).toContain("Unknown columns on line 1: emial");
+    // No header: the first line is a data row, its secret included.
+    for (const csv of ["3007,Alice,Hdr-S3cret-9x,ACTIVE\n3008,Bob,b0b-secret-22,ACTIVE\n", "3007;Hdr-S3cret-9x\n"]) {
+      for (const answer of await importBoth(csv)) {
+        expect(answer.status).toBe(answer.transport === "rest" ? 422 : 200);
+        expect(answer.text).toContain("The first line must be a header line naming the columns");
+        expect(answer.text).not.toMatch(/Hdr-S3cret-9x|3007|Alice/);
+      }
+    }
+    // csv-parse's own messages quote the cell they stopped at: only the place is told.
+    for (const answer of await importBoth('extension_number,secret\n1,ab"Quote-S3cret"x\n')) {
+      expect(answer.text).toContain("The CSV is malformed");
+      expect(answer.text).not.toContain("Quote-S3cret");
+    }
+  });
+});
