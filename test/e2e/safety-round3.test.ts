@@ -293,3 +293,37 @@ describe("CSV import headers (items 3 and 12)", () => {
     }
   });
 });
+
+describe("prototype keys in JSON input (item 11)", () => {
+  const post = (text: string, key = keys.ingest) => ts.http("/api/events", { key, method: "POST", headers: { "content-type": "application/json" }, body: text });
+  const farthestExpiry = async (extensionId: string): Promise<number> => {
+    const [row] = await ts.server.db.dataSource.query(`SELECT coalesce(extract(epoch FROM max(expires_at)), 0)::float8 AS at FROM device WHERE extension_id = $1`, [Number(extensionId)]);
+    return Number((row as { at: number }).at) * 1000;
+  };
+
+  it("a __proto__ key (spelled out or escaped) never reaches validation: own properties are judged, nothing bad is stored, no false 503", async () => {
+    const extension = await createExtension(ts, tenantId);
+    const base = `"type":"registration","action":"register","tenant_id":${tenantId},"extension":"${extension.extensionNumber}","contact":"sip:x@192.0.2.9:5060","transport":"udp"`;
+    const week = Date.now() + 8 * 86_400_000;
+    for (const protoKey of ["__proto__", "\\u005f_proto__", "__\\u0070roto__"]) {
+      // Without an own expires, the prototype's is not taken: the REGISTER is refused for its own fields.
+      const without = await post(`{${base},"${protoKey}":{"expires":1e12}}`);
+      expect(without.status).toBe(422);
+      // With one, that one counts.
+      const withOwn = await post(`[{${base},"expires":60,"${protoKey}":{"expires":1e12,"tenant_id":"x"}}]`);
+      expect(withOwn.status).toBeLessThan(300);
+      // Other shapes of the key are refusals or ignored, never a server fault.
+      for (const value of ["null", "5", '"x"', "[1]", '{"type":"nope"}', '{"expires":"soon","action":"zzz"}']) {
+        const res = await post(`{${base},"expires":60,"${protoKey}":${value}}`);
+        expect({ value, status: res.status }).toEqual({ value, status: res.status < 300 ? res.status : 422 });
+      }
+      // Nested, in an array of events, and in a REST body.
+      expect((await post(`[{${base},"expires":60,"x":{"${protoKey}":{"a":1}}}]`)).status).toBeLessThan(500);
+      const rest = await ts.http("/api/extensions", { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "application/json" }, body: `{"extension_number":"${String(Date.now()).slice(-6)}","${protoKey}":{"secret":"Proto-S3cret-1234"}}` });
+      expect(rest.status).toBe(422);
+      expect(await rest.text()).not.toContain("Proto-S3cret");
+    }
+    expect(await farthestExpiry(extension.id)).toBeLessThan(week);
+    expect(await farthestExpiry(extension.id)).toBeGreaterThan(Date.now());
+  });
+});

@@ -15,6 +15,7 @@ import { CreateExtensionInput, EXTENSION_REST_FIELDS, UpdateExtensionInput } fro
 import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type ExtensionService } from "./extension.service";
 import { ImportMode, ImportRowStatus, type ImportResult, type ImportRow } from "./extension-import.types";
 import { publishExtension } from "../../subscriptions/events";
+import { assignOwn, parseJson } from "../../common/json";
 
 export const IMPORT_MAX_ROWS = 10_000;
 /** Cells a CSV line may have: the import has 6 columns and 4 more it ignores; a wider line is refused before it is looked at. */
@@ -183,7 +184,7 @@ export function readJsonRecords(value: unknown): ImportRecord[] {
 export function parseJsonRecords(text: string): ImportRecord[] {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text);
   } catch {
     throw badInput({ data: ["The data is not valid JSON."] });
   }
@@ -276,7 +277,7 @@ export class ExtensionImportService {
       const current = number === null ? undefined : existing.get(number);
       const given = Object.fromEntries(Object.entries(record.fields).filter(([, v]) => v !== undefined).map(([c, v]) => [FIELD_OF[c as Column], v]));
       const updating = current !== undefined && mode === ImportMode.UPSERT;
-      const input = updating ? Object.assign(new UpdateExtensionInput(), given) : Object.assign(new CreateExtensionInput(), { tenantId, ...given });
+      const input = updating ? assignOwn(new UpdateExtensionInput(), given) : assignOwn(new CreateExtensionInput(), { tenantId, ...given });
       // A line that is no row (wrong field count, not an object) has nothing more to judge.
       if (!record.errors?.row) await assertValid(input).catch((error: unknown) => {
         if (!(error instanceof AppError) || !error.fields) throw error;
