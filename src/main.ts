@@ -8,6 +8,7 @@ import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
 import { startServer, type RunningServer } from "./server/app";
+import { guardProcess } from "./server/process-guard";
 
 interface Started {
   url: string;
@@ -76,6 +77,7 @@ function onTermination(log: Logger, graceMs: number, stop: () => Promise<number>
 
 /** One server in this process (the default). */
 async function runServer(config: AppConfig, log: Logger): Promise<void> {
+  guardProcess(log);
   const server = await startServer(config, { log });
   const pubsubReady = await server.pubsub.isReady();
   log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady }, "listening");
@@ -92,6 +94,7 @@ async function runServer(config: AppConfig, log: Logger): Promise<void> {
  * stops too — also when that happens while the worker is still starting.
  */
 async function runWorker(config: AppConfig, log: Logger): Promise<void> {
+  guardProcess(log);
   const worker: { server?: RunningServer; stopRequested?: boolean; stopping?: Promise<void> } = {};
   const stop = () => {
     worker.stopRequested = true;

@@ -32,6 +32,8 @@ export interface AppConfig {
   graphql: { maxDepth: number; maxComplexity: number; maxTokens: number; compiledReads: boolean };
   /** Operations one graphql-ws socket may have running at once; one more closes it with 4429. */
   wsMaxSubscriptions: number;
+  /** TEST_FAULT_ROUTES: mounts /__faults (tests of the process guard only). */
+  testFaultRoutes: boolean;
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -172,5 +174,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
     wsMaxSubscriptions: int(env, "WS_MAX_SUBSCRIPTIONS", 100, 1, 100_000),
+    testFaultRoutes: bool(env, "TEST_FAULT_ROUTES", false),
   };
 }

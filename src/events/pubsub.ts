@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";
 import type { Logger } from "../common/logger";
 import { closeRedis, RedisHealth } from "./redis-health";
+import { parseJson } from "../common/json";
 
 /** /readyz waits this long for Redis at most. */
 const READY_TIMEOUT_MS = 500;
@@ -87,7 +88,7 @@ export class RedisPubSub implements PubSubEngine {
     if (!set || set.size === 0) return;
     let payload: unknown;
     try {
-      payload = JSON.parse(message);
+      payload = parseJson(message);
     } catch (error) {
       this.log.warn({ err: error, channel }, "dropping a pub/sub message that is not JSON");
       return;

@@ -91,6 +91,9 @@ export function compiledReads(
       metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });
       res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(answer) });
       res.end(answer);
-    })().catch(() => next());
+    })().catch(() => {
+      // Any doubt goes to Apollo, unless this path already answered.
+      if (!res.headersSent) next();
+    });
   };
 }

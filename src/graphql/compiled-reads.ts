@@ -325,13 +325,16 @@ export function compileRead(schema: GraphQLSchema, document: DocumentNode, opera
   return {
     async run(ctx, variables) {
       const p = new SqlParams();
-      let columns: string[];
-      try {
-        columns = await Promise.all(roots.map((root) => root.sql(p, ctx, variables)));
-      } catch {
+      // Every root is judged, and every judgement settles before the answer is chosen: a root that
+      // throws at once (sync) must not leave another root's pending judgement to reject later with
+      // no one listening — an unhandled rejection ends the process.
+      const settled = await Promise.allSettled(roots.map(async (root) => root.sql(p, ctx, variables)));
+      const columns: string[] = [];
+      for (const outcome of settled) {
         // Access refused, an argument out of range, a cursor that does not decode: the resolvers
         // raise the same conditions with their codes, so they answer.
-        return null;
+        if (outcome.status === "rejected") return null;
+        columns.push(outcome.value);
       }
       const sql = `SELECT ${columns.map((c, i) => `${c}::text AS "${i}"`).join(", ")}`;
       // A parameter the statement never names cannot be typed (e.g. a filter under a selection of

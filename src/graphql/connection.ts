@@ -1,5 +1,6 @@
 import { Field, Int, ObjectType, type ClassType } from "type-graphql";
 import { badInput } from "../common/errors";
+import { parseJson } from "../common/json";
 
 export const MAX_PAGE_SIZE = 100;
 /** Cost of a connection's totalCount in the query-complexity estimate: a COUNT statement of its own. */
@@ -24,7 +25,7 @@ export function decodeCursor(cursor: string, shape: Array<"string" | "number">, 
   const refuse = () => badInput({ [field]: ["The cursor is invalid."] });
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    parsed = parseJson(Buffer.from(cursor, "base64url").toString("utf8"));
   } catch {
     throw refuse();
   }

@@ -11,6 +11,7 @@ import type { Metrics } from "../observability/metrics";
 import { RedisPubSub } from "../events/pubsub";
 import { closeRedis, RedisHealth } from "../events/redis-health";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
+import { parseJson } from "../common/json";
 
 /** The stream and consumer group of contract §6; the key gets REDIS_PREFIX in front (empty in production). */
 export const STREAM_KEY = "pbx:events";
@@ -294,7 +295,7 @@ export class StreamConsumer {
     if (text === undefined) return { errors: { event: ["The stream entry has no event field (XADD pbx:events * event <json>)."] } };
     if (Buffer.byteLength(text) > this.config.bodyLimitBytes) return { errors: { event: [`The event is larger than ${this.config.bodyLimitBytes} bytes.`] } };
     try {
-      return { raw: JSON.parse(text) as unknown };
+      return { raw: parseJson(text) };
     } catch {
       return { errors: { event: ["The event field is not valid JSON."] } };
     }

@@ -1,5 +1,6 @@
 import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min, Max, ValidateIf, validate, type ValidationError } from "class-validator";
 import type { FieldErrors } from "../common/errors";
+import { assignOwn } from "../common/json";
 
 /**
  * Telephony events as the SIP engine sends them (contract §6): snake_case JSON, enum values in
@@ -179,7 +180,7 @@ export async function parseTelephonyEvent(raw: unknown): Promise<{ event: Teleph
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { errors: { event: ["Each event must be a JSON object."] } };
   const type = (raw as { type?: unknown }).type;
   if (typeof type !== "string" || !(type in CLASSES)) return { errors: { type: ["The type must be registration, call or queue."] } };
-  const event = Object.assign(new CLASSES[type as keyof typeof CLASSES](), raw) as TelephonyEvent;
+  const event = assignOwn(new CLASSES[type as keyof typeof CLASSES](), raw) as TelephonyEvent;
   cutDescriptiveFields(event);
   const fields = collect(await validate(event, { forbidUnknownValues: false, validationError: { target: false, value: false } }));
   for (const [key, value] of Object.entries(event)) {

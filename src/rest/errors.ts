@@ -25,8 +25,11 @@ export class HttpError extends Error {
  * HTTP_STATUS. Anything else is logged and answered as a bare 500.
  */
 export function restErrors(log: Logger): ErrorRequestHandler {
-  return (error, _req, res, next) => {
+  return (error, req, res, next) => {
     if (res.headersSent) return next(error);
+    // Refused before its body was read (a streamed import stopped at a bad line): the unread rest
+    // makes the connection unusable, so say so rather than let the client reuse it into a reset.
+    if (!req.complete) res.setHeader("Connection", "close");
     if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
     if (error instanceof AppError) {
       if (error.fields) return void res.status(422).json({ message: error.message, errors: snakeFields(error.fields) });

@@ -15,6 +15,7 @@ import { extensionResource, importResultResource, inputFields, paginated, subscr
 import { OPENAPI_DOCUMENT } from "./openapi";
 import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
 import { voicemailRoutes } from "./voicemail.routes";
+import { assignOwn } from "../common/json";
 
 function modeParam(value: unknown): ImportMode {
   const text = param(value);
@@ -107,7 +108,7 @@ export function createRestRouter(deps: RestDeps): Router {
     })
     .post(authenticated("write"), jsonBody, async (req, res) => {
       const ctx = ctxOf(res);
-      const row = await ctx.services.extensions.createInTenant(ctx, Object.assign(new CreateExtensionInput(), inputFields(req.body)));
+      const row = await ctx.services.extensions.createInTenant(ctx, assignOwn(new CreateExtensionInput(), inputFields(req.body)));
       res.status(201).location(`${req.baseUrl}/extensions/${row.id}`).json({ data: extensionResource(row) });
     })
     .all(methodNotAllowed(["GET", "HEAD", "POST"]));

@@ -38,6 +38,8 @@ import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import { Drain } from "./drain";
+import { requestScope } from "./request-scope";
+import { dropPrototypeKeys, markPrototypeKeys } from "../common/json";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
 
@@ -77,7 +79,8 @@ function requestLogging(log: Logger, metrics: Metrics): RequestHandler {
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       log.info({ requestId, method: req.method, url: req.originalUrl.split("?")[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
     });
-    next();
+    // Everything this request starts runs in its scope: the process guard finds it there.
+    requestScope.run({ requestId, res }, next);
   };
 }
 
@@ -90,11 +93,41 @@ const bodyErrors: ErrorRequestHandler = (error, _req, res, next) => {
   next(error);
 };
 
+/**
+ * JSON bodies: parsed (up to `limit`), their parse failures answered, and any `__proto__` key
+ * removed before a route sees them (see common/json.ts). Only a body whose bytes may hold one is
+ * walked.
+ */
+function jsonBody(limit: number): Array<RequestHandler | ErrorRequestHandler> {
+  const withoutPrototypeKeys: RequestHandler = (req, _res, next) => {
+    if ((req as { prototypeKeys?: boolean }).prototypeKeys) dropPrototypeKeys(req.body);
+    next();
+  };
+  return [express.json({ limit, verify: markPrototypeKeys }), bodyErrors, withoutPrototypeKeys];
+}
+
 function finalErrors(log: Logger): ErrorRequestHandler {
   return (error, _req, res, _next) => {
     log.error({ err: error }, "unhandled error in HTTP request");
     if (!res.headersSent) res.status(500).json({ message: "Server Error" });
   };
+}
+
+/**
+ * TEST_FAULT_ROUTES=1 only (never in production): requests that fail the way a bug would, so a test
+ * can prove that the process guard keeps the process serving and answers them 500.
+ */
+function faultRoutes(): express.Router {
+  const router = express.Router();
+  router.post("/rejection", () => {
+    void Promise.reject(new Error("injected unhandled rejection"));
+  });
+  router.post("/exception", () => {
+    setImmediate(() => {
+      throw new Error("injected uncaught exception");
+    });
+  });
+  return router;
 }
 
 /** Whether an operation asks for the schema itself (`__schema` or `__type` at its root). */
@@ -239,18 +272,18 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     app.get("/graphql", explorer.page);
     app.use(
       "/graphql",
-      express.json({ limit: config.bodyLimitBytes }),
-      bodyErrors,
+      ...jsonBody(config.bodyLimitBytes),
       ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
       }),
     );
-    app.use("/api/events", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createEventsRouter(deps, metrics, drain));
+    app.use("/api/events", ...jsonBody(config.bodyLimitBytes), createEventsRouter(deps, metrics, drain));
     // A bulk import may be larger than any other body (IMPORT_BODY_LIMIT_BYTES); a CSV one is streamed by its route.
-    app.use("/api/extensions/import", express.json({ limit: config.importBodyLimitBytes }), bodyErrors);
-    app.use("/api", express.json({ limit: config.bodyLimitBytes }), bodyErrors, createRestRouter({ ...deps, config }));
+    app.use("/api/extensions/import", ...jsonBody(config.importBodyLimitBytes));
+    app.use("/api", ...jsonBody(config.bodyLimitBytes), createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
+    if (config.testFaultRoutes) app.use("/__faults", faultRoutes());
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));
 

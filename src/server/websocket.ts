@@ -52,6 +52,8 @@ export function attachWebSockets(
   const server = useServer<Record<string, unknown> | undefined, { principal: Principal }>(
     {
       schema,
+      // A "__proto__" key in a message is dropped while parsing, as in HTTP bodies (common/json.ts).
+      jsonMessageReviver: (key, value: unknown) => (key === "__proto__" ? undefined : value),
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const principal = await deps.services.apiKeys.authenticate(bearerKey(params.authorization ?? params.Authorization));

@@ -11,6 +11,7 @@ import { ConnectionPage, decodeCursor, encodeCursor, pageSize } from "../../grap
 import type { DataSource } from "typeorm";
 import type { AuditEntry } from "./audit-entry.type";
 import { AuditFilter, type AuditLogArgs } from "./audit.inputs";
+import { assignOwn } from "../../common/json";
 
 const ENTRY_ID = /^[1-9][0-9]{0,18}$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -96,7 +97,7 @@ export class AuditService {
 
   /** The filter as SQL conditions (each "<expression> <operator>" followed by its value), judged first. */
   private async conditions(raw: AuditFilter | null | undefined): Promise<Array<[string, unknown]>> {
-    const filter = Object.assign(new AuditFilter(), raw ?? {});
+    const filter = assignOwn(new AuditFilter(), raw);
     const extra: FieldErrors = {};
     const apiKeyId = filter.apiKeyId === undefined || filter.apiKeyId === null ? null : parseId(filter.apiKeyId);
     if (apiKeyId === null && filter.apiKeyId !== undefined && filter.apiKeyId !== null) extra.apiKeyId = ["The API key id must be a positive integer id."];

@@ -9,6 +9,7 @@ import type { ExtensionRow } from "../extension/extension.service";
 import type { QueueRow } from "../queue/queue.service";
 import type { CallDirection, CallDisposition, Cdr } from "./cdr.entity";
 import { CdrFilter, type CdrPageArgs } from "./cdr.inputs";
+import { assignOwn } from "../../common/json";
 
 /** What every read of a CDR returns; cursorAt is started_at to the microsecond, for the keyset cursor. */
 export type CdrRow = Omit<Cdr, "tenantRow" | "createdAt"> & { cursorAt: string };
@@ -212,7 +213,7 @@ export class CdrService {
   async normalize(args: CdrPageArgs): Promise<CdrQuery> {
     const limit = pageSize(args.first);
     const after = args.after ? decodeCdrCursor(args.after) : null;
-    const filter = Object.assign(new CdrFilter(), args.filter ?? {});
+    const filter = assignOwn(new CdrFilter(), args.filter);
     const extra: FieldErrors = {};
     const extensionId = filter.extensionId === undefined || filter.extensionId === null ? null : parseId(filter.extensionId);
     if (extensionId === null && filter.extensionId !== undefined && filter.extensionId !== null) {

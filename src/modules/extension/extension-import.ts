@@ -1,6 +1,6 @@
 import { parse, CsvError } from "csv-parse";
 import { stringify } from "csv-stringify";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { readScope, writeScope } from "../../auth/access";
 import { AppError, badInput, ErrorCode, type FieldErrors, notFound } from "../../common/errors";
 import { assertValid } from "../../common/validation";
@@ -15,8 +15,11 @@ import { CreateExtensionInput, EXTENSION_REST_FIELDS, UpdateExtensionInput } fro
 import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type ExtensionService } from "./extension.service";
 import { ImportMode, ImportRowStatus, type ImportResult, type ImportRow } from "./extension-import.types";
 import { publishExtension } from "../../subscriptions/events";
+import { assignOwn, parseJson } from "../../common/json";
 
 export const IMPORT_MAX_ROWS = 10_000;
+/** Cells a CSV line may have: the import has 6 columns and 4 more it ignores; a wider line is refused before it is looked at. */
+export const IMPORT_MAX_COLUMNS = 32;
 /** The columns of an import and of an export (REST field names), in export order; `secret` is import-only. */
 export const IMPORT_COLUMNS = ["extension_number", "display_name", "email", "secret", "status", "voicemail_enabled"] as const;
 export const EXPORT_COLUMNS = IMPORT_COLUMNS.filter((c) => c !== "secret");
@@ -56,8 +59,10 @@ const count = (cells: string[], pattern: RegExp) => cells.reduce((n, cell) => n 
  */
 export async function readCsvRecords(source: Readable | string): Promise<ImportRecord[]> {
   const input = typeof source === "string" ? Readable.from([source]) : source;
-  const parser = input.pipe(parse({ bom: true, info: true, skip_empty_lines: true, relax_column_count: true }));
-  input.once("error", (error) => parser.destroy(error));
+  const guard = columnGuard();
+  const parser = input.pipe(guard).pipe(parse({ bom: true, info: true, skip_empty_lines: true, relax_column_count: true }));
+  input.once("error", (error) => guard.destroy(error));
+  guard.once("error", (error) => parser.destroy(error));
   const records: ImportRecord[] = [];
   let header: Array<Column | null> | null = null;
   // csv-parse's line count is where a record ends, and counts a CRLF inside a quoted cell as two lines.
@@ -83,21 +88,77 @@ export async function readCsvRecords(source: Readable | string): Promise<ImportR
     }
   } catch (error) {
     parser.destroy();
-    if (error instanceof CsvError) throw badInput({ data: [`The CSV is malformed: ${error.message}`] });
+    // csv-parse's messages quote the cell they stopped at (a secret, maybe): only where, never what.
+    if (error instanceof CsvError) throw badInput({ data: [`The CSV is malformed: ${csvProblem(error)}`] });
     throw error;
   }
   if (header === null) throw badInput({ data: ["The CSV needs a header line naming its columns."] });
   return records;
 }
 
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const NEWLINE = 0x0a;
+
+/**
+ * Refuses a line wider than IMPORT_MAX_COLUMNS as its bytes arrive, before csv-parse builds it:
+ * csv-parse spends tens of microseconds per field, so a 100,000-column line held the event loop
+ * for seconds. Commas and newlines inside quotes (RFC 4180: `""` is a quote inside quotes) are
+ * part of a cell, not separators; one pass, constant work per byte.
+ */
+function columnGuard(): Transform {
+  let quoted = false;
+  let commas = 0;
+  let line = 1;
+  let recordLine = 1;
+  return new Transform({
+    transform(chunk: Buffer | string, _encoding, done) {
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      for (let i = 0; i < bytes.length; i++) {
+        const byte = bytes[i];
+        if (byte === QUOTE) quoted = !quoted;
+        else if (byte === NEWLINE) {
+          line++;
+          if (!quoted) {
+            commas = 0;
+            recordLine = line;
+          }
+        } else if (byte === COMMA && !quoted && ++commas >= IMPORT_MAX_COLUMNS) {
+          return done(badInput({ data: [`Line ${recordLine} has more than ${IMPORT_MAX_COLUMNS} fields; a line may have at most ${IMPORT_MAX_COLUMNS}.`] }));
+        }
+      }
+      done(null, bytes);
+    },
+  });
+}
+
+/** What csv-parse found wrong, and where: its code in words and the line, without the cell it quotes. */
+function csvProblem(error: CsvError): string {
+  const lines = (error as unknown as { lines?: unknown }).lines;
+  const where = typeof lines === "number" ? ` (line ${lines})` : "";
+  return `${error.code.replace(/^CSV_/, "").replace(/_/g, " ").toLowerCase()}${where}.`;
+}
+
+/** A few names of a header, each cut short: enough to find the typo, never a whole line echoed back. */
+function someNames(names: string[]): string {
+  const shown = names.slice(0, 5).map((name) => (name.length > 40 ? `${name.slice(0, 40)}…` : name));
+  return names.length > shown.length ? `${shown.join(", ")} and ${names.length - shown.length} more` : shown.join(", ");
+}
+
 function readHeader(cells: string[]): Array<Column | null> {
   const names = cells.map((cell) => cell.trim().toLowerCase());
+  // A first line without extension_number is most likely a data row (a file without a header):
+  // its cells (a secret among them) are not named back.
+  if (!names.includes("extension_number")) {
+    throw badInput({ data: [`The first line must be a header line naming the columns (${IMPORT_COLUMNS.join(", ")}); it has no extension_number column.`] });
+  }
   const problems: string[] = [];
   const unknown = names.filter((name) => !KNOWN.has(name) && !IGNORED_COLUMNS.has(name));
-  if (unknown.length) problems.push(`Unknown columns on line 1: ${unknown.join(", ")}. The columns are ${IMPORT_COLUMNS.join(", ")}.`);
-  const repeated = names.filter((name, i) => names.indexOf(name) !== i);
-  if (repeated.length) problems.push(`Repeated columns on line 1: ${[...new Set(repeated)].join(", ")}.`);
-  if (!names.includes("extension_number")) problems.push("The header line must have an extension_number column.");
+  if (unknown.length) problems.push(`Unknown columns on line 1: ${someNames(unknown)}. The columns are ${IMPORT_COLUMNS.join(", ")}.`);
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (const name of names) (seen.has(name) ? repeated : seen).add(name);
+  if (repeated.size) problems.push(`Repeated columns on line 1: ${someNames([...repeated])}.`);
   if (problems.length) throw badInput({ data: problems });
   return names.map((name) => (KNOWN.has(name) ? (name as Column) : null));
 }
@@ -123,7 +184,7 @@ export function readJsonRecords(value: unknown): ImportRecord[] {
 export function parseJsonRecords(text: string): ImportRecord[] {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text);
   } catch {
     throw badInput({ data: ["The data is not valid JSON."] });
   }
@@ -216,7 +277,7 @@ export class ExtensionImportService {
       const current = number === null ? undefined : existing.get(number);
       const given = Object.fromEntries(Object.entries(record.fields).filter(([, v]) => v !== undefined).map(([c, v]) => [FIELD_OF[c as Column], v]));
       const updating = current !== undefined && mode === ImportMode.UPSERT;
-      const input = updating ? Object.assign(new UpdateExtensionInput(), given) : Object.assign(new CreateExtensionInput(), { tenantId, ...given });
+      const input = updating ? assignOwn(new UpdateExtensionInput(), given) : assignOwn(new CreateExtensionInput(), { tenantId, ...given });
       // A line that is no row (wrong field count, not an object) has nothing more to judge.
       if (!record.errors?.row) await assertValid(input).catch((error: unknown) => {
         if (!(error instanceof AppError) || !error.fields) throw error;

@@ -20,6 +20,7 @@ import type { QueueAgent } from "./queue-agent.entity";
 import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
+import { assignOwn } from "../../common/json";
 
 export type QueueRow = Omit<Queue, "tenantRow">;
 export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow" | "unpausedAt">;
@@ -200,7 +201,7 @@ export class QueueService {
     settings: { penalty?: number | null; paused?: boolean | null },
   ): Promise<QueueAgentRow> {
     requireRole(ctx, ...WRITERS);
-    await assertValid(Object.assign(new QueueAgentSettings(), settings));
+    await assertValid(assignOwn(new QueueAgentSettings(), settings));
     return transactional(ctx, async (tx) => {
       const current = await this.lockAgent(tx, rawId);
       const p = new SqlParams();

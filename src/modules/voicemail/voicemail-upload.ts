@@ -1,7 +1,7 @@
-import busboy from "busboy";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { FieldErrors } from "../../common/errors";
+import { multipartParser } from "../../common/multipart";
 import { AUDIO_TYPES, normalizeMediaType, sniffAudio, SNIFF_BYTES } from "./audio-type";
 
 /** The audio part of a voicemail upload, held in memory (never more than the size limit). */
@@ -47,24 +47,21 @@ export function readVoicemailUpload(req: Readable & { headers: IncomingHttpHeade
     return Promise.resolve({ kind: "malformed", status: 415, message: "The request body must be multipart/form-data with an audio file part." });
   }
   return new Promise<UploadResult>((resolve) => {
-    let parser: busboy.Busboy;
+    let multipart: ReturnType<typeof multipartParser>;
     try {
-      parser = busboy({
-        headers: req.headers,
-        // busboy reports its limit on reaching it, so one byte more tells "larger than maxBytes" apart from "exactly".
-        limits: { fileSize: maxBytes + 1, files: 2, fields: 32, parts: 40, fieldSize: MAX_FIELD_BYTES, fieldNameSize: 100 },
-      });
+      // busboy reports its limit on reaching it, so one byte more tells "larger than maxBytes" apart from "exactly".
+      multipart = multipartParser(req, { fileSize: maxBytes + 1, files: 2, fields: 32, parts: 40, fieldSize: MAX_FIELD_BYTES, fieldNameSize: 100 });
     } catch {
       req.resume();
       return resolve({ kind: "malformed", status: 400, message: "The multipart body has no valid boundary." });
     }
+    const { parser, failure, fail } = multipart;
     const fields: Record<string, string> = {};
     const errors: FieldErrors = {};
     const addError = (field: string, message: string) => (errors[field] ??= []).push(message);
     let audio: UploadedAudio | null = null;
     let audioParts = 0;
     let tooLarge = false;
-    let failed: string | null = null;
 
     parser.on("field", (name, value, info) => {
       if (!FIELD_NAMES.has(name)) return;
@@ -97,28 +94,21 @@ export function readVoicemailUpload(req: Readable & { headers: IncomingHttpHeade
         if (sniffAudio(headOf(part.chunks)) !== family) addError("audio", `The audio's content is not ${declared}.`);
       });
     });
-    parser.on("partsLimit", () => (failed ??= "The multipart body has too many parts."));
-    parser.on("fieldsLimit", () => (failed ??= "The multipart body has too many fields."));
-    parser.on("error", () => {
-      failed ??= "The multipart body is malformed.";
-      req.unpipe(parser);
-      req.resume();
-      finish();
-    });
+    parser.on("partsLimit", () => fail("The multipart body has too many parts."));
+    parser.on("fieldsLimit", () => fail("The multipart body has too many fields."));
+    parser.on("error", () => finish());
     let done = false;
     const finish = () => {
       if (done) return;
       done = true;
       if (tooLarge) return resolve({ kind: "too-large" });
+      const failed = failure();
       if (failed) return resolve({ kind: "malformed", status: 400, message: failed });
       if (audioParts === 0) addError("audio", "The audio file is required.");
       resolve({ kind: "parsed", fields, audio, errors });
     };
     parser.on("close", finish);
-    req.on("error", () => {
-      failed ??= "The request body was cut off.";
-      finish();
-    });
+    req.on("error", () => finish());
     req.pipe(parser);
   });
 }

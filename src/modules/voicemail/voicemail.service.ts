@@ -16,6 +16,7 @@ import { EXTENSION_COLUMNS, DEFAULT_PER_PAGE, pageNumberErrors, type ExtensionRo
 import type { VoicemailMessage } from "./voicemail-message.entity";
 import { VoicemailDepositInput, type VoicemailPageArgs } from "./voicemail.inputs";
 import type { UploadedAudio } from "./voicemail-upload";
+import { assignOwn } from "../../common/json";
 
 /** What every read of a message returns (never its audio). */
 export type VoicemailRow = Omit<VoicemailMessage, "extensionRow">;
@@ -127,7 +128,7 @@ export class VoicemailService {
     audioErrors: FieldErrors,
   ): Promise<{ row: VoicemailRow; created: boolean }> {
     requireRole(ctx, Role.INGEST, Role.ADMIN);
-    const input = Object.assign(new VoicemailDepositInput(), fields);
+    const input = assignOwn(new VoicemailDepositInput(), fields);
     await assertValid(input, audioErrors);
     if (!audio) throw badInput({ audio: ["The audio file is required."] });
     const number = input.extension!;
