@@ -32,6 +32,9 @@ export interface AppConfig {
   graphql: { maxDepth: number; maxComplexity: number; maxTokens: number; compiledReads: boolean };
   /** Operations one graphql-ws socket may have running at once; one more closes it with 4429. */
   wsMaxSubscriptions: number;
+  /** Distinct live subscriptions one API key, and one tenant's keys together, may hold on an instance. */
+  subscriptionMaxDistinctPerKey: number;
+  subscriptionMaxDistinctPerTenant: number;
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -172,5 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       compiledReads: bool(env, "GRAPHQL_COMPILED_READS", true),
     },
     wsMaxSubscriptions: int(env, "WS_MAX_SUBSCRIPTIONS", 100, 1, 100_000),
+    subscriptionMaxDistinctPerKey: int(env, "SUBSCRIPTION_MAX_DISTINCT_PER_KEY", 1_000, 1, 1_000_000),
+    subscriptionMaxDistinctPerTenant: int(env, "SUBSCRIPTION_MAX_DISTINCT_PER_TENANT", 5_000, 1, 1_000_000),
   };
 }
