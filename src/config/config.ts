@@ -34,6 +34,9 @@ export interface AppConfig {
   wsMaxSubscriptions: number;
   /** TEST_FAULT_ROUTES: mounts /__faults (tests of the process guard only). */
   testFaultRoutes: boolean;
+  /** Distinct live subscriptions one API key, and one tenant's keys together, may hold on an instance. */
+  subscriptionMaxDistinctPerKey: number;
+  subscriptionMaxDistinctPerTenant: number;
   /** How often registrations past their expiry are expired (with an EXPIRED event). */
   expirySweepMs: number;
   /** Server processes sharing the port (Node cluster); more than 1 needs DATABASE_URL and REDIS_URL. */
@@ -175,5 +178,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     wsMaxSubscriptions: int(env, "WS_MAX_SUBSCRIPTIONS", 100, 1, 100_000),
     testFaultRoutes: bool(env, "TEST_FAULT_ROUTES", false),
+    subscriptionMaxDistinctPerKey: int(env, "SUBSCRIPTION_MAX_DISTINCT_PER_KEY", 1_000, 1, 1_000_000),
+    subscriptionMaxDistinctPerTenant: int(env, "SUBSCRIPTION_MAX_DISTINCT_PER_TENANT", 5_000, 1, 1_000_000),
   };
 }

@@ -45,7 +45,13 @@ export class Metrics {
 
   readonly subscriptionGroups = new Gauge({
     name: "subscription_groups",
-    help: "Distinct live subscriptions (document, variables, topic, role, tenant) executed once per event.",
+    help: "Distinct live subscriptions (root field and arguments, selection as the client shapes it, topic, role, tenant) rendered once per event.",
+    registers: [this.registry],
+  });
+
+  readonly subscriptionExecutions = new Counter({
+    name: "subscription_executions_total",
+    help: "GraphQL executions of live events (one per event per feed while the shared execution succeeds).",
     registers: [this.registry],
   });
 

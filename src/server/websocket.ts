@@ -39,7 +39,10 @@ export function attachWebSockets(
   log: Logger,
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError,
 ): WebSocketTransport {
-  const hub = new FanoutHub(deps.pubsub, deps, metrics, log, formatError);
+  const hub = new FanoutHub(deps.pubsub, deps, metrics, log, formatError, {
+    perKey: config.subscriptionMaxDistinctPerKey,
+    perTenant: config.subscriptionMaxDistinctPerTenant,
+  });
   const wss = new WebSocketServer({ server: httpServer, path: "/graphql", maxPayload: config.bodyLimitBytes });
   // ws re-emits the HTTP server's errors (a taken port); startServer reports those, once.
   wss.on("error", () => undefined);
@@ -80,7 +83,11 @@ export function attachWebSockets(
         }
         const prepared = prepareOperation(schema, payload, config.graphql);
         if (Array.isArray(prepared)) return prepared;
-        return { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variableValues };
+        const execArgs = { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variableValues };
+        // Past SUBSCRIPTION_MAX_DISTINCT_PER_KEY / _PER_TENANT: a graphql-ws `error` naming the limit; the socket stays.
+        const principal = ctx.extra.principal;
+        const refusal = principal && prepared.operation.operation === "subscription" ? hub.refusal(principal, execArgs) : undefined;
+        return refusal ? [refusal] : execArgs;
       },
       context: (ctx, id, _payload, execArgs) => {
         const principal = ctx.extra.principal ?? null;

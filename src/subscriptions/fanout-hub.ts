@@ -1,11 +1,13 @@
-import { execute, Kind, print, type ExecutionArgs, type GraphQLError, type GraphQLFormattedError } from "graphql";
+import { execute, Kind, print, type ExecutionArgs, type ExecutionResult, type GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
 import type WebSocket from "ws";
 import type { Principal } from "../auth/principal";
 import type { Logger } from "../common/logger";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { PubSubEngine } from "../events/pubsub";
 import type { Metrics } from "../observability/metrics";
+import { clientError } from "../graphql/prepare";
 import { replayLog, sequenceOf, type LivePlan } from "./live";
+import { mergeTree, normalizeSubscription, project, unionDocument, type CanonicalTree, type NormalizedSubscription } from "./selection";
 
 /** A socket whose unsent data grows past this is too slow to follow: it is cut off, not buffered for. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -26,37 +28,97 @@ interface Subscriber {
 const CLOSE = Buffer.from("}");
 const TEXT = { binary: false };
 
+/** The distinct-subscription bounds of one instance (SUBSCRIPTION_MAX_DISTINCT_PER_KEY / _PER_TENANT). */
+export interface FanoutLimits {
+  perKey: number;
+  perTenant: number;
+}
+
 /**
- * Subscribers that asked the same thing with the same rights: same document, variables, operation,
- * topic, role and tenant. Each event is executed once for the group and the serialized payload is
- * written to every member's socket.
+ * Subscribers whose documents select the same thing the same way (same client shape: response
+ * keys, order and canonical fields) in one feed: each event is rendered once for them and the same
+ * bytes are written to every member's socket.
  */
 class Group {
   readonly subscribers = new Set<Subscriber>();
+  /** Subscribers still sending their first payload or replay: the group must outlive them. */
+  joining = 0;
+  /** What is below the root field: groups that differ only in the root's alias render it once per event. */
+  readonly innerKey: string | undefined;
+  /** `{"data":{"<root alias>":` — the group's own bytes around the shared rendering. */
+  readonly head: string | undefined;
+
+  constructor(
+    /** Unique in the hub: the feed's key and the shape's. */
+    readonly key: string,
+    readonly feed: Feed,
+    /** The first member's own arguments: its document runs alone when the shared execution fails. */
+    readonly execArgs: ExecutionArgs,
+    /** How the group reads the feed's shared result; undefined: not shareable, its own document runs. */
+    readonly normalized: NormalizedSubscription | undefined,
+  ) {
+    if (normalized) {
+      this.innerKey = `${normalized.root.canonical}\n${JSON.stringify(normalized.root.sub)}`;
+      this.head = `{"data":{${JSON.stringify(normalized.root.key)}:`;
+    }
+  }
+}
+
+/**
+ * Everything one instance's subscribers of one root field (with its arguments, resume's `after`
+ * aside) and one scope (topic, role, tenant) watch. The feed listens on the topic once, filters and
+ * de-duplicates each event once, executes the union of its groups' canonical selections once, and
+ * hands each group the result to project: the cost of an event no longer grows with the number of
+ * distinct documents (aliases, fragments, field order, subsets of fields).
+ */
+class Feed {
+  readonly groups = new Map<string, Group>();
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
   /** Per tenant, the newest sequence executed: the relay may repeat an event after a crash; it goes out once. */
   private readonly lastSeq = new Map<number, bigint>();
   private readonly unsubscribeTopic: () => void;
+  /** The union of the shareable groups' selections, rebuilt when a group joins or leaves. */
+  private union: ExecutionArgs | undefined;
 
   constructor(
     readonly key: string,
     private readonly hub: FanoutHub,
     private readonly plan: LivePlan,
-    private readonly execArgs: ExecutionArgs,
     private readonly principal: Principal,
+    private readonly schema: GraphQLSchema,
   ) {
     this.unsubscribeTopic = hub.pubsub.subscribe(plan.topic, (payload) => this.onEvent(payload));
   }
 
+  changed(): void {
+    this.union = undefined;
+  }
+
+  private unionArgs(): ExecutionArgs | undefined {
+    if (this.union) return this.union;
+    const tree: CanonicalTree = new Map();
+    for (const group of this.groups.values()) if (group.normalized) mergeTree(tree, group.normalized.tree);
+    if (tree.size === 0) return undefined;
+    this.union = { schema: this.schema, document: unionDocument(tree) };
+    return this.union;
+  }
+
   private onEvent(payload: unknown): void {
     if (this.plan.filter && !this.plan.filter(payload)) return;
+    // The scope is re-checked on every event, for every subscriber of the feed (they share it): a
+    // tenant's subscriber never receives another tenant's event, whatever reached the topic.
+    const tenantId = (payload as { tenantId?: unknown } | null)?.tenantId;
+    if (this.principal.tenantId !== null && typeof tenantId === "number" && tenantId !== this.principal.tenantId) {
+      this.hub.log.error({ topic: this.plan.topic, tenantId }, "dropping another tenant's event that reached a tenant's subscriptions");
+      return;
+    }
     const seq = sequenceOf(payload);
     if (seq !== undefined) {
-      const tenantId = (payload as { tenantId: number }).tenantId;
-      const last = this.lastSeq.get(tenantId);
+      const tenant = (payload as { tenantId: number }).tenantId;
+      const last = this.lastSeq.get(tenant);
       if (last !== undefined && seq <= last) return;
-      this.lastSeq.set(tenantId, seq);
+      this.lastSeq.set(tenant, seq);
     }
     if (this.pending >= MAX_PENDING_EVENTS) {
       this.hub.metrics.subscriptionEventsDropped.inc();
@@ -65,21 +127,37 @@ class Group {
     this.pending++;
     this.chain = this.chain.then(async () => {
       this.pending--;
-      if (this.subscribers.size === 0) return;
-      const json = await this.hub.run(this.execArgs, this.principal, payload);
-      this.broadcast(json, seq);
+      if (this.groups.size === 0) return;
+      try {
+        await this.deliver(payload, seq);
+      } catch (error) {
+        this.hub.log.error({ err: error, topic: this.plan.topic }, "a subscription event could not be executed");
+      }
     });
   }
 
-  private broadcast(json: string, seq: bigint | undefined): void {
-    // Encoded once for everyone; each frame is this subscriber's prefix around the shared bytes.
-    const payload = Buffer.from(json);
-    let sent = 0;
-    for (const subscriber of this.subscribers) {
-      if (subscriber.buffered) subscriber.buffered.push({ seq, payload });
-      else if (this.hub.sendLive(subscriber, seq, payload)) sent++;
+  private async deliver(payload: unknown, seq: bigint | undefined): Promise<void> {
+    const union = this.unionArgs();
+    const shared = union ? await this.hub.execute(union, this.principal, payload) : undefined;
+    // The shared execution answers every shareable group unless it failed somewhere: then each
+    // group runs its own document, so every subscriber gets exactly the errors its own selection has.
+    const data = shared && !shared.errors ? (shared.data as Record<string, unknown> | null | undefined) : undefined;
+    const rendered = new Map<string, string>();
+    for (const group of [...this.groups.values()]) {
+      if (group.subscribers.size === 0) continue;
+      let json: string;
+      const normalized = group.normalized;
+      if (normalized && data) {
+        const { root } = normalized;
+        // Documents that differ only in the root field's alias share the rendering of what is below it.
+        let inner = rendered.get(group.innerKey!);
+        if (inner === undefined) rendered.set(group.innerKey!, (inner = JSON.stringify(project(data[root.canonical], root.sub))));
+        json = `${group.head}${inner}}}`;
+      } else {
+        json = await this.hub.run(group.execArgs, this.principal, payload);
+      }
+      this.hub.broadcast(group, json, seq);
     }
-    this.hub.metrics.subscriptionMessages.inc(sent);
   }
 
   close(): void {
@@ -89,59 +167,71 @@ class Group {
 
 /**
  * Shared execution of subscription events for graphql-ws clients. Replaces graphql-ws's per
- * subscriber execute + stringify with one execute per event per distinct subscription.
+ * subscriber execute + stringify with one execute per event per feed (a root field, its arguments
+ * and a scope), whatever the number of distinct documents that watch it.
  */
 export class FanoutHub {
-  private readonly groups = new Map<string, Group>();
+  private readonly feeds = new Map<string, Feed>();
+  private groupCount = 0;
   private readonly byKey = new Map<number, Set<WebSocket>>();
+  /** Distinct groups held per API key (the configured admin key counts as "admin") and per tenant, with how many subscribers each. */
+  private readonly distinctByKey = new Map<number | "admin", Map<string, number>>();
+  private readonly distinctByTenant = new Map<number, Map<string, number>>();
 
   constructor(
     readonly pubsub: PubSubEngine,
     private readonly deps: ContextDeps,
     readonly metrics: Metrics,
-    private readonly log: Logger,
+    readonly log: Logger,
     private readonly formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError,
+    private readonly limits: FanoutLimits = { perKey: Infinity, perTenant: Infinity },
   ) {}
 
   /** Adds one subscription of one socket; returns the function that removes it. */
   async register(socket: WebSocket, id: string, principal: Principal, execArgs: ExecutionArgs, plan: LivePlan): Promise<() => void> {
-    const key = JSON.stringify([
-      print(execArgs.document),
-      // Where a subscriber resumes is its own affair: the live part is the same for all.
-      plan.replay ? withoutAfter(execArgs) : (execArgs.variableValues ?? {}),
-      execArgs.operationName ?? null,
-      plan.topic,
-      principal.role,
-      principal.tenantId,
-    ]);
-    let group = this.groups.get(key);
-    if (!group) {
-      group = new Group(key, this, plan, execArgs, { role: principal.role, tenantId: principal.tenantId, apiKeyId: null });
-      this.groups.set(key, group);
-      this.metrics.subscriptionGroups.set(this.groups.size);
+    const normalized = normalizeSubscription(execArgs);
+    const feedKey = JSON.stringify([plan.topic, ...identity(principal, execArgs, normalized)]);
+    const groupKey = `${feedKey}\n${normalized?.shapeKey ?? ""}`;
+    const distinct = distinctKey(principal, execArgs, normalized);
+    const refusal = this.refusal(principal, distinct);
+    if (refusal) throw refusal;
+    let feed = this.feeds.get(feedKey);
+    if (!feed) {
+      feed = new Feed(feedKey, this, plan, { role: principal.role, tenantId: principal.tenantId, apiKeyId: null }, execArgs.schema);
+      this.feeds.set(feedKey, feed);
     }
+    let group = feed.groups.get(groupKey);
+    if (!group) {
+      group = new Group(groupKey, feed, execArgs, normalized);
+      feed.groups.set(groupKey, group);
+      feed.changed();
+      this.metrics.subscriptionGroups.set(++this.groupCount);
+    }
+    this.hold(principal, distinct, +1);
     const subscriber: Subscriber = { socket, prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), apiKeyId: principal.apiKeyId };
-    if (plan.initial) this.send(subscriber, Buffer.from(await this.run(execArgs, principal, await plan.initial())));
-    if (plan.replay) {
-      // Joined before the log is read, so nothing published from now on is missed; what the log
-      // and the live feed both hold goes out once, by sequence.
-      subscriber.buffered = [];
-      group.subscribers.add(subscriber);
-      let last: bigint;
-      try {
+    group.joining++;
+    try {
+      if (plan.initial) this.send(subscriber, Buffer.from(await this.run(execArgs, principal, await plan.initial())));
+      if (plan.replay) {
+        // Joined before the log is read, so nothing published from now on is missed; what the log
+        // and the live feed both hold goes out once, by sequence.
+        subscriber.buffered = [];
+        group.subscribers.add(subscriber);
         await this.pubsub.flushSubscriptions?.();
-        last = await replayLog(plan.replay, plan.filter, async (payload) => {
+        const last = await replayLog(plan.replay, plan.filter, async (payload) => {
           this.send(subscriber, Buffer.from(await this.run(execArgs, principal, payload)));
         });
-      } catch (error) {
-        this.leave(group, subscriber);
-        throw error;
+        const live = subscriber.buffered;
+        subscriber.buffered = undefined;
+        subscriber.lastSeq = last;
+        for (const frame of live) this.sendLive(subscriber, frame.seq, frame.payload);
       }
-      const live = subscriber.buffered;
-      subscriber.buffered = undefined;
-      subscriber.lastSeq = last;
-      for (const frame of live) this.sendLive(subscriber, frame.seq, frame.payload);
+    } catch (error) {
+      group.joining--;
+      this.leave(group, subscriber, principal, distinct);
+      throw error;
     }
+    group.joining--;
     group.subscribers.add(subscriber);
     this.metrics.subscriptionsActive.inc();
     if (principal.apiKeyId !== null) {
@@ -150,25 +240,90 @@ export class FanoutHub {
       sockets.add(socket);
     }
     const owner = group;
+    let left = false;
     return () => {
-      if (owner.subscribers.has(subscriber)) this.metrics.subscriptionsActive.dec();
-      this.leave(owner, subscriber);
+      if (left) return;
+      left = true;
+      this.metrics.subscriptionsActive.dec();
+      this.leave(owner, subscriber, principal, distinct);
     };
   }
 
-  private leave(group: Group, subscriber: Subscriber): void {
+  /**
+   * Why a subscription may not start (undefined: it may): one more distinct subscription than its
+   * key, or its tenant's keys together, may hold. Asked before the subscription runs (so the client
+   * gets a graphql-ws `error` message) and again when it registers (the count is then taken).
+   */
+  refusal(principal: Principal, execArgs: ExecutionArgs | string): GraphQLError | undefined {
+    const key = typeof execArgs === "string" ? execArgs : distinctKey(principal, execArgs, normalizeSubscription(execArgs));
+    const byKey = this.distinctByKey.get(principal.apiKeyId ?? "admin");
+    if (!byKey?.has(key) && (byKey?.size ?? 0) >= this.limits.perKey) {
+      return clientError(
+        `Too many distinct subscriptions for one API key (at most ${this.limits.perKey}, SUBSCRIPTION_MAX_DISTINCT_PER_KEY): share one document among screens, or filter less narrowly.`,
+        "BAD_REQUEST",
+      );
+    }
+    if (principal.tenantId === null) return undefined;
+    const byTenant = this.distinctByTenant.get(principal.tenantId);
+    if (!byTenant?.has(key) && (byTenant?.size ?? 0) >= this.limits.perTenant) {
+      return clientError(
+        `Too many distinct subscriptions for one tenant (at most ${this.limits.perTenant}, SUBSCRIPTION_MAX_DISTINCT_PER_TENANT): share one document among screens, or filter less narrowly.`,
+        "BAD_REQUEST",
+      );
+    }
+    return undefined;
+  }
+
+  /** Counts one subscriber of a group for its key and its tenant (delta +1), or forgets one (-1). */
+  private hold(principal: Principal, distinct: string, delta: 1 | -1): void {
+    const count = <K>(maps: Map<K, Map<string, number>>, owner: K) => {
+      let held = maps.get(owner);
+      if (!held) maps.set(owner, (held = new Map()));
+      const n = (held.get(distinct) ?? 0) + delta;
+      if (n > 0) held.set(distinct, n);
+      else held.delete(distinct);
+      if (held.size === 0) maps.delete(owner);
+    };
+    count(this.distinctByKey, principal.apiKeyId ?? "admin");
+    if (principal.tenantId !== null) count(this.distinctByTenant, principal.tenantId);
+  }
+
+  private leave(group: Group, subscriber: Subscriber, principal: Principal, distinct: string): void {
     group.subscribers.delete(subscriber);
-    if (group.subscribers.size === 0 && this.groups.get(group.key) === group) {
-      group.close();
-      this.groups.delete(group.key);
-      this.metrics.subscriptionGroups.set(this.groups.size);
+    this.hold(principal, distinct, -1);
+    const feed = group.feed;
+    if (group.subscribers.size > 0 || group.joining > 0 || feed.groups.get(group.key) !== group) return;
+    feed.groups.delete(group.key);
+    feed.changed();
+    this.metrics.subscriptionGroups.set(--this.groupCount);
+    if (feed.groups.size === 0 && this.feeds.get(feed.key) === feed) {
+      feed.close();
+      this.feeds.delete(feed.key);
     }
   }
 
-  /** Executes the subscription's selection for one event, with fresh loaders, and serializes it once. */
-  async run(execArgs: ExecutionArgs, principal: Principal, payload: unknown): Promise<string> {
+  /** Writes one group's rendering of an event to each of its subscribers. */
+  broadcast(group: Group, json: string, seq: bigint | undefined): void {
+    // Encoded once for everyone; each frame is this subscriber's prefix around the shared bytes.
+    const payload = Buffer.from(json);
+    let sent = 0;
+    for (const subscriber of group.subscribers) {
+      if (subscriber.buffered) subscriber.buffered.push({ seq, payload });
+      else if (this.sendLive(subscriber, seq, payload)) sent++;
+    }
+    this.metrics.subscriptionMessages.inc(sent);
+  }
+
+  /** Executes a selection for one event with fresh loaders (counted: the fan-out's unit of work). */
+  async execute(execArgs: ExecutionArgs, principal: Principal, payload: unknown): Promise<ExecutionResult> {
+    this.metrics.subscriptionExecutions.inc();
     const contextValue = buildContext(this.deps, principal, "graphql");
-    const result = await execute({ ...execArgs, rootValue: payload, contextValue });
+    return execute({ ...execArgs, rootValue: payload, contextValue });
+  }
+
+  /** Executes a subscriber's own document for one event and serializes it (errors formatted as everywhere). */
+  async run(execArgs: ExecutionArgs, principal: Principal, payload: unknown): Promise<string> {
+    const result = await this.execute(execArgs, principal, payload);
     if (!result.errors) return JSON.stringify(result);
     const errors = result.errors.map((e: GraphQLError) => this.formatError(e.toJSON(), e));
     return JSON.stringify({ ...result, errors });
@@ -213,10 +368,28 @@ export class FanoutHub {
   }
 
   close(): void {
-    for (const group of this.groups.values()) group.close();
-    this.groups.clear();
+    for (const feed of this.feeds.values()) feed.close();
+    this.feeds.clear();
     this.byKey.clear();
+    this.distinctByKey.clear();
+    this.distinctByTenant.clear();
   }
+}
+
+/**
+ * What makes two subscriptions of one principal's scope the same: the root field with its arguments
+ * and the shape below it — or, for a document that cannot be shared, its text, variables and
+ * operation. The topic follows from these and the scope, so limits can be judged before it is known.
+ */
+function identity(principal: Principal, execArgs: ExecutionArgs, normalized: NormalizedSubscription | undefined): unknown[] {
+  const scope = [principal.role, principal.tenantId];
+  if (normalized) return [normalized.feedKey, ...scope];
+  return [print(execArgs.document), withoutAfter(execArgs), execArgs.operationName ?? null, ...scope];
+}
+
+/** The key a subscription counts under for SUBSCRIPTION_MAX_DISTINCT_PER_KEY / _PER_TENANT. */
+function distinctKey(principal: Principal, execArgs: ExecutionArgs, normalized: NormalizedSubscription | undefined): string {
+  return `${JSON.stringify(identity(principal, execArgs, normalized))}\n${normalized?.shapeKey ?? ""}`;
 }
 
 /** The variables without the one that carries the root field's `after` argument. */

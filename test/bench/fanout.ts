@@ -2,6 +2,13 @@
  * Live fan-out benchmark: how many subscription messages per second one server process delivers.
  *
  *   npm run bench:fanout -- [--clients 2000] [--groups 1] [--rate 50] [--duration 10]
+ *   npm run bench:fanout -- --distinct 2000 [--rate 5] [--duration 10] [--baseline]
+ *
+ * --distinct N: one tenant, one VIEWER key, N distinct subscription documents (each names the root
+ * field with its own alias, 100 per socket), every event of the tenant reaching all N — the shape
+ * of issue 19's "20 sockets × 100 aliased subscriptions". --baseline runs the same clients against
+ * a plain `ws` server (test/bench/ws-baseline.ts): Redis message in, one frame per subscription out,
+ * no GraphQL — the floor the product's fan-out is measured against.
  *
  * Starts the built server (dist/src/main.js) with DATABASE_URL and REDIS_URL (both required; see
  * bench-server.ts), opens --clients raw WebSockets (graphql-transport-ws, written by hand here so the client side stays cheap)
@@ -11,21 +18,52 @@
  * bytes to every subscriber), not ingestion. It prints delivered messages/s, the server's CPU per
  * message, and the p50/p99 delay from publish to receipt.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { Redis } from "ioredis";
-import { startBenchServer } from "./bench-server";
+import { freePort, startBenchServer } from "./bench-server";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const clients = arg("clients", 2000);
+const distinct = arg("distinct", 0);
+const baseline = process.argv.includes("--baseline");
+const PER_SOCKET = 100;
+const clients = distinct ? Math.ceil(distinct / PER_SOCKET) : arg("clients", 2000);
 const groups = arg("groups", 1);
 const rate = arg("rate", 50);
 const duration = arg("duration", 10);
+
+function peakRssMb(pid: number): number {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Math.round(Number(hwm) / 1024);
+}
+
+/** The plain `ws` server of --baseline, in a process of its own like the product. */
+async function startBaseline(redisUrl: string, prefix: string): Promise<{ port: number; child: ChildProcess; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.resolve(__dirname, "ws-baseline.js")], {
+    env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl, CHANNEL_PATTERN: `${prefix}pbx:topic:tenant.*` },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`baseline exited with ${code}`)));
+  });
+  return {
+    port,
+    child,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    },
+  };
+}
 
 function cpuMs(pid: number): number {
   const [utime, stime] = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(11, 13).map(Number);
@@ -48,7 +86,7 @@ class RawClient {
     socket.on("data", (chunk: Buffer) => this.read(chunk));
   }
 
-  static open(port: number, key: string, query: string, onNext: (frame: Buffer) => void): Promise<RawClient> {
+  static open(port: number, key: string, queries: string | string[], onNext: (frame: Buffer) => void): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(port, "127.0.0.1");
       socket.setNoDelay(true);
@@ -63,7 +101,7 @@ class RawClient {
         if (!handshake.startsWith("HTTP/1.1 101") || !handshake.includes(accept)) return reject(new Error(handshake.slice(0, 200)));
         const client: RawClient = new RawClient(socket, onNext, (text) => {
           if (text.startsWith('{"type":"connection_ack"')) {
-            client.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query } }));
+            (Array.isArray(queries) ? queries : [queries]).forEach((query, i) => client.send(JSON.stringify({ id: String(i + 1), type: "subscribe", payload: { query } })));
             resolve(client);
           } else if (text.includes('"type":"ping"')) client.send('{"type":"pong"}');
           else if (text.includes('"type":"error"')) reject(new Error(text));
@@ -122,13 +160,22 @@ class RawClient {
   }
 }
 
-const QUERY = `subscription { registrationEvents { type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt } } }`;
+const SELECTION = `type tenantId occurredAt extension { id extensionNumber } device { id contactUri transport registered expiresAt }`;
+const QUERY = `subscription { registrationEvents { ${SELECTION} } }`;
+/** The i-th of --distinct documents: the same selection under its own alias. */
+const distinctQuery = (i: number) => `subscription { s${i}: registrationEvents { ${SELECTION} } }`;
 
 async function main(): Promise<void> {
+  if (distinct && groups !== 1) throw new Error("--distinct uses one tenant: leave out --groups");
+  // The product's own bounds on distinct subscriptions must let the scenario in.
+  process.env.SUBSCRIPTION_MAX_DISTINCT_PER_KEY ??= String(Math.max(distinct, 1000));
+  process.env.SUBSCRIPTION_MAX_DISTINCT_PER_TENANT ??= String(Math.max(distinct, 5000));
   const bench = await startBenchServer("fanout");
-  const { port, adminKey, prefix } = bench;
+  const { adminKey, prefix } = bench;
+  const plain = baseline ? await startBaseline(process.env.REDIS_URL!, prefix) : undefined;
+  const port = plain?.port ?? bench.port;
   const redisUrl = process.env.REDIS_URL!;
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${bench.port}`;
   const gql = async (query: string, key = adminKey) => {
     const res = await fetch(`${base}/graphql`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
     const body = (await res.json()) as { data: any; errors?: unknown };
@@ -147,10 +194,14 @@ async function main(): Promise<void> {
   let received = 0;
   const delays: number[] = [];
   const sockets: RawClient[] = [];
+  const subscriptions = distinct || clients;
   for (let i = 0; i < clients; i++) {
     const tenant = tenants[i % groups];
+    const queries = distinct
+      ? Array.from({ length: Math.min(PER_SOCKET, distinct - i * PER_SOCKET) }, (_, j) => distinctQuery(i * PER_SOCKET + j))
+      : QUERY;
     sockets.push(
-      await RawClient.open(port, tenant.key, QUERY, (frame) => {
+      await RawClient.open(port, tenant.key, queries, (frame) => {
         received++;
         if (received % 997 === 0) {
           const sent = /"occurredAt":"([^"]+)"/.exec(frame.toString());
@@ -162,14 +213,15 @@ async function main(): Promise<void> {
   // Let the subscriptions attach (each group SUBSCRIBEs once).
   const redis = new Redis(redisUrl);
   for (;;) {
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    if (Number(/^subscriptions_active (\d+)/m.exec(metrics)?.[1]) >= clients) break;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    if (Number(/^subscriptions_active (\d+)/m.exec(metrics)?.[1]) >= subscriptions) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   await new Promise((r) => setTimeout(r, 300));
 
   const device = { id: 1, tenantId: 0, extensionId: 0, contactUri: "sip:1001@192.0.2.1:5060", userAgent: "bench", sourceAddress: "192.0.2.1:5060", transport: "udp", registeredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600e3).toISOString(), unregisteredAt: null, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(), registered: true };
-  const cpu0 = cpuMs(bench.child.pid!);
+  const pid = plain?.child.pid ?? bench.child.pid!;
+  const cpu0 = cpuMs(pid);
   const own0 = process.cpuUsage();
   const received0 = received;
   const started = Date.now();
@@ -185,28 +237,43 @@ async function main(): Promise<void> {
       published++;
     }
   }, tick);
+  // How long the product's /healthz waits while the events fan out (issue 19 item 4 saw 18.9 s).
+  let healthMax = 0;
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      const t0 = Date.now();
+      await fetch(`${base}/healthz`).then((r) => r.text());
+      healthMax = Math.max(healthMax, Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
   await new Promise((r) => setTimeout(r, duration * 1000));
   clearInterval(timer);
   await new Promise((r) => setTimeout(r, 1000));
+  probing = false;
+  await probe;
   const seconds = (Date.now() - started) / 1000;
-  const cpu = cpuMs(bench.child.pid!) - cpu0;
+  const cpu = cpuMs(pid) - cpu0;
   const own = process.cpuUsage(own0);
   const messages = received - received0;
-  const expected = published * clients;
+  const expected = published * subscriptions;
   delays.sort((x, y) => x - y);
   const pct = (p: number) => (delays.length ? delays[Math.min(delays.length - 1, Math.floor(delays.length * p))] : NaN);
   process.stdout.write(
     [
-      `clients ${clients}, distinct subscriptions ${groups}, events ${rate}/s per subscription for ${duration}s`,
+      `${baseline ? "plain ws baseline" : "product"}: ${clients} sockets, ${subscriptions} subscriptions, ${distinct || groups} distinct, events ${rate}/s per tenant for ${duration}s (load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`,
+      `server CPU per event ${(cpu / Math.max(1, published * groups)).toFixed(2)} ms; peak RSS ${peakRssMb(pid)} MB`,
       `delivered ${messages} of ${expected} messages (${((100 * messages) / Math.max(1, expected)).toFixed(1)}%)`,
       `throughput ${(messages / seconds).toFixed(0)} messages/s; server CPU ${((cpu / messages) * 1000).toFixed(2)} µs/message (${((cpu / 1000 / seconds) * 100).toFixed(0)}% of a core)`,
-      `publish→receipt delay p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
+      `publish→receipt delay p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; the product's /healthz answered within ${healthMax} ms at worst`,
       `client (this process) CPU ${(((own.user + own.system) / 1e6 / seconds) * 100).toFixed(0)}% of a core`,
       "",
     ].join("\n"),
   );
   for (const s of sockets) s.destroy();
   await redis.quit();
+  await plain?.stop();
   await bench.stop();
 }
 

@@ -250,6 +250,36 @@ describe("export", () => {
     expect(await exportOf(tenant.id)).toBe(edited);
   });
 
+  it("neutralises formulas (a leading ') and quotes line breaks, and the export imports back unchanged on both transports", async () => {
+    const { tenant, adminKey } = await tenantWithKeys(ts);
+    const names = ['=HYPERLINK("http://evil.example","x")', "+1 555", "-2+3", "@SUM(A1)", "\tTabbed", "\rReturn", "Two\nlines", "'=quoted already", "'plain"];
+    for (const [i, displayName] of names.entries()) await createExtension(ts, tenant.id, { extensionNumber: String(900 + i), displayName }, adminKey);
+    const exported = await exportOf(tenant.id);
+    expect(exported.split("\r\n").slice(1, 10)).toEqual([
+      `900,"'=HYPERLINK(""http://evil.example"",""x"")",,active,false`,
+      "901,'+1 555,,active,false",
+      "902,'-2+3,,active,false",
+      "903,'@SUM(A1),,active,false",
+      "904,'\tTabbed,,active,false",
+      `905,"'\rReturn",,active,false`,
+      `906,"Two\nlines",,active,false`,
+      "907,''=quoted already,,active,false",
+      "908,'plain,,active,false",
+    ]);
+    // Imported back as it is: every row unchanged (the ' is the export's, not the name's).
+    const back = await rest("POST", `/api/extensions/import?tenant_id=${tenant.id}&mode=upsert`, { key: adminKey, ...csv(exported) });
+    expect(back.body.data).toMatchObject({ created: 0, updated: 0, unchanged: names.length, failed: 0 });
+    const viaGraphql = (await ts.ok(ImportExtensionsDocument, { tenantId: tenant.id, format: "CSV", data: exported, mode: "UPSERT" }, adminKey)).importExtensions;
+    expect(viaGraphql).toMatchObject({ created: 0, updated: 0, unchanged: names.length, failed: 0 });
+    expect(await exportOf(tenant.id)).toBe(exported);
+    const stored = await sql(`SELECT display_name FROM extension WHERE tenant_id = $1 ORDER BY extension_number`, [Number(tenant.id)]);
+    expect(stored.map((r) => r.display_name)).toEqual(names);
+    // A hand-written file's guard is taken off as well; a ' before anything else stays.
+    const handWritten = "extension_number,display_name\r\n900,'=1+1\r\n908,'plain\r\n";
+    expect((await rest("POST", `/api/extensions/import?tenant_id=${tenant.id}&mode=upsert`, { key: adminKey, ...csv(handWritten) })).body.data).toMatchObject({ updated: 1, unchanged: 1 });
+    expect((await sql(`SELECT display_name FROM extension WHERE tenant_id = $1 AND extension_number = '900'`, [Number(tenant.id)]))[0].display_name).toBe("=1+1");
+  });
+
   it("another tenant's export or import is refused like a missing tenant; an unexpected failure is a bare 500", async () => {
     const a = await tenantWithKeys(ts);
     const b = await tenantWithKeys(ts);

@@ -324,11 +324,22 @@ describe("webhooks", () => {
     const strict = await startTestServer({ redis: false });
     try {
       const key = await createKey(strict, "TENANT_ADMIN", (await tenantWithKeys(strict)).tenant.id);
-      for (const url of ["http://127.0.0.1:8080/hook", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/", "http://localhost/", "http://[::ffff:127.0.0.1]/"]) {
+      const inside = [
+        ...["http://127.0.0.1:8080/hook", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]/", "http://localhost/", "http://[::ffff:127.0.0.1]/"],
+        // IPv4 inside IPv6 (mapped, compatible, NAT64, 6to4, Teredo) and other non-global IPv6.
+        ...["http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::10.0.0.1]/", "http://[64:ff9b:1::8.8.8.8]/", "http://[::127.0.0.1]/", "http://[::ffff:a9fe:a9fe]/"],
+        ...["http://[2002:7f00:1::]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[fd00::1]/", "http://[fe80::1]/", "http://[ff02::1]/", "http://[::]/", "http://[2001:db8::1]/"],
+      ];
+      for (const url of inside) {
         const res = await strict.gql(CreateWebhookDocument, { input: { url, events: ["*"] } }, key);
         expect(res.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
         expect(Object.keys(res.errors![0].extensions!.fields!)).toEqual(["url"]);
       }
+      // A public address is accepted (creation does not connect), and an update to an embedded one is refused and changes nothing.
+      const { createWebhook } = await strict.ok(CreateWebhookDocument, { input: { url: "http://[2001:4860:4860::8888]/hook", events: ["*"] } }, key);
+      const res = await strict.gql(UpdateWebhookDocument, { id: createWebhook.webhook.id, input: { url: "http://[64:ff9b::169.254.169.254]/" } }, key);
+      expect(res.errors?.[0].extensions?.fields?.url?.[0]).toMatch(/64:ff9b::a9fe:a9fe/);
+      expect((await strict.ok(TenantWebhooksDocument, { id: createWebhook.webhook.tenantId }, key)).tenant.webhooks.map((w) => w.url)).toEqual(["http://[2001:4860:4860::8888]/hook"]);
     } finally {
       await strict.stop();
     }

@@ -2,6 +2,7 @@ import { parse, CsvError } from "csv-parse";
 import { stringify } from "csv-stringify";
 import { Readable, Transform } from "node:stream";
 import { readScope, writeScope } from "../../auth/access";
+import { CSV_EXPORT_OPTIONS, restoreCell } from "../../common/csv-cell";
 import { AppError, badInput, ErrorCode, type FieldErrors, notFound } from "../../common/errors";
 import { assertValid } from "../../common/validation";
 import type { RequestContext } from "../../context/request-context";
@@ -41,8 +42,12 @@ export interface ImportRecord {
 
 const tooMany = () => badInput({ data: [`A file may hold at most ${IMPORT_MAX_ROWS} rows.`] });
 
-/** A CSV cell as a field value: empty clears display_name and email and leaves the other columns unset. */
-function csvValue(column: Column, cell: string): unknown {
+/**
+ * A CSV cell as a field value: an export's formula guard (`'=…`) is taken off (src/common/csv-cell.ts);
+ * empty clears display_name and email and leaves the other columns unset.
+ */
+function csvValue(column: Column, raw: string): unknown {
+  const cell = restoreCell(raw);
   if (cell === "") return column === "display_name" || column === "email" ? null : undefined;
   if (column === "voicemail_enabled") {
     if (/^(true|1)$/i.test(cell)) return true;
@@ -404,7 +409,8 @@ export class ExtensionImportService {
   }
 
   /**
-   * The tenant's extensions as CSV in the import's columns (never the secret), streamed: keyset
+   * The tenant's extensions as CSV in the import's columns (never the secret), formulas neutralised
+   * and line breaks quoted (src/common/csv-cell.ts), streamed: keyset
    * batches of EXPORT_BATCH rows through csv-stringify, so memory does not grow with the tenant.
    */
   async exportCsv(ctx: RequestContext, rawTenantId: unknown): Promise<Readable> {
@@ -429,7 +435,7 @@ export class ExtensionImportService {
       }
     }
     return Readable.from(batches()).pipe(
-      stringify({ header: true, columns: [...EXPORT_COLUMNS], record_delimiter: "\r\n", cast: { boolean: (value) => (value ? "true" : "false") } }),
+      stringify({ header: true, columns: [...EXPORT_COLUMNS], ...CSV_EXPORT_OPTIONS }),
     );
   }
 }
