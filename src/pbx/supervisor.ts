@@ -204,7 +204,8 @@ export class Supervisor {
     // The INGEST key the engine posts events and reads credentials with: new on every start, known to
     // the API and Kamailio through their environment only (never an argument, so never in ps or npm's echo).
     const engineKey = `pbx_engine_${randomBytes(24).toString("base64url")}`;
-    const apiEnv: NodeJS.ProcessEnv = { ...env, PORT: port, ENGINE_API_KEY: engineKey, PBX_DEMO_DOMAIN: domain };
+    // Like npm start: production unless said otherwise (graphql-js and express skip their development checks).
+    const apiEnv: NodeJS.ProcessEnv = { ...env, NODE_ENV: env.NODE_ENV || "production", PORT: port, ENGINE_API_KEY: engineKey, PBX_DEMO_DOMAIN: domain };
     let banner = "";
     const listening = new Promise<string>((resolve) => {
       const api = this.start("api", process.execPath, [this.options.apiMain], apiEnv, (line) => {
