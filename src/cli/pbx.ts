@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { cliArgs } from "./args";
-import { Supervisor } from "../pbx/supervisor";
+import { StoppingError, Supervisor } from "../pbx/supervisor";
 
 const USAGE = `Usage: npm run pbx
 
@@ -36,6 +36,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => void supervisor.stop(0));
 }
 supervisor.run().catch((error: unknown) => {
+  if (error instanceof StoppingError) return;
   process.stderr.write(`npm run pbx: ${error instanceof Error ? error.message : String(error)}\n`);
   void supervisor.stop(1);
 });

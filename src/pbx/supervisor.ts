@@ -110,6 +110,9 @@ function redisServerDefine(redisUrl: string): string {
   return `REDIS_SERVER="name=events;addr=${url.hostname};port=${url.port || 6379}${db ? `;db=${db}` : ""}"`;
 }
 
+/** Thrown by a start asked for after stop(): the set is going down, nothing new may start. */
+export class StoppingError extends Error {}
+
 export class Supervisor {
   private readonly children: Child[] = [];
   private stopping: Promise<number> | undefined;
@@ -128,6 +131,8 @@ export class Supervisor {
 
   /** Starts a child in its own process group, its output line by line with the name in front. */
   private start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, onLine?: (line: string) => void): Child {
+    // A signal that came while an earlier part was starting: nothing may start after stop() began.
+    if (this.stopping) throw new StoppingError(`not starting ${name}: stopping`);
     const child = spawn(command, args, { cwd: this.options.root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const label = name.padEnd(8).slice(0, 8);
     for (const stream of [child.stdout!, child.stderr!]) {
@@ -205,7 +210,8 @@ export class Supervisor {
     // the API and Kamailio through their environment only (never an argument, so never in ps or npm's echo).
     const engineKey = `pbx_engine_${randomBytes(24).toString("base64url")}`;
     // Like npm start: production unless said otherwise (graphql-js and express skip their development checks).
-    const apiEnv: NodeJS.ProcessEnv = { ...env, NODE_ENV: env.NODE_ENV || "production", PORT: port, ENGINE_API_KEY: engineKey, PBX_DEMO_DOMAIN: domain };
+    const apiEnv: NodeJS.ProcessEnv = { ...env, NODE_ENV: env.NODE_ENV || "production", PORT: port, ENGINE_API_KEY: engineKey, PBX_DEMO_DOMAIN: domain, WEB_CONCURRENCY: "1" };
+    if (env.WEB_CONCURRENCY && env.WEB_CONCURRENCY !== "1") this.say(`WEB_CONCURRENCY=${env.WEB_CONCURRENCY} ignored: npm run pbx runs one API process (npm start runs several)`);
     let banner = "";
     const listening = new Promise<string>((resolve) => {
       const api = this.start("api", process.execPath, [this.options.apiMain], apiEnv, (line) => {
