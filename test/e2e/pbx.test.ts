@@ -22,6 +22,8 @@ const adminKey = `pbx-test-admin-${randomBytes(8).toString("hex")}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-onebox-"));
 const role = `pbx_engine_t${randomBytes(4).toString("hex")}`;
 let schema: string | undefined;
+/** The demo extension's password as the first start printed it: a restart must print the same. */
+let firstPassword: string | undefined;
 
 interface Pbx {
   child: ChildProcessWithoutNullStreams;
@@ -149,6 +151,7 @@ it("starts the API and Kamailio as one set; a phone registers with the printed c
     expect(domain).toBe("demo.pbx.test");
     expect(user).toBe("1001");
     expect(password).toMatch(/^\S{8,}$/);
+    firstPassword = password;
     expect(out).toContain(`outbound proxy      sip:127.0.0.1:${pbx.sipPort}`);
 
     // The engine's secret (its API key, or on PostgreSQL the role's password) is in Kamailio's
@@ -186,8 +189,9 @@ it("starts the API and Kamailio as one set; a phone registers with the printed c
   // (The first test also compiles the server once for the file: minutes on a loaded machine.)
 }, 420_000);
 
-it("a part that dies stops the others: exit 1, the dead part named, nothing left running", async () => {
+it("a restart keeps the demo phone's password; a part that dies stops the others: exit 1, the dead part named, nothing left running", async () => {
   const pbx = await startPbx();
+  expect(/password +(\S+)/.exec(pbx.output())?.[1]).toBe(firstPassword);
   const processes = descendants(pbx.child.pid!);
   const kamailio = processes.find((p) => /kamailio/.test(cmdline(p)) && processes.includes(p) && descendants(p).length > 0)!;
   expect(kamailio).toBeDefined();
