@@ -7,6 +7,7 @@ import { loadDotEnv } from "./config/dotenv";
 import { openDatabase } from "./db/data-source";
 import { migrate } from "./db/migrate";
 import { ApiKeyService } from "./modules/api-key/api-key.service";
+import type { DemoPhone } from "./pbx/demo";
 import { startServer, type RunningServer } from "./server/app";
 import { guardProcess } from "./server/process-guard";
 
@@ -17,6 +18,7 @@ interface Started {
   /** False when Redis did not answer at start: the banner must not claim it works. */
   pubsubReady?: boolean;
   generatedAdminKey: string | null;
+  demoPhone?: DemoPhone | null;
 }
 
 /** For the person who ran `npm start`, so straight to stdout rather than through the log pipeline. */
@@ -43,6 +45,11 @@ function printBanner(config: AppConfig, started: Started, workers: number): void
     lines.push("", "  Admin API key: the ADMIN_API_KEY you set");
   } else {
     lines.push("", "  Admin API key: printed on the first start; set ADMIN_API_KEY to choose one");
+  }
+  if (started.demoPhone) {
+    // `npm run pbx` reads this line (and prints what a phone needs once the SIP engine answers).
+    const { domain, extension, secret, tenantId } = started.demoPhone;
+    lines.push(`  Demo phone: domain ${domain} extension ${extension} password ${secret} tenant ${tenantId}`);
   }
   process.stdout.write(lines.join("\n") + "\n\n");
 }
@@ -81,7 +88,7 @@ async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const server = await startServer(config, { log });
   const pubsubReady = await server.pubsub.isReady();
   log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady }, "listening");
-  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady, generatedAdminKey: server.generatedAdminKey }, 1);
+  printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady, generatedAdminKey: server.generatedAdminKey, demoPhone: server.demoPhone }, 1);
   onTermination(log, config.shutdownGraceMs, async () => {
     await server.stop();
     return 0;

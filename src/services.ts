@@ -69,7 +69,7 @@ export function createServices(deps: ServiceDeps): Services {
     extensions,
     extensionImport: new ExtensionImportService(extensions, tenants, credentials),
     credentials,
-    apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey),
+    apiKeys: new ApiKeyService(deps.dataSource, deps.config.adminApiKey, deps.config.engineApiKey),
     queues: new QueueService(),
     queueStats: new QueueStatsService(),
     devices,

@@ -9,7 +9,8 @@ Creates, or sets the password of, the PostgreSQL LOGIN role a SIP engine (Kamail
 The role may SELECT the view ${ENGINE_VIEW} and nothing else of the product.
 
   --name NAME          the role (lower-case SQL identifier)
-  --password PASSWORD  its password (at least 12 characters)
+  --password PASSWORD  its password (at least 12 characters); or, to keep it off the command line
+                       (and out of npm's echo), in the environment variable ENGINE_DB_PASSWORD
   --help               this text
 
 Environment: DATABASE_URL (required; a role that owns the product's schema),
@@ -39,8 +40,9 @@ export async function runEngineRole(argv: string[], env: NodeJS.ProcessEnv, stdo
     stdout.write(HELP);
     return 0;
   }
+  values.password ??= env.ENGINE_DB_PASSWORD || undefined;
   if (!values.name || !values.password) {
-    stderr.write(`--name and --password are required\n\n${HELP}`);
+    stderr.write(`--name and --password (or ENGINE_DB_PASSWORD) are required\n\n${HELP}`);
     return 2;
   }
   let config;

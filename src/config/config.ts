@@ -12,6 +12,10 @@ export interface AppConfig {
   /** Prefix for every Redis key and channel this instance uses (isolates test runs sharing one Redis). */
   redisPrefix: string;
   adminApiKey: string | undefined;
+  /** A platform-wide INGEST key accepted as given: `npm run pbx` hands one to the Kamailio it starts. */
+  engineApiKey: string | undefined;
+  /** When set, a demo tenant with this SIP domain and extension 1001 are ensured at start and printed (`npm run pbx`). */
+  pbxDemoDomain: string | undefined;
   secretEncryptionKey: string | undefined;
   migrateOnStart: boolean;
   logLevel: string;
@@ -127,6 +131,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (adminApiKey !== undefined && adminApiKey.length < 16) {
     throw new ConfigError("ADMIN_API_KEY must be at least 16 characters long");
   }
+  const engineApiKey = optional(env, "ENGINE_API_KEY");
+  if (engineApiKey !== undefined && engineApiKey.length < 16) {
+    throw new ConfigError("ENGINE_API_KEY must be at least 16 characters long");
+  }
   const databaseSchema = optional(env, "DATABASE_SCHEMA");
   if (databaseSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new ConfigError("DATABASE_SCHEMA must be a lower-case SQL identifier");
@@ -140,6 +148,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     redisUrl: url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379"),
     redisPrefix: optional(env, "REDIS_PREFIX") ?? "",
     adminApiKey,
+    engineApiKey,
+    pbxDemoDomain: optional(env, "PBX_DEMO_DOMAIN")?.toLowerCase(),
     secretEncryptionKey: optional(env, "SECRET_ENCRYPTION_KEY"),
     migrateOnStart: bool(env, "MIGRATE_ON_START", true),
     logLevel: optional(env, "LOG_LEVEL") ?? "info",

@@ -24,11 +24,19 @@ export async function applyQueueEvent(tx: RequestContext, tenantId: number, queu
   const at = event.occurred_at ? new Date(event.occurred_at) : new Date();
   // Concurrent first events of one caller meet at the unique key; the loser goes on to update.
   const inserted: unknown[] = await tx.manager.query(
-    `INSERT INTO queue_call (tenant_id, queue_id, call_id, ${COLUMN[event.action]}, agent_extension_id) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO queue_call (tenant_id, queue_id, call_id, ${COLUMN[event.action]}, agent_extension_id, caller_number, caller_name) VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT ON CONSTRAINT uq_queue_call__queue_id__call_id DO NOTHING RETURNING id`,
-    [tenantId, queueId, event.call_id, at, agentId],
+    [tenantId, queueId, event.call_id, at, agentId, event.caller_number ?? null, event.caller_name ?? null],
   );
-  return inserted.length ? { status: "applied" } : update(tx, queueId, event, at, agentId);
+  if (inserted.length) return { status: "applied" };
+  if (event.caller_number !== undefined || event.caller_name !== undefined) {
+    // A caller named by a later event (the join came without) is named from then on.
+    await tx.manager.query(
+      `UPDATE queue_call SET caller_number = COALESCE(caller_number, $3), caller_name = COALESCE(caller_name, $4) WHERE queue_id = $1 AND call_id = $2`,
+      [queueId, event.call_id, event.caller_number ?? null, event.caller_name ?? null],
+    );
+  }
+  return update(tx, queueId, event, at, agentId);
 }
 
 async function update(tx: RequestContext, queueId: number, event: QueueEventInput, at: Date, agentId: number | null): Promise<Applied> {

@@ -132,6 +132,17 @@ export class QueueEventInput extends TenantScopedEvent {
   @IsString({ message: "The agent must be the answering extension's number." })
   @Matches(DIGITS, { message: "The agent must be the answering extension's number." })
   agent?: string;
+
+  /** Who is waiting (a wallboard shows it): kept from the first event that gives it. */
+  @IsOptional()
+  @IsString({ message: "The caller_number must be a string." })
+  @MaxLength(64, { message: "The caller_number may not be longer than 64 characters." })
+  caller_number?: string;
+
+  @IsOptional()
+  @IsString({ message: "The caller_name must be a string." })
+  @MaxLength(255, { message: "The caller_name may not be longer than 255 characters." })
+  caller_name?: string;
 }
 
 export type TelephonyEvent = RegistrationEventInput | CallEventInput | QueueEventInput;

@@ -42,6 +42,7 @@ import { requestScope } from "./request-scope";
 import { dropPrototypeKeys, markPrototypeKeys } from "../common/json";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
+import { ensureDemoPhone, type DemoPhone } from "../pbx/demo";
 
 export interface RunningServer {
   url: string;
@@ -50,6 +51,8 @@ export interface RunningServer {
   metricsUrl: string;
   /** Set on the first start without ADMIN_API_KEY: the generated key, to print once. */
   generatedAdminKey: string | null;
+  /** With PBX_DEMO_DOMAIN (`npm run pbx`): the demo extension a phone can register as. */
+  demoPhone: DemoPhone | null;
   db: Database;
   pubsub: PubSubEngine;
   services: Services;
@@ -217,6 +220,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const metrics = new Metrics();
     services.events.registerMetrics(metrics);
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
+    const demoPhone = config.pbxDemoDomain ? await ensureDemoPhone(deps, config.pbxDemoDomain, log) : null;
     const schema = await buildAppSchema(pubsub);
 
     const app = express();
@@ -343,7 +347,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       })());
 
     const metricsPort = metricsHttp ? (metricsHttp.address() as AddressInfo).port : port;
-    return { url: `http://${host}:${port}`, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, generatedAdminKey, db, pubsub, services, metrics, stop };
+    return { url: `http://${host}:${port}`, port, metricsUrl: `http://${host}:${metricsPort}/metrics`, generatedAdminKey, demoPhone, db, pubsub, services, metrics, stop };
   } catch (error) {
     await pubsub.close().catch(() => undefined);
     await db.close().catch(() => undefined);

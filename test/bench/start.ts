@@ -7,7 +7,10 @@
  *
  * Each try: a fresh DATA_DIR start, then a restart on it. RSS is read from /proc at ready, and again
  * --settle seconds later (PGlite's WASM memory and V8's heap settle after the first requests), with
- * the peak (VmHWM). Prints one line per start and a summary with the median of each figure.
+ * the peak (VmHWM). The CPU time the server (and the set-up process it waited for) used until ready
+ * is read from /proc too: on a shared machine the wall time mostly measures the others' load, the
+ * CPU time what a start costs. Prints one line per start, a summary with the median of each figure,
+ * and the load average before and after.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -31,6 +34,14 @@ const main = path.resolve(__dirname, "../../src/main.js");
 const root = path.resolve(__dirname, "../../..");
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const TICKS = 100;
+function cpuMsOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime stime cutime cstime: fields 14–17 of the line, 12–15 after the command.
+  return fields.slice(11, 15).reduce((sum, x) => sum + Number(x), 0) * (1000 / TICKS);
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function statusKiB(pid: number, field: string): number {
   const match = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -48,6 +59,8 @@ async function freePort(): Promise<number> {
 
 interface Figures {
   readyMs: number;
+  /** utime + stime of the server and of its waited-for children (the fresh DATA_DIR's set-up), until ready. */
+  cpuMs: number;
   rssReadyMiB: number;
   rssSettledMiB: number;
   peakMiB: number;
@@ -81,9 +94,10 @@ async function startOnce(dataDir: string): Promise<Figures> {
       await sleep(10);
     }
     const readyMs = nowMs() - t0;
+    const cpuMs = cpuMsOf(child.pid!);
     const rssReadyMiB = statusKiB(child.pid!, "VmRSS") / 1024;
     await sleep(settleMs);
-    return { readyMs, rssReadyMiB, rssSettledMiB: statusKiB(child.pid!, "VmRSS") / 1024, peakMiB: statusKiB(child.pid!, "VmHWM") / 1024 };
+    return { readyMs, cpuMs, rssReadyMiB, rssSettledMiB: statusKiB(child.pid!, "VmRSS") / 1024, peakMiB: statusKiB(child.pid!, "VmHWM") / 1024 };
   } finally {
     await stop(child);
   }
@@ -91,10 +105,11 @@ async function startOnce(dataDir: string): Promise<Figures> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const line = (f: Figures) =>
-  `ready ${f.readyMs.toFixed(0).padStart(6)} ms   RSS ${f.rssReadyMiB.toFixed(0)} MiB at ready, ${f.rssSettledMiB.toFixed(0)} MiB ${settleMs / 1000} s later, peak ${f.peakMiB.toFixed(0)} MiB`;
+  `ready ${f.readyMs.toFixed(0).padStart(6)} ms, CPU ${f.cpuMs.toFixed(0).padStart(5)} ms   RSS ${f.rssReadyMiB.toFixed(0)} MiB at ready, ${f.rssSettledMiB.toFixed(0)} MiB ${settleMs / 1000} s later, peak ${f.peakMiB.toFixed(0)} MiB`;
 
 async function run(): Promise<void> {
   if (!fs.existsSync(main)) throw new Error("dist/src/main.js is missing: run npm ci (or npm run build)");
+  const loadBefore = fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const fresh: Figures[] = [];
   const existing: Figures[] = [];
   for (let i = 1; i <= tries; i++) {
@@ -111,9 +126,9 @@ async function run(): Promise<void> {
     }
   }
   const summary = (name: string, xs: Figures[]) =>
-    `${name.padEnd(9)} median ready ${median(xs.map((x) => x.readyMs)).toFixed(0)} ms, RSS ${median(xs.map((x) => x.rssReadyMiB)).toFixed(0)} MiB at ready / ${median(xs.map((x) => x.rssSettledMiB)).toFixed(0)} MiB settled, peak ${median(xs.map((x) => x.peakMiB)).toFixed(0)} MiB`;
+    `${name.padEnd(9)} median ready ${median(xs.map((x) => x.readyMs)).toFixed(0)} ms, CPU ${median(xs.map((x) => x.cpuMs)).toFixed(0)} ms, RSS ${median(xs.map((x) => x.rssReadyMiB)).toFixed(0)} MiB at ready / ${median(xs.map((x) => x.rssSettledMiB)).toFixed(0)} MiB settled, peak ${median(xs.map((x) => x.peakMiB)).toFixed(0)} MiB`;
   process.stdout.write(`\n${summary("fresh", fresh)}\n${summary("existing", existing)}\n`);
-  process.stdout.write(`node ${process.version}, loadavg ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
+  process.stdout.write(`node ${process.version}, loadavg before ${loadBefore}, after ${fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}\n`);
 }
 
 run().catch((error: unknown) => {

@@ -7,14 +7,17 @@ import {
   RevokeApiKeyDocument,
   TenantsDocument,
 } from "../graphql/generated";
-import { createKey, createTenant } from "../support/factories";
+import { createExtension, createKey, createTenant } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
 
 let ts: TestServer;
 beforeAll(async () => {
-  ts = await startTestServer();
+  ts = await startTestServer({ env: { ENGINE_API_KEY: engineKey } });
 });
 afterAll(() => ts?.stop());
+
+/** The SIP engine's key as `npm run pbx` hands it over: an INGEST key accepted as given. */
+const engineKey = `engine-key-${Date.now().toString(36)}-0123456789`;
 
 const codeOf = (r: { errors?: Array<{ extensions?: { code?: string } }> }) => r.errors?.[0]?.extensions?.code;
 
@@ -31,6 +34,19 @@ describe("authentication", () => {
 
   it("accepts the ADMIN_API_KEY as given", async () => {
     expect((await ts.ok(MeDocument, {})).me).toEqual({ role: "ADMIN", tenantId: null });
+  });
+
+  it("accepts the ENGINE_API_KEY as a platform-wide INGEST key: it asks for credentials, it reads nothing else", async () => {
+    const tenant = await createTenant(ts);
+    await createExtension(ts, tenant.id, { extensionNumber: "1001" });
+    const ask = (key: string) => ts.http(`/api/engine/credentials?domain=${tenant.sipDomain}&username=1001`, { key });
+    const found = await ask(engineKey);
+    expect(found.status).toBe(200);
+    expect(((await found.json()) as { data: { username: string } }).data.username).toBe("1001");
+    expect((await ask(`${engineKey}x`)).status).toBe(401);
+    expect((await ts.gql(MeDocument, {}, engineKey)).data?.me).toEqual({ role: "INGEST", tenantId: null });
+    const list = await ts.http("/api/extensions", { key: engineKey });
+    expect(list.status).toBe(403);
   });
 
   it("also refuses a key sent without the Bearer scheme", async () => {

@@ -259,6 +259,33 @@ function streamSuite(): void {
     expect(await consumers(key)).not.toEqual(expect.arrayContaining(["dead-instance", "dead-poisoned"]));
     await stop(e);
   });
+
+  it("another setup on the same Redis with its own REDIS_PREFIX reads its own stream only: neither takes the other's entries", async () => {
+    // Its own database too, so an entry it took from this setup's stream would show as refused there.
+    const otherPrefix = prefix();
+    usedKeys.add(keyOf(otherPrefix));
+    const other = await startTestServer({ env: { REDIS_PREFIX: otherPrefix } });
+    try {
+      const otherTenant = await createTenant(other);
+      const otherNumber = (await createExtension(other, otherTenant.id)).extensionNumber;
+      const before = await streamCounts(a, b);
+      const mine = `sip:${numbers[1]}-mine-${uniq()}@198.51.100.21:5060`;
+      const [mineId] = await xadd(sharedKey, [event(registration(numbers[1], mine))]);
+      const [theirsId] = await xadd(keyOf(otherPrefix), [
+        event({ ...registration(otherNumber, `sip:${otherNumber}-theirs@198.51.100.22:5060`), domain: otherTenant.sipDomain }),
+      ]);
+      await until("each setup's entry handled by its own group", async () => (await drained(sharedKey, mineId)) && (await drained(keyOf(otherPrefix), theirsId)));
+      expect(await devicesWith([mine])).toBe(1);
+      const theirs: Array<{ n: number }> = await other.server.db.dataSource.query(`SELECT count(*)::int AS n FROM device WHERE tenant_id = $1`, [Number(otherTenant.id)]);
+      expect(theirs[0].n).toBe(1);
+      // Each applied exactly its own entry and refused nothing: neither read the other's stream.
+      expect(delta(await streamCounts(a, b), before)).toEqual({ applied: 1, duplicate: 0, ignored: 0, rejected: 0, abandoned: 0 });
+      expect(await streamCounts(other)).toEqual({ applied: 1, duplicate: 0, ignored: 0, rejected: 0, abandoned: 0 });
+      expect(await consumers(keyOf(otherPrefix))).toHaveLength(1);
+    } finally {
+      await other.stop();
+    }
+  });
 }
 
 function toRecord(flat: Array<string | number>): Record<string, string | number> {

@@ -29,6 +29,8 @@ const FLAGS = [
 ];
 const SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard.png");
 const PHONE_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-390.png");
+const CALLERS_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-callers.png");
+const CARDS_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-callers-390.png");
 /** Evaluated in the page (this project's TypeScript has no DOM types): the key the tab keeps. */
 const STORED_KEY = `sessionStorage.getItem("pbx.wallboard.key")`;
 
@@ -336,6 +338,100 @@ const FIGURES = [
     } finally {
       await phone.close();
       await relay.cut();
+    }
+  });
+
+  it("names the callers waiting, shows the abandon rate, explains a service level that abandons within the target leave whole, and turns calls into cards at 390 px", async () => {
+    const ingestKey = await createKey(ts, "INGEST", null);
+    const { tenant, viewerKey } = await tenantWithKeys(ts, { name: "Front Desk" });
+    const queue = (await ts.ok(CreateQueueWithTargetDocument, { input: { tenantId: tenant.id, name: "Front", number: "800", serviceLevelSeconds: 20 } })).createQueue;
+    for (const [i, displayName] of ["Dora Lane", "Eli Stone"].entries()) {
+      const extension = await createExtension(ts, tenant.id, { extensionNumber: `40${i + 1}`, displayName });
+      await ts.ok(AddQueueAgentDocument, { queueId: queue.id, extensionId: extension.id });
+    }
+    const domain = tenant.sipDomain;
+    const iso = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+    const join = (callId: string, secondsAgo: number, who: Record<string, string> = {}) => ({ type: "queue", action: "join", domain, queue: "800", call_id: callId, occurred_at: iso(secondsAgo), ...who });
+    await postEvents(ts, ingestKey, [
+      // Two answered within the 20 s target, three who hung up within it: the service level stays 100 %.
+      join("a1", 300), { type: "queue", action: "answer", domain, queue: "800", call_id: "a1", agent: "401", occurred_at: iso(295) },
+      join("a2", 250), { type: "queue", action: "answer", domain, queue: "800", call_id: "a2", agent: "402", occurred_at: iso(240) },
+      ...["x1", "x2", "x3"].flatMap((id, i) => [join(id, 200 - i * 10), { type: "queue", action: "abandon", domain, queue: "800", call_id: id, occurred_at: iso(197 - i * 10) }]),
+      // Waiting now: one who gave a name and number, one with a number only, and one with neither.
+      join("w-dana", 30, { caller_number: "+14155550123", caller_name: "Dana Smith" }),
+      join("w-num", 20, { caller_number: "+15550001111" }),
+      join("w-anon", 10),
+      // A call in progress, for the calls list.
+      { type: "call", action: "start", domain, extension: "401", call_id: "c-401", direction: "inbound", caller_number: "+14155550199", caller_name: "Frank Ocean", callee_number: "401", occurred_at: iso(50) },
+      { type: "call", action: "answer", domain, extension: "401", call_id: "c-401", occurred_at: iso(45) },
+    ]);
+    // GraphQL answers who is waiting, in the order they joined.
+    const waiting = await ts.http("/graphql", {
+      method: "POST",
+      key: viewerKey,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `query($id: ID!) { queue(id: $id) { waitingCalls { callId callerNumber callerName } } }`, variables: { id: queue.id } }),
+    }).then((r) => r.json() as Promise<{ data: { queue: { waitingCalls: unknown[] } } }>);
+    expect(waiting.data.queue.waitingCalls).toEqual([
+      { callId: "w-dana", callerNumber: "+14155550123", callerName: "Dana Smith" },
+      { callId: "w-num", callerNumber: "+15550001111", callerName: null },
+      { callId: "w-anon", callerNumber: null, callerName: null },
+    ]);
+
+    const tileSel = `[data-queue-id="${queue.id}"]`;
+    const show = async (viewport: { width: number; height: number }, file: string) => {
+      const view = await browser.newPage({ viewport, ...(viewport.width < 500 ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}) });
+      await view.goto(`${ts.url}/wallboard`);
+      await view.fill("#key", viewerKey);
+      await view.click("#login button[type=submit]");
+      await view.waitForSelector(`${figure(queue.id, "callsWaiting")}[data-value="3"]`, { timeout: 10_000 });
+      await view.waitForFunction(([sel, n]) => (globalThis as any).document.querySelectorAll(sel).length === n, [`${tileSel} .caller`, 3] as const, { timeout: 10_000 });
+      await view.waitForFunction(`document.querySelectorAll("#calls tbody tr").length === 1`, undefined, { timeout: 10_000 });
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      await view.screenshot({ path: file, fullPage: true });
+      return view;
+    };
+
+    const desk = await show({ width: 1280, height: 900 }, CALLERS_SCREENSHOT);
+    try {
+      // Waiting callers by name and number, never by call id.
+      const callers = await desk.$$eval(`${tileSel} .caller`, (items) => items.map((i: any) => [i.querySelector(".who").textContent, i.querySelector(".num")?.textContent ?? null]));
+      expect(callers).toEqual([
+        ["Dana Smith", "+14155550123"],
+        ["", "+15550001111"],
+        ["Unknown caller", null],
+      ]);
+      expect(await desk.textContent(`${tileSel} .waiting-list`)).not.toMatch(/w-dana|w-num|w-anon/);
+      // 3 of the 5 calls that ended in the queue were abandoned.
+      expect(await desk.getAttribute(figure(queue.id, "abandonRate"), "data-value")).toBe(String(3 / 5));
+      expect(await desk.textContent(`${figure(queue.id, "abandonRate")} .value`)).toBe("60%");
+      // 100 %, and what it rests on.
+      expect(await desk.textContent(`${figure(queue.id, "serviceLevel")} .value`)).toBe("100%");
+      expect(await desk.textContent(`${figure(queue.id, "serviceLevel")} .note`)).toBe("2 answered, 3 abandoned");
+      expect(await desk.getAttribute(`${figure(queue.id, "serviceLevel")} .note`, "title")).toContain("within 20 s are not counted");
+      expect(await desk.isVisible("#calls thead")).toBe(true);
+    } finally {
+      await desk.close();
+    }
+
+    const phone = await show({ width: 390, height: 844 }, CARDS_SCREENSHOT);
+    try {
+      // A card per call: no header row, the state and the time shown inside the screen's width.
+      expect(await phone.isVisible("#calls thead")).toBe(false);
+      expect(await phone.evaluate(`getComputedStyle(document.querySelector("#calls tbody tr")).display`)).toBe("grid");
+      for (const cell of ["state", "time", "from"]) {
+        const box = await phone.locator(`#calls tbody tr td.${cell}`).boundingBox();
+        expect(box).not.toBeNull();
+        expect(box!.width).toBeGreaterThan(0);
+        expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+      }
+      expect(await phone.textContent("#calls tbody td.state")).toBe("answered");
+      expect(await phone.textContent("#calls tbody td.from")).toBe("Frank Ocean +14155550199");
+      expect(await phone.getAttribute("#calls tbody td.time", "data-label")).toBe("Time");
+      expect(await phone.isVisible(`${figure(queue.id, "abandonRate")}`)).toBe(true);
+      expect(await phone.evaluate(`[document.documentElement.scrollWidth, window.innerWidth]`)).toEqual([390, 390]);
+    } finally {
+      await phone.close();
     }
   });
 

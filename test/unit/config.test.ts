@@ -21,6 +21,7 @@ describe("loadConfig", () => {
     [{ PORT: "70000" }, /PORT/],
     [{ MIGRATE_ON_START: "maybe" }, /MIGRATE_ON_START/],
     [{ ADMIN_API_KEY: "short" }, /ADMIN_API_KEY/],
+    [{ ENGINE_API_KEY: "short" }, /ENGINE_API_KEY/],
     [{ DATABASE_SCHEMA: "Robert'); DROP" }, /DATABASE_SCHEMA/],
   ])("fails fast on %j", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

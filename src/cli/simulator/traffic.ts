@@ -63,6 +63,8 @@ export interface QueueEvent {
   queue: string;
   call_id: string;
   agent?: string;
+  caller_number?: string;
+  caller_name?: string;
   occurred_at: string;
 }
 
@@ -654,5 +656,6 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 const before = (a: Scheduled, b: Scheduled): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
 function queueEvent(caller: QueueCaller, action: QueueEvent["action"], now: number): QueueEvent {
-  return { type: "queue", action, domain: caller.tenant.domain, queue: caller.queue.number, call_id: caller.callId, occurred_at: iso(now) };
+  const who = action === "join" ? { caller_number: caller.callerNumber, caller_name: caller.callerName } : {};
+  return { type: "queue", action, domain: caller.tenant.domain, queue: caller.queue.number, call_id: caller.callId, ...who, occurred_at: iso(now) };
 }

@@ -42,12 +42,15 @@ function apiKeySnapshot(key: Pick<ApiKey, "name" | "role" | "tenantId" | "prefix
 export class ApiKeyService {
   private readonly cache = new Map<string, { principal: Principal | null; expires: number }>();
   private readonly envAdminHash: Buffer | null;
+  private readonly envEngineHash: Buffer | null;
 
   constructor(
     private readonly dataSource: DataSource,
     envAdminKey: string | undefined,
+    envEngineKey?: string,
   ) {
     this.envAdminHash = envAdminKey ? Buffer.from(hashKey(envAdminKey), "hex") : null;
+    this.envEngineHash = envEngineKey ? Buffer.from(hashKey(envEngineKey), "hex") : null;
   }
 
   /** Resolves a presented key to its principal; null for unknown or revoked keys. */
@@ -56,6 +59,9 @@ export class ApiKeyService {
     const hash = hashKey(key);
     if (this.envAdminHash && timingSafeEqual(this.envAdminHash, Buffer.from(hash, "hex"))) {
       return { role: Role.ADMIN, tenantId: null, apiKeyId: null, name: "ADMIN_API_KEY" };
+    }
+    if (this.envEngineHash && timingSafeEqual(this.envEngineHash, Buffer.from(hash, "hex"))) {
+      return { role: Role.INGEST, tenantId: null, apiKeyId: null, name: "ENGINE_API_KEY" };
     }
     const now = Date.now();
     const cached = this.cache.get(hash);

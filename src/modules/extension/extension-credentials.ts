@@ -77,6 +77,11 @@ export class ExtensionCredentials {
     return sipDigests(extensionNumber, sipDomain, this.secretBox.open(secretCiphertext, secretAad(tenantId)));
   }
 
+  /** A stored secret in clear: only for the one-box demo extension, whose secret `npm run pbx` prints to its operator. */
+  openSecret(tenantId: number, secretCiphertext: string): string {
+    return this.secretBox.open(secretCiphertext, secretAad(tenantId));
+  }
+
   /**
    * Contract §7 over HTTP: the credentials of one active extension, for an INGEST key (tenant-bound
    * ones see their own tenant only; any other answers as not found) or an ADMIN key.

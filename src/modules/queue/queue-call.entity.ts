@@ -46,6 +46,13 @@ export class QueueCall {
   @Column({ type: "integer", nullable: true })
   agentExtensionId!: number | null;
 
+  /** From the `join` event, when the engine gave them: who is waiting. */
+  @Column({ type: "varchar", length: 64, nullable: true })
+  callerNumber!: string | null;
+
+  @Column({ type: "varchar", length: 255, nullable: true })
+  callerName!: string | null;
+
   @CreateDateColumn({ type: "timestamptz" })
   createdAt!: Date;
 

@@ -85,13 +85,13 @@ export class QueueStatsService {
   /** `Queue.waitingCalls` for many queues: one read of the waiting index, longest wait first. */
   async waitingOf(manager: EntityManager, queueIds: readonly number[]): Promise<WaitingCall[][]> {
     const rows: Array<WaitingCall & { queueId: number }> = await manager.query(
-      `SELECT c.queue_id AS "queueId", c.call_id AS "callId", c.joined_at AS "joinedAt"
+      `SELECT c.queue_id AS "queueId", c.call_id AS "callId", c.joined_at AS "joinedAt", c.caller_number AS "callerNumber", c.caller_name AS "callerName"
          FROM queue_call c
         WHERE c.queue_id = ANY($1::int[]) AND c.answered_at IS NULL AND c.abandoned_at IS NULL
         ORDER BY c.queue_id, c.joined_at, c.id`,
       [queueIds],
     );
-    return groupBy(queueIds, rows, (row) => row.queueId).map((list) => list.map(({ callId, joinedAt }) => ({ callId, joinedAt })));
+    return groupBy(queueIds, rows, (row) => row.queueId).map((list) => list.map(({ callId, joinedAt, callerNumber, callerName }) => ({ callId, joinedAt, callerNumber, callerName })));
   }
 
   /**

@@ -7,4 +7,10 @@ export class WaitingCall {
 
   @Field({ description: "When the caller joined the queue (the engine's time): the wait is now − joinedAt." })
   joinedAt!: Date;
+
+  @Field(() => String, { nullable: true, description: "The caller's number, when the queue's events gave it (caller_number)." })
+  callerNumber!: string | null;
+
+  @Field(() => String, { nullable: true, description: "The caller's name, when the queue's events gave it (caller_name)." })
+  callerName!: string | null;
 }

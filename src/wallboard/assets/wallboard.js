@@ -25,7 +25,7 @@
     tenant(id: $tenantId) { id name timezone }
     queues(tenantId: $tenantId) {
       id name number serviceLevelSeconds
-      waitingCalls { callId joinedAt }
+      waitingCalls { callId joinedAt callerNumber callerName }
       agents { id paused pausedAt availableSince extension { id extensionNumber displayName voicemailSummary { unheard } } }
     }
     activeCalls(tenantId: $tenantId) {
@@ -362,6 +362,7 @@
     ["answeredToday", "answered today", "day"],
     ["abandonedToday", "abandoned today", "day"],
     ["averageWaitSeconds", "average wait", "day"],
+    ["abandonRate", "abandon rate", "day"],
   ];
 
   function buildTile(queue) {
@@ -375,6 +376,7 @@
       const figure = el("div", "figure");
       figure.dataset.field = field;
       figure.append(el("span", "value", "–"), el("span", "label", label));
+      if (field === "serviceLevel") figure.append(el("span", "note"));
       rows[row].append(figure);
     }
     const waiting = el("ol", "waiting-list");
@@ -405,6 +407,14 @@
       show(entry, field, stats[field], String(stats[field]));
     }
     show(entry, "averageWaitSeconds", stats.averageWaitSeconds, duration(Math.round(stats.averageWaitSeconds)));
+    // Of today's calls that ended in the queue (answered or given up), the share that gave up.
+    const ended = stats.answeredToday + stats.abandonedToday;
+    show(entry, "abandonRate", ended ? stats.abandonedToday / ended : "", ended ? percent(stats.abandonedToday / ended) : "–");
+    // Callers who hang up within the target do not count against the service level: with abandons,
+    // say what the percentage rests on, so "100%" beside many hang-ups does not look like a fault.
+    const note = figure(entry, "serviceLevel").querySelector(".note");
+    note.textContent = stats.abandonedToday > 0 ? `${stats.answeredToday} answered, ${stats.abandonedToday} abandoned` : "";
+    note.title = stats.abandonedToday > 0 ? `Callers who hung up within ${queue.serviceLevelSeconds} s are not counted in the service level.` : "";
     tile.classList.toggle("breach", stats.serviceLevel < TARGET);
     tile.classList.toggle("waiting", stats.callsWaiting > 0);
     tile.dataset.updatedAt = stats.updatedAt;
@@ -466,7 +476,9 @@
       ...entry.queue.waitingCalls.map((call) => {
         const item = el("li", "caller");
         item.dataset.callId = call.callId;
-        item.append(el("span", "who", call.callId));
+        // Who is waiting, as a person reads it: the name and number the engine gave (not the call id).
+        item.append(el("span", "who", call.callerName || (call.callerNumber ? "" : "Unknown caller")));
+        if (call.callerNumber) item.append(el("span", "num", call.callerNumber));
         const time = el("span", "since wait");
         time.dataset.since = call.joinedAt;
         item.append(time);
@@ -485,6 +497,8 @@
     }
   }
 
+  const CALL_COLUMNS = ["Agent / extension", "Caller", "Called", "Queue", "State", "Time"];
+
   function renderCalls(calls) {
     const body = $("calls").tBodies[0];
     const shown = calls.slice(0, MAX_CALL_ROWS);
@@ -495,14 +509,17 @@
         const caller = [call.callerName, call.callerNumber].filter(Boolean).join(" ");
         const time = el("td", "time");
         time.dataset.since = call.answeredAt || call.startedAt;
-        row.append(
-          el("td", "", extension),
-          el("td", "", caller || "–"),
-          el("td", "", call.calleeNumber || "–"),
-          el("td", "", call.queue ? call.queue.name : "–"),
+        const cells = [
+          el("td", "extension", extension),
+          el("td", "from", caller || "–"),
+          el("td", "called", call.calleeNumber || "–"),
+          el("td", "queue", call.queue ? call.queue.name : "–"),
           el("td", "state", call.state.toLowerCase()),
           time,
-        );
+        ];
+        // On a phone the rows become cards: each cell says what it is (the header row is hidden there).
+        cells.forEach((cell, i) => (cell.dataset.label = CALL_COLUMNS[i]));
+        row.append(...cells);
         return row;
       }),
     );
