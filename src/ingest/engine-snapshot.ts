@@ -2,6 +2,8 @@ import type { Redis } from "ioredis";
 import { Role } from "../auth/role";
 import type { Logger } from "../common/logger";
 import { buildContext, type ContextDeps } from "../context/build-context";
+import { UNBIND_SUFFIX } from "../engine/binding-notes";
+import { STREAM_KEY } from "./stream-consumer";
 
 /**
  * Reconciliation with the SIP engine (contract §14, "the engine's view converges"). Every
@@ -182,11 +184,16 @@ export class EngineReconciler {
       }
     }
     // held by this node, and the product has it not (nor saw it end after the snapshot)
-    for (const b of bindings) {
+    const missing = bindings.filter((b) => {
       const d = known.get(keyOf(b.aor, b.contact));
-      if (d?.live || (d?.unregisteredAt && new Date(d.unregisteredAt) >= threshold)) continue;
+      return !(d?.live || (d?.unregisteredAt && new Date(d.unregisteredAt) >= threshold)) && b.aor.lastIndexOf("@") > 0 && b.expires > 0;
+    });
+    // ...and whose extension was not disabled or deleted since (the engine drops such a binding at
+    // its next call or REGISTER, src/engine/binding-notes.ts): it must not come back as registered
+    const noted = missing.length ? ((await this.redis.pipeline(missing.map((b) => ["exists", `${this.prefix}${STREAM_KEY}${UNBIND_SUFFIX}${b.aor}`])).exec()) ?? []) : [];
+    for (const [i, b] of missing.entries()) {
+      if (Number(noted[i]?.[1] ?? 1) !== 0) continue;
       const at = b.aor.lastIndexOf("@");
-      if (at <= 0 || b.expires <= 0) continue;
       const transport = b.socket?.split(":")[0]?.toLowerCase();
       const source = /^sip:([^;]+)/.exec(b.received ?? "")?.[1];
       events.push({

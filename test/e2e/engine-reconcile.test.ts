@@ -11,8 +11,8 @@ import {
   TenantActiveCallsDocument,
 } from "../graphql/generated";
 import { databaseUrl, requireReal } from "../support/env";
-import { createTenant } from "../support/factories";
-import { subscribe, type LiveSubscription } from "../support/live";
+import { createKey, createTenant } from "../support/factories";
+import { postEvents, subscribe, type LiveSubscription } from "../support/live";
 import { trackChild } from "../support/run";
 import { startTestServer, type TestServer } from "../support/server";
 import { createEngineRole, freeTcpPort, startKamailio, startPhone, stopProcess, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
@@ -185,5 +185,42 @@ suite("reconciliation with the engine's snapshots (Redis away, Kamailio restarte
     expect((await devices(d.id)).registered).toBe(false);
     for (const number of ["7101", "7102", "7103", "7201"]) expect(eventsFor(number, "UNREGISTERED")).toHaveLength(1);
     process.stderr.write(`reconcile: devices unregistered ${converged} ms after Kamailio restarted\n`);
+  }, 120_000);
+
+  it("a broken or forged snapshot changes nothing: refused over HTTP, ignored on the stream, and an old one judges nothing newer", async () => {
+    const [e] = await Promise.all([create("7301")]);
+    await phone("7301");
+    await waitFor("7301 registered in the product", async () => (await devices(e.id)).registered || undefined, 20_000);
+    const seen = registrations.received.length;
+
+    const part = (extra: Record<string, unknown>) =>
+      JSON.stringify({ type: "snapshot", node: "intruder", kind: "location", generation: "1", taken_at: "1", interval: 2, part: 0, parts: 1, data: Buffer.from('{"result":{"Domains":[]}}').toString("base64"), ...extra });
+    const client = new Redis(redis.url);
+    try {
+      for (const bad of [
+        part({ data: Buffer.from("not json").toString("base64"), generation: "2" }),
+        part({ part: 1, generation: "3" }),
+        part({ kind: "everything", generation: "4" }),
+        part({ taken_at: "yesterday", generation: "5" }),
+        part({ data: undefined, generation: "6" }),
+        // well formed, from a node nobody knows, saying it holds nothing — but taken in 1970: nothing the product holds is older
+        part({}),
+      ]) {
+        await client.xadd("rc:pbx:events", "*", "event", bad);
+      }
+      const before = await client.xlen("rc:pbx:events");
+      await waitFor("two more snapshots of the engine", async () => (await client.xlen("rc:pbx:events")) >= before + 4 || undefined, 20_000);
+    } finally {
+      client.disconnect();
+    }
+    expect((await devices(e.id)).registered).toBe(true);
+    expect(registrations.received.slice(seen).filter((m) => m.data?.registrationEvents.type === "UNREGISTERED")).toHaveLength(0);
+
+    // HTTP ingestion takes telephony events only: a snapshot there is refused, and changes nothing
+    const ingestKey = await createKey(ts, "INGEST", null);
+    const posted = await postEvents(ts, ingestKey, [JSON.parse(part({ node: "http" })) as unknown]);
+    expect(posted.status).toBe(422);
+    expect(JSON.stringify(posted.body)).toMatch(/The type must be registration, call or queue/);
+    expect((await devices(e.id)).registered).toBe(true);
   }, 120_000);
 });
