@@ -48,6 +48,7 @@ async function privateRedis(): Promise<PrivateRedis> {
   return {
     url,
     async start() {
+      if (child) return;
       child = trackChild(spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" }));
       const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       try {
@@ -104,6 +105,7 @@ suite("reconciliation with the engine's snapshots (Redis away, Kamailio restarte
     await registrations?.close();
     await kamailio?.stop();
     await role?.drop();
+    // running again if a test stopped it, so the server's stop can clean its keys
     await redis?.start().catch(() => undefined);
     await ts?.stop();
     await redis?.stop();
