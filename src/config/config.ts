@@ -33,6 +33,8 @@ export interface AppConfig {
   streamClaimIdleMs: number;
   /** A stream entry delivered more times than this is logged and acknowledged as rejected, so a poison entry cannot loop. */
   streamMaxDeliveries: number;
+  /** ENGINE_RECONCILE_S (contract §14): the product converges with the engine's snapshots within this; a node silent this long no longer counts. 0: off. */
+  engineReconcileS: number;
   graphql: { maxDepth: number; maxComplexity: number; maxTokens: number; compiledReads: boolean };
   /** Operations one graphql-ws socket may have running at once; one more closes it with 4429. */
   wsMaxSubscriptions: number;
@@ -160,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     importBodyLimitBytes: int(env, "IMPORT_BODY_LIMIT_BYTES", 8 * 1024 * 1024, 1024),
     streamClaimIdleMs: int(env, "STREAM_CLAIM_IDLE_MS", 30_000, 100, 86_400_000),
     streamMaxDeliveries: int(env, "STREAM_MAX_DELIVERIES", 10, 1, 1000),
+    engineReconcileS: int(env, "ENGINE_RECONCILE_S", 60, 0, 86_400),
     expirySweepMs: int(env, "EXPIRY_SWEEP_MS", 5_000, 100, 3_600_000),
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
     metricsToken: optional(env, "METRICS_TOKEN"),

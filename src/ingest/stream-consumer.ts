@@ -10,6 +10,7 @@ import { buildContext, type ContextDeps } from "../context/build-context";
 import type { Metrics } from "../observability/metrics";
 import { RedisPubSub } from "../events/pubsub";
 import { closeRedis, RedisHealth } from "../events/redis-health";
+import { EngineReconciler, isSnapshotEntry, parseSnapshotPart, type SnapshotPart } from "./engine-snapshot";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 import { parseJson } from "../common/json";
 
@@ -75,11 +76,12 @@ export class StreamConsumer {
   private readonly stopped: Promise<null>;
   private signalStopped!: () => void;
   private readonly health: RedisHealth;
+  private readonly reconciler: EngineReconciler;
 
   constructor(
     private readonly deps: ContextDeps,
     private readonly metrics: Metrics,
-    private readonly config: Pick<AppConfig, "redisPrefix" | "streamClaimIdleMs" | "streamMaxDeliveries" | "bodyLimitBytes">,
+    private readonly config: Pick<AppConfig, "redisPrefix" | "streamClaimIdleMs" | "streamMaxDeliveries" | "bodyLimitBytes" | "engineReconcileS">,
     redisUrl: string,
   ) {
     this.key = `${config.redisPrefix}${STREAM_KEY}`;
@@ -104,6 +106,7 @@ export class StreamConsumer {
     this.health.attach(this.reader, "stream-reader");
     this.health.attach(this.commands, "stream-commands");
     this.commands.on("ready", () => this.wake?.());
+    this.reconciler = new EngineReconciler(deps, this.commands, config.redisPrefix, config.engineReconcileS, this.log.child({ component: "engine-reconciler" }));
   }
 
   /** Starts the loop in the background; it creates the group (from the stream's start) when missing. */
@@ -236,6 +239,7 @@ export class StreamConsumer {
     try {
       const deliveries = redelivered ? await this.deliveryCounts(entries) : new Map<string, number>();
       const batch: Array<{ id: string; raw: unknown }> = [];
+      const snapshots: Array<{ id: string; part: SnapshotPart }> = [];
       for (const [id, fields] of entries) {
         if (fields === null) {
           done.push(id);
@@ -245,31 +249,52 @@ export class StreamConsumer {
         const parsed = count > this.config.streamMaxDeliveries ? null : this.decode(fields);
         if (parsed === null) this.abandon(id, fields, count);
         else if ("errors" in parsed) this.report(id, undefined, { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The stream entry is invalid.", errors: parsed.errors });
-        else batch.push({ id, raw: parsed.raw });
+        else if (isSnapshotEntry(parsed.raw)) {
+          // a part of an engine snapshot (engine-snapshot.ts): reconciled after the batch's events
+          const part = parseSnapshotPart(parsed.raw);
+          if (part) snapshots.push({ id, part });
+          else {
+            this.log.warn({ entryId: id }, "an invalid engine snapshot part; ignored");
+            done.push(id);
+          }
+        } else batch.push({ id, raw: parsed.raw });
         if (parsed === null || "errors" in parsed) done.push(id);
       }
-      if (batch.length === 0) return;
-      const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${batch[0].id}`);
-      let outcomes: ReadonlyArray<IngestOutcome | undefined>;
-      let failure: unknown;
-      try {
-        outcomes = await ctx.services.ingest.ingestMany(ctx, batch.map((entry) => entry.raw));
-      } catch (error) {
-        // The handler could not run (database down): the entries not committed stay pending.
-        if (!(error instanceof IngestInterrupted)) throw error;
-        outcomes = error.outcomes;
-        failure = error.cause;
-      }
-      for (const [i, { id, raw }] of batch.entries()) {
-        const outcome = outcomes[i];
-        if (outcome === undefined) continue;
-        this.report(id, raw, outcome);
+      if (batch.length) await this.ingest(batch, done);
+      for (const { id, part } of snapshots) {
+        try {
+          await this.reconciler.accept(part);
+        } catch (error) {
+          // the next snapshot reconciles again: a failed one is not retried
+          this.log.warn({ err: error, node: part.node, kind: part.kind }, "reconciliation with an engine snapshot failed");
+        }
         done.push(id);
       }
-      if (failure !== undefined) throw failure;
     } finally {
       if (done.length) await this.commands.xack(this.key, CONSUMER_GROUP, ...done);
     }
+  }
+
+  /** Applies the batch's telephony events, adding the ids of those committed (or refused) to `done`. */
+  private async ingest(batch: Array<{ id: string; raw: unknown }>, done: string[]): Promise<void> {
+    const ctx = buildContext(this.deps, { role: Role.INGEST, tenantId: null, apiKeyId: null }, "ingest", `stream:${batch[0].id}`);
+    let outcomes: ReadonlyArray<IngestOutcome | undefined>;
+    let failure: unknown;
+    try {
+      outcomes = await ctx.services.ingest.ingestMany(ctx, batch.map((entry) => entry.raw));
+    } catch (error) {
+      // The handler could not run (database down): the entries not committed stay pending.
+      if (!(error instanceof IngestInterrupted)) throw error;
+      outcomes = error.outcomes;
+      failure = error.cause;
+    }
+    for (const [i, { id, raw }] of batch.entries()) {
+      const outcome = outcomes[i];
+      if (outcome === undefined) continue;
+      this.report(id, raw, outcome);
+      done.push(id);
+    }
+    if (failure !== undefined) throw failure;
   }
 
   private async deliveryCounts(entries: StreamEntry[]): Promise<Map<string, number>> {
