@@ -22,6 +22,7 @@ import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } f
 import { publishExtension, publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
+import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
@@ -100,9 +101,12 @@ export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "d
     secret: row.hasSecret ? REDACTED : null,
   };
 }
+/** A number another kind of owner (queue, ring group) holds in the tenant's dial plan: CONFLICT naming it. */
+const translateNumberInPlan = (error: unknown) => (pgErrorCode(error) === DIAL_PLAN_TAKEN ? translateDialPlan("extensionNumber")(error) : undefined);
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
+  translateNumberInPlan(error);
   if (pgErrorCode(error) === PG_UNIQUE_VIOLATION && pgConstraint(error) === "uq_extension__tenant_id__extension_number") {
     throw badInput({ extensionNumber: ["The extension number has already been taken."] });
   }

@@ -16,6 +16,7 @@ import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
+import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import type { QueueAgent } from "./queue-agent.entity";
 import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
@@ -70,6 +71,7 @@ const ALREADY_AGENT = "The extension is already an agent of this queue.";
 
 function translateQueueWrite(error: unknown): never {
   const code = pgErrorCode(error);
+  if (code === DIAL_PLAN_TAKEN) translateDialPlan("number")(error);
   if (code === PG_UNIQUE_VIOLATION && pgConstraint(error) === "uq_queue__tenant_id__number") throw badInput({ number: [TAKEN_NUMBER] });
   // An ADMIN may name any tenant id; one that does not exist is reported like any unknown tenant.
   if (code === PG_FOREIGN_KEY_VIOLATION && pgConstraint(error) === "fk_queue__tenant_id") {
