@@ -289,19 +289,30 @@ export class ExtensionService {
          WHERE a.extension_id = $1 ORDER BY q.name, q.id`,
         [current.id],
       );
-      if (queues.length > 0 && !force) {
-        throw conflict(
-          `The extension is an agent of ${queues.length === 1 ? "queue" : "queues"} ${queues.map((q) => q.name).join(", ")}; remove it from ${queues.length === 1 ? "that queue" : "them"} first or pass force.`,
-          { queues },
-        );
+      // Ring groups follow the queue agents' rule (contract §12).
+      const ringGroups = await tx.services.ringGroups.membershipsOf(tx, current.id);
+      if ((queues.length > 0 || ringGroups.length > 0) && !force) {
+        const parts = [
+          ...(queues.length ? [`an agent of ${queues.length === 1 ? "queue" : "queues"} ${queues.map((q) => q.name).join(", ")}`] : []),
+          ...(ringGroups.length ? [`a member of ${ringGroups.length === 1 ? "ring group" : "ring groups"} ${ringGroups.map((g) => g.name).join(", ")}`] : []),
+        ];
+        const from = queues.length + ringGroups.length > 1 ? "them" : queues.length ? "that queue" : "that ring group";
+        throw conflict(`The extension is ${parts.join(" and ")}; remove it from ${from} first or pass force.`, {
+          queues,
+          ...(ringGroups.length ? { ringGroups } : {}),
+        });
       }
+      // Its own call handling goes with it (a forward to its own voicemail names it, but holds nothing back).
+      await tx.services.callHandling.forget(tx, current.id);
       // Destinations naming it (contract §11): CONFLICT naming them, or HANGUP with force.
       const released = await releaseReferences(tx, current.tenantId, typesNaming("extension"), current.extensionNumber, force, `The extension ${current.extensionNumber}`);
       const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
+      const leftGroups = await tx.services.ringGroups.leaveAll(tx, current.id);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
       await recordAudit(tx, [
         ...released,
         ...agents.map((agent) => agentRemoved(agent)),
+        ...leftGroups,
         { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
       ]);
       publishQueueChange(tx, queues.map((q) => q.id));

@@ -19,7 +19,7 @@ import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, t
 import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
 import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import type { QueueAgent } from "./queue-agent.entity";
-import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
+import { AGENT_DND_SQL, AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 
@@ -33,13 +33,13 @@ export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id 
   a.penalty, a.paused, a.paused_at AS "pausedAt", a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
 
 /**
- * `QueueAgent.availableSince` of the agent row `a`, as the queue statistics judge state (paused,
- * else busy while its extension has a call leg in progress, else available): null unless available,
+ * `QueueAgent.availableSince` of the agent row `a`, as the queue statistics judge state (paused or
+ * on do-not-disturb, else busy while its extension has a call leg in progress, else available): null unless available,
  * else the latest of its enrolment, the end of its last pause and the end of its extension's last
  * call. Calls are looked for from a day before the other two, so the read stays on the CDR index
  * and partitions of (extension_id, started_at); a call that lasted over a day is not seen.
  */
-export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} THEN NULL
+export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} OR ${AGENT_DND_SQL} THEN NULL
   ELSE GREATEST(a.created_at, a.unpaused_at, (SELECT max(c.ended_at) FROM cdr c
     WHERE c.extension_id = a.extension_id AND c.started_at >= GREATEST(a.created_at, a.unpaused_at) - interval '1 day')) END)`;
 
