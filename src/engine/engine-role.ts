@@ -13,6 +13,10 @@ export const ENGINE_VIEWS: readonly string[] = [
   // the change signal it polls, and the table versions Kamailio modules check (src/engine/engine-sync.ts)
   "engine_config",
   "version",
+  // call handling inside a tenant (contract §12; deploy/kamailio/routes/features.cfg), read per call
+  "kam_dial_plan",
+  "kam_call_handling",
+  "kam_ring_group",
 ];
 
 export interface EngineRoleOptions {
