@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from "typeorm";
-import { dropEngineWatchTrigger, engineWatchTrigger } from "../src/engine/engine-sync";
+import { dropEngineModuleVersion, dropEngineWatchTrigger, engineModuleVersion, engineWatchTrigger } from "../src/engine/engine-sync";
 
 /**
  * What the shipped Kamailio reads to execute contract §12 (deploy/kamailio/routes/features.cfg),
@@ -10,6 +10,11 @@ import { dropEngineWatchTrigger, engineWatchTrigger } from "../src/engine/engine
  * - kam_ring_group: a group's strategy, ring time, fallback, and its members in ringing order,
  *   comma-separated, members on do-not-disturb or disabled left out (they are skipped).
  * The tables also bump the engine's change signal, for caches a later concern may keep.
+ *
+ * Busy lamps (deploy/kamailio/modules/presence.cfg) keep their state in memory, but Kamailio's pua
+ * module insists on a database table: `pua` is an always-empty view (version 7 in `version`) whose
+ * writes are discarded by rules, so pua's periodic sync (which also expires its memory records)
+ * runs and stores nothing. The engine role may write to this one view (ENGINE_SINK_VIEWS).
  */
 const WATCHED = ["call_handling", "ring_group", "ring_group_member"];
 
@@ -53,9 +58,20 @@ export class CallHandlingEngine1765300100000 implements MigrationInterface {
                         WHERE m."ring_group_id" = g."id" AND e."status" = 'active' AND NOT coalesce(ch."do_not_disturb", false)), '')::varchar AS "members"
         FROM "ring_group" g JOIN "tenant" t ON t."id" = g."tenant_id"`);
     for (const table of WATCHED) await q.query(engineWatchTrigger(table));
+    await q.query(`
+      CREATE VIEW "pua" AS
+      SELECT NULL::int4 AS "id", ''::varchar AS "pres_uri", ''::varchar AS "pres_id", 0::int4 AS "event", 0::int4 AS "expires",
+             0::int4 AS "desired_expires", 0::int4 AS "flag", ''::varchar AS "etag", ''::varchar AS "tuple_id", ''::varchar AS "watcher_uri",
+             ''::varchar AS "call_id", ''::varchar AS "to_tag", ''::varchar AS "from_tag", 0::int4 AS "cseq", ''::varchar AS "record_route",
+             ''::varchar AS "contact", ''::varchar AS "remote_contact", 0::int4 AS "version", ''::varchar AS "extra_headers"
+       WHERE false`);
+    for (const verb of ["INSERT", "UPDATE", "DELETE"]) await q.query(`CREATE RULE "pua_${verb.toLowerCase()}_discarded" AS ON ${verb} TO "pua" DO INSTEAD NOTHING`);
+    await q.query(engineModuleVersion({ pua: 7 }));
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(dropEngineModuleVersion(["pua"]));
+    await q.query(`DROP VIEW "pua"`);
     for (const table of WATCHED) await q.query(dropEngineWatchTrigger(table));
     await q.query(`DROP VIEW "kam_ring_group"`);
     await q.query(`DROP VIEW "kam_call_handling"`);

@@ -17,7 +17,12 @@ export const ENGINE_VIEWS: readonly string[] = [
   "kam_dial_plan",
   "kam_call_handling",
   "kam_ring_group",
+  // busy lamps: Kamailio's pua module needs a table it may write; this view discards every write
+  "pua",
 ];
+
+/** Engine views that also take (and discard) writes: pua's periodic sync has nowhere else to go. */
+export const ENGINE_SINK_VIEWS: readonly string[] = ["pua"];
 
 export interface EngineRoleOptions {
   name: string;
@@ -73,6 +78,7 @@ export async function ensureEngineRole(client: ClientBase, options: EngineRoleOp
     await client.query(`${existing ? "ALTER" : "CREATE"} ROLE ${role} WITH ${attributes}`);
     await client.query(`GRANT USAGE ON SCHEMA ${client.escapeIdentifier(schema)} TO ${role}`);
     for (const view of ENGINE_VIEWS) await client.query(`GRANT SELECT ON ${client.escapeIdentifier(schema)}.${client.escapeIdentifier(view)} TO ${role}`);
+    for (const view of ENGINE_SINK_VIEWS) await client.query(`GRANT INSERT, UPDATE, DELETE ON ${client.escapeIdentifier(schema)}.${client.escapeIdentifier(view)} TO ${role}`);
     await client.query(`REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${client.escapeIdentifier(schema)} FROM PUBLIC`);
     const [{ db }] = (await client.query(`SELECT current_database() AS db`)).rows;
     await client.query(`ALTER ROLE ${role} IN DATABASE ${client.escapeIdentifier(db)} SET search_path TO ${client.escapeIdentifier(schema)}`);

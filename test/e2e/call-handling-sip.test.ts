@@ -9,7 +9,7 @@ import {
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { createEngineRole, startKamailio, startPhone, waitFor, watchDialogs, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 
 /**
  * Contract §12 with real phones (baresip) through the shipped Kamailio, on what was provisioned
@@ -48,7 +48,10 @@ suite("call handling through the shipped Kamailio", () => {
     await kamailio?.stop();
     await role?.drop();
     await ts?.stop();
-    expect(logged).not.toMatch(/\b(ERROR|CRITICAL):/);
+    // Kamailio logged no error while it worked, except presence's note of a PUBLISH whose ETag it no
+    // longer holds: it answers 412 and pua publishes afresh (the state is right; see the README's limits).
+    const errors = logged.split("\n").filter((l) => /\b(ERROR|CRITICAL):/.test(l) && !/ps_cache_update_presentity\(\): No E_Tag match/.test(l));
+    expect(errors).toEqual([]);
   });
 
   const phone = (n: string) => phones.find((p) => p.number === n)!;
@@ -194,5 +197,40 @@ suite("call handling through the shipped Kamailio", () => {
       "5003": { disposition: "NO_ANSWER" },
       "5004": { disposition: "ANSWERED" },
     });
+  }, 90_000);
+
+  it("a busy lamp: a subscriber of the tenant sees early → confirmed → terminated; another tenant's subscription and other events are refused", async () => {
+    await reset();
+    const lamp = await watchDialogs(kamailio.port, "5004", tenant.sipDomain, "secret-5004-sip", "5002");
+    try {
+      expect([200, 202]).toContain(lamp.status);
+      const states = () => lamp.notifies.map((b) => /<state[^>]*>([a-z]+)<\/state>/.exec(b)?.[1] ?? "idle");
+      const before = incoming("5002");
+      await phone("5001").command("/dial 5002");
+      await waitFor("5002 to ring", () => incoming("5002") > before || undefined);
+      await waitFor("the lamp to show early", () => states().includes("early") || undefined, 10_000);
+      await phone("5002").command("/accept");
+      await waitFor("the lamp to show confirmed", () => states().includes("confirmed") || undefined, 10_000);
+      await phone("5001").command("/hangup");
+      await waitFor("the lamp to show terminated", () => states().includes("terminated") || undefined, 10_000);
+      const seen = states().filter((s) => s !== "idle");
+      expect(seen.indexOf("early")).toBeLessThan(seen.indexOf("confirmed"));
+      expect(seen.lastIndexOf("confirmed")).toBeLessThan(seen.lastIndexOf("terminated"));
+      expect(lamp.notifies.some((b) => b.includes(`entity="sip:5002@${tenant.sipDomain}"`))).toBe(true);
+      await legsOf("5001", 2);
+    } finally {
+      lamp.close();
+    }
+
+    const other = await createTenant(ts);
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: other.id, extensionNumber: "5002", secret: "other-secret-5002" } });
+    // Our 5004, authenticated in its own domain, asking for the other tenant's 5002.
+    const foreign = await watchDialogs(kamailio.port, "5004", tenant.sipDomain, "secret-5004-sip", "5002", "dialog", other.sipDomain);
+    foreign.close();
+    expect(foreign.status).toBe(403);
+    expect(foreign.notifies).toEqual([]);
+    const wrongEvent = await watchDialogs(kamailio.port, "5004", tenant.sipDomain, "secret-5004-sip", "5002", "presence");
+    wrongEvent.close();
+    expect(wrongEvent.status).toBe(489);
   }, 90_000);
 });
