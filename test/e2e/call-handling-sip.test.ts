@@ -5,11 +5,13 @@ import {
   CreateRingGroupDocument,
   ExtensionDevicesDocument,
   UpdateCallHandlingDocument,
+  UpdateExtensionDocument,
 } from "../graphql/generated";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, startKamailio, startPhone, waitFor, watchDialogs, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import dgram from "node:dgram";
+import { createEngineRole, freeUdpPort, startKamailio, startPhone, waitFor, watchDialogs, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 
 /**
  * Contract §12 with real phones (baresip) through the shipped Kamailio, on what was provisioned
@@ -25,11 +27,28 @@ suite("call handling through the shipped Kamailio", () => {
   let tenant: { id: string; sipDomain: string };
   const phones: Phone[] = [];
   const ids = new Map<string, string>();
+  // A stand-in for the media application (MEDIA_URI): keeps each INVITE it gets and declines it.
+  const media = dgram.createSocket("udp4");
+  const mediaInvites: string[] = [];
 
   beforeAll(async () => {
     ts = await startTestServer();
     role = await createEngineRole(databaseUrl()!, ts.schema);
-    kamailio = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events` });
+    const mediaPort = await freeUdpPort();
+    await new Promise<void>((resolve) => media.bind(mediaPort, "127.0.0.1", resolve));
+    media.on("message", (data, from) => {
+      const text = data.toString();
+      if (!text.startsWith("INVITE ")) return;
+      mediaInvites.push(text);
+      const keep = text.split("\r\n\r\n")[0].split("\r\n").filter((h) => /^(Via|From|To|Call-ID|CSeq):/i.test(h)).map((h) => (/^To:/i.test(h) ? `${h};tag=media` : h));
+      media.send(["SIP/2.0 480 Temporarily Unavailable", ...keep, "Content-Length: 0", "", ""].join("\r\n"), from.port, from.address);
+    });
+    kamailio = await startKamailio({
+      databaseUrl: role.url,
+      redisUrl: redisUrl()!,
+      streamKey: `${ts.redisPrefix}pbx:events`,
+      defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`],
+    });
     tenant = await createTenant(ts, { maxExtensions: 50 });
     for (const n of ["5001", "5002", "5003", "5004", "5005"]) {
       const { createExtension } = await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: n, secret: `secret-${n}-sip`, displayName: `Ext ${n}` } });
@@ -47,6 +66,7 @@ suite("call handling through the shipped Kamailio", () => {
     const logged = kamailio?.output() ?? "";
     await kamailio?.stop();
     await role?.drop();
+    media.close();
     await ts?.stop();
     // Kamailio logged no error while it worked, except presence's note of a PUBLISH whose ETag it no
     // longer holds: it answers 412 and pua publishes afresh (the state is right; see the README's limits).
@@ -142,6 +162,25 @@ suite("call handling through the shipped Kamailio", () => {
     const second = await legsOf("5001", 2);
     expect(Object.keys(byExt(second)).sort()).toEqual(["5001", "5003"]);
   }, 90_000);
+
+  it("busy with voicemail enabled and no forward: the call goes to the media application (MEDIA_URI) with its headers", async () => {
+    await reset();
+    await ts.ok(UpdateExtensionDocument, { id: ids.get("5003")!, input: { voicemailEnabled: true } });
+    try {
+      await handle("5003", { doNotDisturb: true });
+      const before = mediaInvites.length;
+      await phone("5001").command("/dial 5003");
+      const invite = await waitFor("the media application to get the call", () => mediaInvites[before], 10_000);
+      expect(invite).toMatch(/^INVITE sip:5003@/);
+      expect(invite).toMatch(/^X-Pbx-App: voicemail\r$/m);
+      expect(invite).toMatch(/^X-Pbx-Target: 5003\r$/m);
+      expect(invite).toMatch(/^X-Pbx-Reason: busy\r$/m);
+      expect(invite).toContain(`X-Pbx-Domain: ${tenant.sipDomain}`);
+      await legsOf("5001", 1);
+    } finally {
+      await ts.ok(UpdateExtensionDocument, { id: ids.get("5003")!, input: { voicemailEnabled: false } });
+    }
+  }, 60_000);
 
   it("a loop of forwards stops with 482", async () => {
     await reset();
