@@ -1,6 +1,6 @@
 import { IsDefined, IsEnum, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from "class-validator";
 import { Field, ID, InputType, Int } from "type-graphql";
-import { CallDestinationInput } from "../call-destination/call-destination.type";
+import { CallDestinationInput, CallDestinationType } from "../call-destination/call-destination.type";
 import { RingGroupStrategy } from "./ring-group.types";
 
 export const RING_GROUP_NUMBER_PATTERN = /^[0-9]{1,20}$/;
@@ -49,7 +49,7 @@ export class CreateRingGroupInput {
   @Max(MAX_RING_SECONDS, { message: M.ringSeconds })
   ringSeconds?: number | null;
 
-  @Field(() => CallDestinationInput, { nullable: true, description: "Where an unanswered call goes; HANGUP when absent." })
+  @Field(() => CallDestinationInput, { nullable: true, defaultValue: { type: CallDestinationType.HANGUP }, description: "Where an unanswered call goes; HANGUP when absent." })
   fallback?: CallDestinationInput | null;
 }
 
