@@ -74,6 +74,13 @@ suite("call handling through the shipped Kamailio", () => {
 
   const phone = (n: string) => phones.find((p) => p.number === n)!;
   const incoming = (n: string) => (phone(n).output().match(/Incoming call/g) ?? []).length;
+  const established = (n: string) => (phone(n).output().match(/Call established/g) ?? []).length;
+  /** `accepting` answers the call that rings it; resolves once the caller's phone has the answer (no fixed sleep). */
+  const accept = async (accepting: string, caller = "5001") => {
+    const before = established(caller);
+    await phone(accepting).command("/accept");
+    await waitFor(`${caller}'s call to be answered by ${accepting}`, () => established(caller) > before || undefined, 20_000);
+  };
   const handle = (n: string, input: Record<string, unknown>) => ts.ok(UpdateCallHandlingDocument, { extensionId: ids.get(n)!, input: input as never });
   const reset = async () => {
     for (const n of ids.keys()) await handle(n, { doNotDisturb: false, ringSeconds: 25, forwardAlways: null, forwardBusy: null, forwardNoAnswer: null });
@@ -109,8 +116,7 @@ suite("call handling through the shipped Kamailio", () => {
     const before = [incoming("5002"), incoming("5003")];
     await phone("5001").command("/dial 5002");
     await waitFor("5003 to ring", () => incoming("5003") > before[1] || undefined);
-    await phone("5003").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await accept("5003");
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 2);
     expect(byExt(legs)).toEqual({ "5001": { disposition: "ANSWERED", hangupCause: "normal_clearing" }, "5003": { disposition: "ANSWERED", hangupCause: "normal_clearing" } });
@@ -126,8 +132,7 @@ suite("call handling through the shipped Kamailio", () => {
     await waitFor("5002 to ring", () => incoming("5002") > before[0] || undefined);
     await phone("5002").command("/hangup");
     await waitFor("5004 to ring", () => incoming("5004") > before[1] || undefined);
-    await phone("5004").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await accept("5004");
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 3);
     expect(byExt(legs)).toMatchObject({
@@ -197,8 +202,7 @@ suite("call handling through the shipped Kamailio", () => {
     const before = ["5002", "5003", "5004"].map(incoming);
     await phone("5001").command("/dial 5600");
     await waitFor("5002 and 5003 to ring", () => (incoming("5002") > before[0] && incoming("5003") > before[1]) || undefined);
-    await phone("5003").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await accept("5003");
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 3);
     expect(byExt(legs)).toEqual({
@@ -224,8 +228,7 @@ suite("call handling through the shipped Kamailio", () => {
     await waitFor("5003 to ring", () => incoming("5003") > before[1] || undefined, 20_000, 50);
     expect(Date.now() - first).toBeGreaterThanOrEqual(4_500);
     await waitFor("the fallback 5004 to ring", () => incoming("5004") > before[2] || undefined, 20_000, 50);
-    await phone("5004").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await accept("5004");
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 4);
     expect(byExt(legs)).toMatchObject({
