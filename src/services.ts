@@ -19,6 +19,8 @@ import { EventLog } from "./events/event-log";
 import type { PubSubEngine } from "./events/pubsub";
 import { WebhookService } from "./modules/webhook/webhook.service";
 import { VoicemailService } from "./modules/voicemail/voicemail.service";
+import { RingGroupService } from "./modules/ring-group/ring-group.service";
+import { CallHandlingService } from "./modules/call-handling/call-handling.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -40,6 +42,10 @@ export interface Services {
   events: EventLog;
   webhooks: WebhookService;
   voicemail: VoicemailService;
+  /** Ring groups and their members (contract §12). */
+  ringGroups: RingGroupService;
+  /** Extensions' forwarding, do-not-disturb and ring time (contract §12). */
+  callHandling: CallHandlingService;
 }
 
 export interface ServiceDeps {
@@ -81,5 +87,7 @@ export function createServices(deps: ServiceDeps): Services {
     events,
     webhooks,
     voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
+    ringGroups: new RingGroupService(),
+    callHandling: new CallHandlingService(extensions),
   };
 }

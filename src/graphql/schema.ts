@@ -18,9 +18,11 @@ import { LiveResolver } from "../subscriptions/live.resolver";
 import { TenantWebhooksResolver, WebhookResolver } from "../modules/webhook/webhook.resolver";
 import { ExtensionVoicemailResolver, VoicemailResolver } from "../modules/voicemail/voicemail.resolver";
 import { topicIterator } from "../subscriptions/live";
+import { RingGroupMemberResolver, RingGroupResolver, TenantRingGroupsResolver } from "../modules/ring-group/ring-group.resolver";
+import { ExtensionCallHandlingResolver } from "../modules/call-handling/call-handling.resolver";
 import { InProcessPubSub, type PubSubEngine } from "../events/pubsub";
 
-export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver, VoicemailResolver, ExtensionVoicemailResolver] as const;
+export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver, VoicemailResolver, ExtensionVoicemailResolver, RingGroupResolver, RingGroupMemberResolver, TenantRingGroupsResolver, ExtensionCallHandlingResolver] as const;
 
 /**
  * Builds the executable schema. Validation is not TypeGraphQL's job here: the service layer runs

@@ -35,7 +35,11 @@ export function restErrors(log: Logger): ErrorRequestHandler {
       if (error.fields) return void res.status(422).json({ message: error.message, errors: snakeFields(error.fields) });
       if (error.code === ErrorCode.UNAUTHENTICATED) res.setHeader("WWW-Authenticate", "Bearer");
       if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.queues)) {
-        return void res.status(409).json({ message: error.message, queues: error.details.queues });
+        const ringGroups = Array.isArray(error.details.ringGroups) ? { ring_groups: error.details.ringGroups } : {};
+        return void res.status(409).json({ message: error.message, queues: error.details.queues, ...ringGroups });
+      }
+      if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.references)) {
+        return void res.status(409).json({ message: error.message, references: error.details.references });
       }
       if (error.code !== ErrorCode.INTERNAL_SERVER_ERROR) return void res.status(HTTP_STATUS[error.code]).json({ message: error.message });
     }

@@ -16,6 +16,7 @@ import { OPENAPI_DOCUMENT } from "./openapi";
 import { booleanParam, collectionPath, ctxOf, integerParam, jsonBody, param, type Access } from "./http";
 import { voicemailRoutes } from "./voicemail.routes";
 import { assignOwn } from "../common/json";
+import { callHandlingRoutes } from "./call-handling.routes";
 
 function modeParam(value: unknown): ImportMode {
   const text = param(value);
@@ -182,6 +183,7 @@ export function createRestRouter(deps: RestDeps): Router {
     .all(methodNotAllowed(["GET", "HEAD"]));
 
   voicemailRoutes(router, deps, authenticated);
+  callHandlingRoutes(router, deps, authenticated);
 
   router.use(restErrors(deps.log));
   return router;

@@ -3,6 +3,7 @@ import type { ActiveCallRow } from "../modules/active-call/active-call.service";
 import type { CdrRow } from "../modules/cdr/cdr.service";
 import type { DeviceRow } from "../modules/device/device.service";
 import type { ExtensionRow } from "../modules/extension/extension.service";
+import type { CallHandling } from "../modules/call-handling/call-handling.types";
 import type { VoicemailRow, VoicemailSummary } from "../modules/voicemail/voicemail.service";
 import { callKind } from "./kinds/call";
 import { extensionKind } from "./kinds/extension";
@@ -42,6 +43,8 @@ export interface ExtensionEventPayload {
   type: ExtensionEventType;
   tenantId: number;
   extension: ExtensionRow;
+  /** Set when the change was to the extension's call handling (contract §12): its new state. */
+  callHandling?: CallHandling;
   occurredAt: string;
   sequence?: string;
 }

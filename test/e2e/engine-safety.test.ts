@@ -1,5 +1,5 @@
 import { Redis } from "ioredis";
-import { CreateExtensionDocument, ExtensionDevicesDocument, RegistrationEventsDocument } from "../graphql/generated";
+import { CreateExtensionDocument, ExtensionDevicesDocument, RegistrationEventsDocument, UpdateCallHandlingDocument } from "../graphql/generated";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
@@ -177,6 +177,27 @@ suite("the SIP engine's safety (shipped Kamailio, real SIP)", () => {
       target.reply(received, 486, "Busy Here", { toTag: `busy${display ? 1 : 2}` });
       expect((await pending).response.status).toBe(486);
     }
+  });
+
+  it("asserts the caller on every branch call handling makes: a forward on busy (a serial fork) carries one P-Asserted-Identity, none of the phone's", async () => {
+    const [, first] = await Promise.all(["4211", "4212", "4213"].map(create));
+    await ts.ok(UpdateCallHandlingDocument, { extensionId: first.id, input: { forwardBusy: { type: "EXTENSION", target: "4213" } } });
+    const busy = await callee(kamailio.port, "4212");
+    const next = await callee(kamailio.port, "4213");
+    const caller = await ua(kamailio.port);
+    const spoofed = ["P-Asserted-Identity: \"Bank\" <sip:0800123456@pstn.example>", "Remote-Party-ID: <sip:112@" + domain + ">;party=calling"];
+    const request = invite("4211", "4212", spoofed, '"Alice Example"');
+    const pending = caller.authenticated(request);
+    const rung = await invited(busy, request.callId);
+    expect(rung.headers("p-asserted-identity")).toEqual([`"Alice Example" <sip:4211@${domain}>`]);
+    busy.reply(rung, 486, "Busy Here", { toTag: "busy" });
+    // the failure route's new branch, towards forwardBusy
+    const forwarded = await invited(next, request.callId);
+    expect(forwarded.headers("p-asserted-identity")).toEqual([`"Alice Example" <sip:4211@${domain}>`]);
+    expect(forwarded.headers("remote-party-id")).toEqual([]);
+    expect(forwarded.text).not.toMatch(/0800123456|sip:112@/);
+    next.reply(forwarded, 486, "Busy Here", { toTag: "busy2" });
+    expect((await pending).response.status).toBe(486);
   });
 
   it("a call whose caller's display name is 300 characters reaches the product: the engine sends 255 characters, never half of one, and the call has its active legs and CDRs", async () => {

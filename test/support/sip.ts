@@ -138,6 +138,8 @@ export async function startKamailio(options: KamailioOptions): Promise<Kamailio>
     "-A", `SIP_LISTEN=udp:127.0.0.1:${port}`,
     "-A", `REDIS_SERVER="name=events;addr=${redis.hostname};port=${redis.port || 6379}"`,
     "-A", `EVENTS_STREAM="${options.streamKey}"`,
+    // its own address, where busy-lamp state is published (modules/presence.cfg)
+    "-A", `PRESENCE_URI="sip:127.0.0.1:${port}"`,
     ...(options.defines ?? []).flatMap((d) => ["-A", d]),
   ];
   const child = trackChild(spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] }));
@@ -432,4 +434,73 @@ export async function registerOverWebSocket(wsPort: number, number: string, doma
   } finally {
     socket.close();
   }
+}
+
+export interface DialogWatcher {
+  /** The final status of the (authenticated) SUBSCRIBE. */
+  status: number;
+  /** The body of every NOTIFY received so far, in order (each was answered 200). */
+  notifies: string[];
+  close(): void;
+}
+
+/**
+ * A busy-lamp key: SUBSCRIBE with `Event: dialog` from extension `number` to `target` (of the same
+ * domain unless `targetDomain` says otherwise) over UDP, answering the digest challenge; every NOTIFY is answered 200 and its body kept.
+ */
+export async function watchDialogs(kamailioPort: number, number: string, domain: string, secret: string, target: string, event = "dialog", targetDomain = domain): Promise<DialogWatcher> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const local = socket.address().port;
+  const callId = randomBytes(8).toString("hex");
+  const tag = randomBytes(4).toString("hex");
+  const uri = `sip:${target}@${targetDomain}`;
+  const md5 = (t: string) => createHash("md5").update(t).digest("hex");
+  const replies: string[] = [];
+  const notifies: string[] = [];
+  socket.on("message", (data) => {
+    const text = data.toString();
+    if (!text.startsWith("NOTIFY ")) return void replies.push(text);
+    const head = text.split("\r\n\r\n")[0].split("\r\n");
+    const keep = head.filter((h) => /^(Via|From|To|Call-ID|CSeq):/i.test(h));
+    socket.send(["SIP/2.0 200 OK", ...keep, "Content-Length: 0", "", ""].join("\r\n"), kamailioPort, "127.0.0.1");
+    notifies.push(text.slice(text.indexOf("\r\n\r\n") + 4));
+  });
+  const request = (cseq: number, authorization?: string) =>
+    [
+      `SUBSCRIBE ${uri} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${randomBytes(6).toString("hex")};rport`,
+      "Max-Forwards: 70",
+      `From: <sip:${number}@${domain}>;tag=${tag}`,
+      `To: <${uri}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${cseq} SUBSCRIBE`,
+      `Contact: <sip:${number}@127.0.0.1:${local}>`,
+      `Event: ${event}`,
+      "Accept: application/dialog-info+xml",
+      "Expires: 600",
+      ...(authorization ? [`Proxy-Authorization: ${authorization}`] : []),
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+  const finalReply = (cseq: number) =>
+    waitFor(`a final reply to SUBSCRIBE ${cseq}`, () => replies.find((r) => /^SIP\/2\.0 [2-6]\d\d/.test(r) && r.includes(`CSeq: ${cseq} SUBSCRIBE`)), 5000, 20);
+  const send = (text: string) => socket.send(text, kamailioPort, "127.0.0.1");
+  send(request(1));
+  let reply = await finalReply(1);
+  if (/^SIP\/2\.0 40[17]/.test(reply)) {
+    const header = /^(?:Proxy|WWW)-Authenticate: Digest (.*)$/im.exec(reply)![1];
+    const param = (name: string) => new RegExp(`${name}="?([^",\\r]+)"?`).exec(header)?.[1];
+    const realm = param("realm")!;
+    const nonce = param("nonce")!;
+    const cnonce = randomBytes(4).toString("hex");
+    const ha1 = md5(`${number}:${realm}:${secret}`);
+    const ha2 = md5(`SUBSCRIBE:${uri}`);
+    const qop = param("qop") ? "auth" : undefined;
+    const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    send(request(2, `Digest username="${number}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5` + (qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : "")));
+    reply = await finalReply(2);
+  }
+  return { status: Number(reply.slice(8, 11)), notifies, close: () => socket.close() };
 }

@@ -17,6 +17,7 @@ import { EXTENSION_COLUMNS, extensionSnapshot, type ExtensionRow, type Extension
 import { ImportMode, ImportRowStatus, type ImportResult, type ImportRow } from "./extension-import.types";
 import { publishExtension } from "../../subscriptions/events";
 import { assignOwn, parseJson } from "../../common/json";
+import { dialPlanHolders, takenMessage, translateDialPlan } from "../dial-plan/dial-plan";
 
 export const IMPORT_MAX_ROWS = 10_000;
 /** Cells a CSV line may have: the import has 6 columns and 4 more it ignores; a wider line is refused before it is looked at. */
@@ -249,7 +250,8 @@ export class ExtensionImportService {
         [tenantId, numbers],
       );
       const [{ count }]: Array<{ count: number }> = await tx.manager.query(`SELECT count(*)::int AS count FROM extension WHERE tenant_id = $1`, [tenantId]);
-      const plans = await this.plan(tenant, records, new Map(existing.map((e) => [e.extensionNumber, e])), options.mode);
+      const holders = await dialPlanHolders(tx, tenantId, numbers, "extension");
+      const plans = await this.plan(tenant, records, new Map(existing.map((e) => [e.extensionNumber, e])), options.mode, holders);
       this.applyLimit(plans, tenant.maxExtensions, count);
       const rows = plans.map((p) => p.row);
       const tally = (status: ImportRowStatus) => rows.filter((r) => r.status === status).length;
@@ -267,7 +269,7 @@ export class ExtensionImportService {
   }
 
   /** Judges every row; a failing row keeps its messages, by column. */
-  private async plan(tenant: Realm, records: ImportRecord[], existing: Map<string, Stored>, mode: ImportMode): Promise<Planned[]> {
+  private async plan(tenant: Realm, records: ImportRecord[], existing: Map<string, Stored>, mode: ImportMode, holders: Map<string, string>): Promise<Planned[]> {
     const tenantId = tenant.id;
     const linesOf = new Map<string, number[]>();
     for (const r of records) {
@@ -289,6 +291,9 @@ export class ExtensionImportService {
         for (const [field, messages] of Object.entries(error.fields)) for (const m of messages) add(field, m);
       });
       if (current !== undefined && mode === ImportMode.CREATE) add("extensionNumber", "The extension number has already been taken.");
+      // One dial plan per tenant (§12): a queue's or ring group's number is refused here as in a single create.
+      const holder = number === null ? undefined : holders.get(number);
+      if (holder !== undefined) add("extensionNumber", takenMessage(number!, holder));
       const lines = number === null ? [] : (linesOf.get(number) ?? []);
       if (lines.length > 1) add("extensionNumber", `The extension number appears more than once in the file (lines ${lines.join(", ")}).`);
       const fieldErrors = snake(errors);
@@ -361,7 +366,7 @@ export class ExtensionImportService {
           creates.map((p) => p.values.status),
           creates.map((p) => p.values.voicemailEnabled),
         ],
-      );
+      ).catch(translateDialPlan("extensionNumber"));
       const occurredAt = new Date().toISOString();
       for (const row of rows) {
         audit.push({ tenantId, action: "extension.created", entityType: "extension", entityId: row.id, changes: createdChanges(extensionSnapshot(row)) });

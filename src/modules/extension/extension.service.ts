@@ -22,7 +22,9 @@ import { ConnectionPage, decodeCursor, encodeCursor, MAX_PAGE_SIZE, pageSize } f
 import { publishExtension, publishRegistration } from "../../subscriptions/events";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
+import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
+import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
 import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
 import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
@@ -100,9 +102,12 @@ export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "d
     secret: row.hasSecret ? REDACTED : null,
   };
 }
+/** A number another kind of owner (queue, ring group) holds in the tenant's dial plan: CONFLICT naming it. */
+const translateNumberInPlan = (error: unknown) => (pgErrorCode(error) === DIAL_PLAN_TAKEN ? translateDialPlan("extensionNumber")(error) : undefined);
 const cursorOf = (row: ExtensionRow) => encodeCursor([row.id]);
 
 function translateUnique(error: unknown): never {
+  translateNumberInPlan(error);
   if (pgErrorCode(error) === PG_UNIQUE_VIOLATION && pgConstraint(error) === "uq_extension__tenant_id__extension_number") {
     throw badInput({ extensionNumber: ["The extension number has already been taken."] });
   }
@@ -266,6 +271,8 @@ export class ExtensionService {
       if (!isEmpty(changes)) {
         await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
       }
+      // Destinations that name the extension follow its new number (contract §11 leaves it open).
+      await recordAudit(tx, await renameReferences(tx, updated.tenantId, typesNaming("extension"), current.extensionNumber, updated.extensionNumber));
       if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
       publishExtension(tx, { type: "UPDATED", tenantId: updated.tenantId, extension: updated, occurredAt: new Date().toISOString() });
       return updated;
@@ -282,16 +289,30 @@ export class ExtensionService {
          WHERE a.extension_id = $1 ORDER BY q.name, q.id`,
         [current.id],
       );
-      if (queues.length > 0 && !force) {
-        throw conflict(
-          `The extension is an agent of ${queues.length === 1 ? "queue" : "queues"} ${queues.map((q) => q.name).join(", ")}; remove it from ${queues.length === 1 ? "that queue" : "them"} first or pass force.`,
-          { queues },
-        );
+      // Ring groups follow the queue agents' rule (contract §12).
+      const ringGroups = await tx.services.ringGroups.membershipsOf(tx, current.id);
+      if ((queues.length > 0 || ringGroups.length > 0) && !force) {
+        const parts = [
+          ...(queues.length ? [`an agent of ${queues.length === 1 ? "queue" : "queues"} ${queues.map((q) => q.name).join(", ")}`] : []),
+          ...(ringGroups.length ? [`a member of ${ringGroups.length === 1 ? "ring group" : "ring groups"} ${ringGroups.map((g) => g.name).join(", ")}`] : []),
+        ];
+        const from = queues.length + ringGroups.length > 1 ? "them" : queues.length ? "that queue" : "that ring group";
+        throw conflict(`The extension is ${parts.join(" and ")}; remove it from ${from} first or pass force.`, {
+          queues,
+          ...(ringGroups.length ? { ringGroups } : {}),
+        });
       }
+      // Its own call handling goes with it (a forward to its own voicemail names it, but holds nothing back).
+      await tx.services.callHandling.forget(tx, current.id);
+      // Destinations naming it (contract §11): CONFLICT naming them, or HANGUP with force.
+      const released = await releaseReferences(tx, current.tenantId, typesNaming("extension"), current.extensionNumber, force, `The extension ${current.extensionNumber}`);
       const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
+      const leftGroups = await tx.services.ringGroups.leaveAll(tx, current.id);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
       await recordAudit(tx, [
+        ...released,
         ...agents.map((agent) => agentRemoved(agent)),
+        ...leftGroups,
         { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
       ]);
       publishQueueChange(tx, queues.map((q) => q.id));

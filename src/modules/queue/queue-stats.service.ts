@@ -11,6 +11,13 @@ export type QueueStatsRow = QueueStats;
 export const AGENT_ON_CALL_SQL = `EXISTS (SELECT 1 FROM active_call ac WHERE ac.extension_id = a.extension_id)`;
 
 /**
+ * The agent row `a` is on do-not-disturb (its extension's call handling, contract §12): it takes no
+ * calls, so the wallboard counts it with the paused agents, never as available (unless on a call,
+ * which makes it busy).
+ */
+export const AGENT_DND_SQL = `EXISTS (SELECT 1 FROM call_handling ch WHERE ch.id = a.extension_id AND ch.do_not_disturb)`;
+
+/**
  * Every figure of many queues in one statement. "Today" starts at midnight in the tenant's time
  * zone. Each part reads only its own rows through a partial index: the callers waiting now, the
  * calls answered today, the calls abandoned today; agents are busy while any call leg of their
@@ -48,7 +55,7 @@ const STATS_SQL = `
     ) w
     CROSS JOIN LATERAL (
       SELECT count(*)::int AS total,
-             count(*) FILTER (WHERE a.paused)::int AS paused,
+             count(*) FILTER (WHERE a.paused OR (${AGENT_DND_SQL} AND NOT ${AGENT_ON_CALL_SQL}))::int AS paused,
              count(*) FILTER (WHERE NOT a.paused AND ${AGENT_ON_CALL_SQL})::int AS busy
         FROM queue_agent a
        WHERE a.queue_id = q.id

@@ -16,8 +16,10 @@ import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
+import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
+import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import type { QueueAgent } from "./queue-agent.entity";
-import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
+import { AGENT_DND_SQL, AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
 import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 import { assignOwn } from "../../common/json";
@@ -32,13 +34,13 @@ export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id 
   a.penalty, a.paused, a.paused_at AS "pausedAt", a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
 
 /**
- * `QueueAgent.availableSince` of the agent row `a`, as the queue statistics judge state (paused,
- * else busy while its extension has a call leg in progress, else available): null unless available,
+ * `QueueAgent.availableSince` of the agent row `a`, as the queue statistics judge state (paused or
+ * on do-not-disturb, else busy while its extension has a call leg in progress, else available): null unless available,
  * else the latest of its enrolment, the end of its last pause and the end of its extension's last
  * call. Calls are looked for from a day before the other two, so the read stays on the CDR index
  * and partitions of (extension_id, started_at); a call that lasted over a day is not seen.
  */
-export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} THEN NULL
+export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} OR ${AGENT_DND_SQL} THEN NULL
   ELSE GREATEST(a.created_at, a.unpaused_at, (SELECT max(c.ended_at) FROM cdr c
     WHERE c.extension_id = a.extension_id AND c.started_at >= GREATEST(a.created_at, a.unpaused_at) - interval '1 day')) END)`;
 
@@ -71,6 +73,7 @@ const ALREADY_AGENT = "The extension is already an agent of this queue.";
 
 function translateQueueWrite(error: unknown): never {
   const code = pgErrorCode(error);
+  if (code === DIAL_PLAN_TAKEN) translateDialPlan("number")(error);
   if (code === PG_UNIQUE_VIOLATION && pgConstraint(error) === "uq_queue__tenant_id__number") throw badInput({ number: [TAKEN_NUMBER] });
   // An ADMIN may name any tenant id; one that does not exist is reported like any unknown tenant.
   if (code === PG_FOREIGN_KEY_VIOLATION && pgConstraint(error) === "fk_queue__tenant_id") {
@@ -138,15 +141,21 @@ export class QueueService {
         .catch(translateQueueWrite);
       const changes = updatedChanges(queueSnapshot(current), queueSnapshot(rows[0]));
       if (!isEmpty(changes)) await recordAudit(tx, { tenantId: current.tenantId, action: "queue.updated", entityType: "queue", entityId: current.id, changes });
+      // Destinations that name the queue follow its new number.
+      await recordAudit(tx, await renameReferences(tx, current.tenantId, typesNaming("queue"), current.number, rows[0].number));
       return rows[0];
     });
   }
 
-  /** Deletes the queue; its memberships go with it (the foreign key cascades). */
-  async delete(ctx: RequestContext, rawId: string | number): Promise<number> {
+  /**
+   * Deletes the queue; its memberships go with it (the foreign key cascades). Destinations naming it
+   * refuse the delete (CONFLICT naming them) unless `force` turns them into HANGUP (contract §11).
+   */
+  async delete(ctx: RequestContext, rawId: string | number, force = false): Promise<number> {
     requireRole(ctx, ...WRITERS);
     return transactional(ctx, async (tx) => {
       const current = await this.lockQueue(tx, rawId, "UPDATE");
+      await recordAudit(tx, await releaseReferences(tx, current.tenantId, typesNaming("queue"), current.number, force, `The queue ${current.name}`));
       // Its memberships go with it; each leaves its own entry.
       const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.queue_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM queue WHERE id = $1`, [current.id]);
