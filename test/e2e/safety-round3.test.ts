@@ -327,3 +327,40 @@ describe("prototype keys in JSON input (item 11)", () => {
     expect(await farthestExpiry(extension.id)).toBeGreaterThan(Date.now());
   });
 });
+
+describe("client mistakes are 4xx, never 500 (item 12)", () => {
+  it("numeric overflows, NUL characters, a persisted-query hash mismatch", async () => {
+    const ext = await createExtension(ts, tenantId);
+    const gql = (body: unknown, key: string | null = keys.tenantAdmin) => ts.http("/graphql", { key, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const cases: Array<[string, () => Promise<Response>]> = [
+      ["REST page beyond int32", () => ts.http(`/api/extensions?tenant_id=${tenantId}&page=9999999999`, { key: keys.tenantAdmin })],
+      ["REST per_page beyond int32", () => ts.http(`/api/extensions?tenant_id=${tenantId}&per_page=9999999999`, { key: keys.tenantAdmin })],
+      ["REST voicemail listing page", () => ts.http(`/api/extensions/${ext.id}/voicemail?page=9999999999&per_page=100`, { key: keys.tenantAdmin })],
+      ["REST id beyond bigint", () => ts.http(`/api/extensions/99999999999999999999999`, { key: keys.tenantAdmin })],
+      ["GraphQL maxExtensions beyond int32", () => gql({ query: `mutation { createTenant(input: { name: "o", slug: "o-${Date.now()}", sipDomain: "o${Date.now()}.pbx.test", maxExtensions: 99999999999 }) { id } }` }, ts.adminKey)],
+      ["GraphQL maxExtensions as a variable beyond int32", () => gql({ query: "mutation($m: Int!) { updateTenant(id: 1, input: { maxExtensions: $m }) { id } }", variables: { m: 1e12 } }, ts.adminKey)],
+      ["GraphQL first beyond int32", () => gql({ query: `{ extensions(tenantId: ${tenantId}, first: 99999999999) { totalCount } }` })],
+      ["CSV extension number with NUL", () => ts.http(`/api/extensions/import?tenant_id=${tenantId}&dry_run=true`, { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "text/csv" }, body: "extension_number,secret\n12\u00003,abcdefgh12345\n" })],
+      ["GraphQL CSV extension number with NUL", () => gql({ query: IMPORT_MUTATION, variables: { t: tenantId, d: "extension_number,secret\n12\u00003,abcdefgh12345\n" } })],
+      ["REST create with NUL", () => ts.http(`/api/extensions`, { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tenant_id: tenantId, extension_number: "1\u00002", secret: "abcdefgh12345", display_name: "a\u0000b" }) })],
+      ["GraphQL search with NUL", () => gql({ query: `{ extensions(tenantId: ${tenantId}, search: "a\\u0000b") { totalCount } }` })],
+      ["credentials domain with NUL", () => ts.http(`/api/engine/credentials?domain=a%00b&username=1001`, { key: keys.ingest })],
+      ["credentials username with NUL", () => ts.http(`/api/engine/credentials?domain=x.pbx.test&username=10%0001`, { key: keys.ingest })],
+      ["event tenant_id beyond int32", () => ts.http("/api/events", { key: keys.ingest, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "registration", action: "register", tenant_id: 99999999999, extension: "1", contact: "sip:1@192.0.2.1", transport: "udp", expires: 60 }) })],
+      ["event queue call with huge wait", () => ts.http("/api/events", { key: keys.ingest, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "call", action: "start", tenant_id: Number(tenantId), call_id: "c-huge", extension: ext.extensionNumber, direction: "inbound", caller_number: "1", callee_number: "2", occurred_at: "275760-09-13T00:00:00Z" }) })],
+      ["voicemail tenant_id beyond int32", () => { const f = new FormData(); f.append("tenant_id", "99999999999"); f.append("extension", "1"); f.append("message_id", "m1"); f.append("audio", new Blob([Buffer.from("RIFF0000WAVEfmt ")], { type: "audio/wav" }), "a.wav"); return ts.http("/api/voicemail", { key: keys.ingest, method: "POST", body: f }); }],
+      ["voicemail duration beyond int32", () => { const f = new FormData(); f.append("tenant_id", tenantId); f.append("extension", ext.extensionNumber); f.append("message_id", "m2"); f.append("duration_seconds", "99999999999"); f.append("audio", new Blob([Buffer.from("RIFF0000WAVEfmt ")], { type: "audio/wav" }), "a.wav"); return ts.http("/api/voicemail", { key: keys.ingest, method: "POST", body: f }); }],
+      ["persisted query hash mismatch", () => gql({ query: "{ __typename }", extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } })],
+      ["persisted query hash only", () => gql({ extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } })],
+    ];
+    const answers: Array<[string, number]> = [];
+    for (const [name, send] of cases) {
+      const res = await send();
+      const text = await res.text();
+      const errors = text.startsWith("{") ? (JSON.parse(text) as { errors?: unknown }).errors : undefined;
+      const graphqlCodes = Array.isArray(errors) ? errors.map((e: { extensions?: { code?: string } }) => e.extensions?.code) : [];
+      answers.push([name, res.status >= 500 || graphqlCodes.includes("INTERNAL_SERVER_ERROR") ? 500 : 400]);
+    }
+    expect(answers).toEqual(cases.map(([name]) => [name, 400]));
+  });
+});
