@@ -364,3 +364,21 @@ describe("client mistakes are 4xx, never 500 (item 12)", () => {
     expect(answers).toEqual(cases.map(([name]) => [name, 400]));
   });
 });
+
+describe("Range: bytes=-N longer than the audio (item 12)", () => {
+  it("answers 206 with the whole audio, as RFC 9110 says, instead of 416", async () => {
+    const extension = await createExtension(ts, tenantId, { voicemailEnabled: true });
+    const boundary = "----range" + randomBytes(4).toString("hex");
+    const deposit = await ts.http("/api/voicemail", { key: keys.ingest, method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: voicemailBody(boundary, extension.extensionNumber) });
+    expect(deposit.status).toBe(201);
+    const { data } = (await deposit.json()) as { data: { id: number; size_bytes: number } };
+    const size = data.size_bytes;
+    const whole = Buffer.from(await (await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer })).arrayBuffer());
+    for (const n of [size, size + 1, size * 10, 99_999_999_999_999]) {
+      const res = await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer, headers: { range: `bytes=-${n}` } });
+      expect({ n, status: res.status, range: res.headers.get("content-range") }).toEqual({ n, status: 206, range: `bytes 0-${size - 1}/${size}` });
+      expect(Buffer.from(await res.arrayBuffer()).equals(whole)).toBe(true);
+    }
+    expect((await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer, headers: { range: "bytes=-0" } })).status).toBe(416);
+  });
+});
