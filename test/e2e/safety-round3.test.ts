@@ -382,3 +382,41 @@ describe("Range: bytes=-N longer than the audio (item 12)", () => {
     expect((await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer, headers: { range: "bytes=-0" } })).status).toBe(416);
   });
 });
+
+describe("revocation and tenant deletion take effect at once on every instance (item 12)", () => {
+  const whoAmI = (server: TestServer, key: string) => server.http("/graphql", { key, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ me { role } }" }) });
+  const restList = (server: TestServer, key: string) => server.http("/api/extensions", { key });
+
+  async function check(other: TestServer): Promise<void> {
+    // A deleted tenant's key, just used (so cached) on the other instance.
+    const tenant = await createTenant(ts);
+    const tenantKey = await createKey(ts, "TENANT_ADMIN", tenant.id);
+    expect((await whoAmI(other, tenantKey)).status).toBe(200);
+    expect((await restList(other, tenantKey)).status).toBe(200);
+    const deleted = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `mutation { deleteTenant(id: ${tenant.id}, force: true) }` }) });
+    expect(((await deleted.json()) as { errors?: unknown }).errors).toBeUndefined();
+    expect((await restList(other, tenantKey)).status).toBe(401);
+    expect(((await (await whoAmI(other, tenantKey)).json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    // A revoked key, just used on the other instance.
+    const viewer = await createKey(ts, "VIEWER", tenantId);
+    expect((await restList(other, viewer)).status).toBe(200);
+    const [row] = await ts.server.db.dataSource.query(`SELECT id FROM api_key WHERE revoked_at IS NULL ORDER BY id DESC LIMIT 1`);
+    const revoked = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `mutation { revokeApiKey(id: ${(row as { id: number }).id}) }` }) });
+    expect(((await revoked.json()) as { errors?: unknown }).errors).toBeUndefined();
+    expect((await restList(other, viewer)).status).toBe(401);
+  }
+
+  it("on this instance", async () => {
+    await check(ts);
+  });
+
+  const real = requireReal("redis") && requireReal("postgres");
+  (real ? it : it.skip)("on another instance sharing the database and Redis", async () => {
+    const other = await startTestServer({ shareSchemaOf: ts });
+    try {
+      await check(other);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
+});
