@@ -420,3 +420,54 @@ describe("revocation and tenant deletion take effect at once on every instance (
     }
   }, 60_000);
 });
+
+describe("a secret-bearing input sent as a string is never echoed (item 12)", () => {
+  const SECRET = "Str1ng-S3cret-Echo";
+  const documents = [
+    ["mutation C($i: CreateExtensionInput!) { createExtension(input: $i) { id } }", (v: unknown) => ({ i: v })],
+    ["mutation U($id: ID!, $i: UpdateExtensionInput!) { updateExtension(id: $id, input: $i) { id } }", (v: unknown) => ({ id: "1", i: v })],
+  ] as const;
+  const values = [`tenantId=1 extensionNumber=3007 secret=${SECRET}`, [`secret=${SECRET}`], { tenantId: 1, extensionNumber: 3007, secret: SECRET, bogus: SECRET }, `{"secret":"${SECRET}"}`, 42];
+
+  it("over HTTP", async () => {
+    for (const [query, vars] of documents) {
+      for (const value of values) {
+        for (const accept of ["application/json", "application/graphql-response+json"]) {
+          const res = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify({ query, variables: vars(value) }) });
+          const text = await res.text();
+          expect(res.status).toBeLessThan(500);
+          expect(text).toContain("BAD_USER_INPUT");
+          expect(text).not.toContain(SECRET);
+        }
+      }
+    }
+  });
+
+  it("over WebSocket", async () => {
+    const WebSocket = (await import("ws")).default;
+    const socket = new WebSocket(ts.wsUrl, "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ts.adminKey}` } }));
+    await new Promise((resolve) => socket.once("message", resolve));
+    let n = 0;
+    for (const [query, vars] of documents) {
+      for (const value of values) {
+        const id = String(++n);
+        const answer = new Promise<string>((resolve) => {
+          const on = (data: Buffer) => {
+            const text = String(data);
+            if ((JSON.parse(text) as { id?: string }).id !== id) return;
+            socket.off("message", on);
+            resolve(text);
+          };
+          socket.on("message", on);
+        });
+        socket.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables: vars(value) } }));
+        const text = await answer;
+        expect(text).toContain("BAD_USER_INPUT");
+        expect(text).not.toContain(SECRET);
+      }
+    }
+    socket.close();
+  });
+});
