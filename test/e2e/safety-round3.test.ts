@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createExtension, createKey, createTenant } from "../support/factories";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { spawnServer, type ServerProcess } from "../support/process";
+import { waitFor } from "../support/wait";
 import { createTestSchema, dropTestSchema, startTestServer, type TestServer } from "../support/server";
 
 /**
@@ -126,9 +127,18 @@ describe("the process guard (item 1): a failure in a request never ends the proc
       await hitCrashingShapes(server.url, 3);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       expect(server.child.exitCode).toBeNull();
-      const lines = server.output().split("\n").filter((line) => line.startsWith("{"));
-      const logged = lines.map((line) => JSON.parse(line) as { requestId?: string; msg?: string }).filter((l) => l.requestId?.startsWith("guard-"));
-      expect(logged.map((l) => l.requestId).sort()).toEqual(["guard-exception-0", "guard-exception-1", "guard-exception-2", "guard-rejection-0", "guard-rejection-1", "guard-rejection-2"]);
+      // The log reaches this process through a pipe, after the answers: wait for its lines.
+      const loggedIds = () =>
+        server
+          .output()
+          .split("\n")
+          .filter((line) => line.startsWith("{") && line.endsWith("}"))
+          .map((line) => (JSON.parse(line) as { requestId?: string }).requestId)
+          .filter((id): id is string => Boolean(id?.startsWith("guard-")))
+          .sort();
+      await waitFor("the guard's log lines", () => loggedIds().length >= 6);
+      expect(loggedIds()).toEqual(["guard-exception-0", "guard-exception-1", "guard-exception-2", "guard-rejection-0", "guard-rejection-1", "guard-rejection-2"]);
+      const lines = server.output().split("\n");
       // The compiled-read crash of item 1 is fixed at its root: nothing unhandled reached the guard.
       expect(lines.filter((line) => line.includes("Unauthenticated"))).toEqual([]);
     } finally {
