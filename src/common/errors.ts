@@ -78,3 +78,17 @@ export function pgConstraint(error: unknown): string | undefined {
   const c = e?.driverError?.constraint ?? e?.constraint;
   return typeof c === "string" ? c : undefined;
 }
+
+/**
+ * PostgreSQL's refusals of a value as sent: a NUL or an invalid byte sequence in text (22021,
+ * 22P05), a number or a date out of its column's range (22003, 22008), text that is not the
+ * column's type (22P02). They are the client's mistake whatever path carried the value, so they
+ * answer BAD_USER_INPUT (REST 422), never a 500.
+ */
+const PG_VALUE_REFUSALS = new Set(["22021", "22P05", "22003", "22008", "22P02"]);
+
+export function valueRefusal(error: unknown): AppError | null {
+  const code = pgErrorCode(error);
+  if (code === undefined || !PG_VALUE_REFUSALS.has(code)) return null;
+  return new AppError(ErrorCode.BAD_USER_INPUT, "A value is out of range, or holds a character that cannot be stored (such as NUL).");
+}

@@ -68,12 +68,26 @@ function replaceToken(text: string, value: string): string {
 }
 
 /**
+ * graphql-js prints the whole value of a variable that does not coerce. A secret-bearing input
+ * sent as one string (`$i` = "tenantId=1 extensionNumber=3007 secret=…") names no field to redact
+ * by, so no variable's value is ever echoed: the message keeps the variable, the path and the
+ * reason, and every place the value appears says [redacted].
+ */
+function redactVariableValue(message: string): string {
+  const m = /^Variable "\$[_A-Za-z][_0-9A-Za-z]*" got invalid value /.exec(message);
+  if (!m) return message;
+  const start = m[0].length;
+  const value = message.slice(start, valueEnd(message, start));
+  return value === REDACTED ? message : replaceToken(message, value);
+}
+
+/**
  * Redacts the write-only values a message prints: every `name: value` (inspect or JSON style) whose
  * name is sensitive, and the value graphql-js reports as invalid at a sensitive path
  * (`got invalid value X at "input.secret"; … X`), wherever X appears again.
  */
 export function redactMessage(message: string): string {
-  let text = message;
+  let text = redactVariableValue(message);
   // 1. Objects printed with their fields: `secret: "…"`, `"secret": "…"`.
   const pair = /(["']?)([A-Za-z_][A-Za-z0-9_]*)\1\s*:\s*/g;
   let out = "";

@@ -1,7 +1,7 @@
 import type { GraphQLFormattedError } from "graphql";
 import { GraphQLError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
-import { AppError, ErrorCode } from "../common/errors";
+import { AppError, ErrorCode, valueRefusal } from "../common/errors";
 import type { Logger } from "../common/logger";
 import { redactLiteralAt, redactMessage, redactVariableInSource } from "../common/redact";
 
@@ -40,7 +40,8 @@ export function safeMessage(message: string, error: unknown): string {
  */
 export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const unwrapped = unwrapResolverError(error);
+    const original = valueRefusal(unwrapped) ?? unwrapped;
     if (original instanceof AppError) {
       return { message: safeMessage(original.message, original), locations: formatted.locations, path: formatted.path, extensions: appErrorExtensions(original) };
     }
@@ -49,6 +50,15 @@ export function createFormatError(log: Logger) {
       const message = safeMessage(formatted.message, error instanceof GraphQLError ? error : original);
       log.debug({ code, message }, "client error in GraphQL operation");
       return { message, locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
+    // A refusal of the request itself that Apollo raises with an HTTP status but no code (a
+    // persisted query whose hash does not match its text): the client's mistake, so BAD_REQUEST.
+    const status = original instanceof GraphQLError ? (original.extensions?.http as { status?: unknown } | undefined)?.status : undefined;
+    // (Apollo has already filled in INTERNAL_SERVER_ERROR as the code of an error that had none.)
+    if (original instanceof GraphQLError && original.extensions?.code === undefined && typeof status === "number" && status >= 400 && status < 500) {
+      const message = safeMessage(formatted.message, original);
+      log.debug({ message }, "client error in GraphQL request");
+      return { message, locations: formatted.locations, path: formatted.path, extensions: { code: "BAD_REQUEST" } };
     }
     log.error({ err: original }, "unexpected error in GraphQL operation");
     return {

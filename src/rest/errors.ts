@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
-import { AppError, ErrorCode, HTTP_STATUS, type FieldErrors } from "../common/errors";
+import { AppError, ErrorCode, HTTP_STATUS, valueRefusal, type FieldErrors } from "../common/errors";
 import type { Logger } from "../common/logger";
 
 /** extensionNumber → extension_number: service field names as the REST body spells them. */
@@ -30,6 +30,7 @@ export function restErrors(log: Logger): ErrorRequestHandler {
     // Refused before its body was read (a streamed import stopped at a bad line): the unread rest
     // makes the connection unusable, so say so rather than let the client reuse it into a reset.
     if (!req.complete) res.setHeader("Connection", "close");
+    error = valueRefusal(error) ?? error;
     if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
     if (error instanceof AppError) {
       if (error.fields) return void res.status(422).json({ message: error.message, errors: snakeFields(error.fields) });

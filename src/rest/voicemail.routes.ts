@@ -45,7 +45,10 @@ async function sendAudio(req: Request, res: Response, ctx: RequestContext, row: 
   res.setHeader("Accept-Ranges", "bytes");
   res.setHeader("Cache-Control", "private, no-cache");
   if (req.headers.range !== undefined) {
-    const ranges = req.range(size);
+    // RFC 9110 §14.1.2: a suffix longer than the representation selects all of it (range-parser
+    // takes it for unsatisfiable).
+    const suffix = /^\s*bytes\s*=\s*-\s*([0-9]+)\s*$/i.exec(req.headers.range);
+    const ranges = suffix && Number(suffix[1]) > size && size > 0 ? Object.assign([{ start: 0, end: size - 1 }], { type: "bytes" }) : req.range(size);
     if (ranges === -1) {
       res.setHeader("Content-Range", `bytes */${size}`);
       return void res.status(416).json({ message: "The requested range is not satisfiable." });

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createExtension, createKey, createTenant } from "../support/factories";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { spawnServer, type ServerProcess } from "../support/process";
+import { waitFor } from "../support/wait";
 import { createTestSchema, dropTestSchema, startTestServer, type TestServer } from "../support/server";
 
 /**
@@ -126,9 +127,18 @@ describe("the process guard (item 1): a failure in a request never ends the proc
       await hitCrashingShapes(server.url, 3);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       expect(server.child.exitCode).toBeNull();
-      const lines = server.output().split("\n").filter((line) => line.startsWith("{"));
-      const logged = lines.map((line) => JSON.parse(line) as { requestId?: string; msg?: string }).filter((l) => l.requestId?.startsWith("guard-"));
-      expect(logged.map((l) => l.requestId).sort()).toEqual(["guard-exception-0", "guard-exception-1", "guard-exception-2", "guard-rejection-0", "guard-rejection-1", "guard-rejection-2"]);
+      // The log reaches this process through a pipe, after the answers: wait for its lines.
+      const loggedIds = () =>
+        server
+          .output()
+          .split("\n")
+          .filter((line) => line.startsWith("{") && line.endsWith("}"))
+          .map((line) => (JSON.parse(line) as { requestId?: string }).requestId)
+          .filter((id): id is string => Boolean(id?.startsWith("guard-")))
+          .sort();
+      await waitFor("the guard's log lines", () => loggedIds().length >= 6);
+      expect(loggedIds()).toEqual(["guard-exception-0", "guard-exception-1", "guard-exception-2", "guard-rejection-0", "guard-rejection-1", "guard-rejection-2"]);
+      const lines = server.output().split("\n");
       // The compiled-read crash of item 1 is fixed at its root: nothing unhandled reached the guard.
       expect(lines.filter((line) => line.includes("Unauthenticated"))).toEqual([]);
     } finally {
@@ -325,5 +335,149 @@ describe("prototype keys in JSON input (item 11)", () => {
     }
     expect(await farthestExpiry(extension.id)).toBeLessThan(week);
     expect(await farthestExpiry(extension.id)).toBeGreaterThan(Date.now());
+  });
+});
+
+describe("client mistakes are 4xx, never 500 (item 12)", () => {
+  it("numeric overflows, NUL characters, a persisted-query hash mismatch", async () => {
+    const ext = await createExtension(ts, tenantId);
+    const gql = (body: unknown, key: string | null = keys.tenantAdmin) => ts.http("/graphql", { key, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const cases: Array<[string, () => Promise<Response>]> = [
+      ["REST page beyond int32", () => ts.http(`/api/extensions?tenant_id=${tenantId}&page=9999999999`, { key: keys.tenantAdmin })],
+      ["REST per_page beyond int32", () => ts.http(`/api/extensions?tenant_id=${tenantId}&per_page=9999999999`, { key: keys.tenantAdmin })],
+      ["REST voicemail listing page", () => ts.http(`/api/extensions/${ext.id}/voicemail?page=9999999999&per_page=100`, { key: keys.tenantAdmin })],
+      ["REST id beyond bigint", () => ts.http(`/api/extensions/99999999999999999999999`, { key: keys.tenantAdmin })],
+      ["GraphQL maxExtensions beyond int32", () => gql({ query: `mutation { createTenant(input: { name: "o", slug: "o-${Date.now()}", sipDomain: "o${Date.now()}.pbx.test", maxExtensions: 99999999999 }) { id } }` }, ts.adminKey)],
+      ["GraphQL maxExtensions as a variable beyond int32", () => gql({ query: "mutation($m: Int!) { updateTenant(id: 1, input: { maxExtensions: $m }) { id } }", variables: { m: 1e12 } }, ts.adminKey)],
+      ["GraphQL first beyond int32", () => gql({ query: `{ extensions(tenantId: ${tenantId}, first: 99999999999) { totalCount } }` })],
+      ["CSV extension number with NUL", () => ts.http(`/api/extensions/import?tenant_id=${tenantId}&dry_run=true`, { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "text/csv" }, body: "extension_number,secret\n12\u00003,abcdefgh12345\n" })],
+      ["GraphQL CSV extension number with NUL", () => gql({ query: IMPORT_MUTATION, variables: { t: tenantId, d: "extension_number,secret\n12\u00003,abcdefgh12345\n" } })],
+      ["REST create with NUL", () => ts.http(`/api/extensions`, { key: keys.tenantAdmin, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ tenant_id: tenantId, extension_number: "1\u00002", secret: "abcdefgh12345", display_name: "a\u0000b" }) })],
+      ["GraphQL search with NUL", () => gql({ query: `{ extensions(tenantId: ${tenantId}, search: "a\\u0000b") { totalCount } }` })],
+      ["credentials domain with NUL", () => ts.http(`/api/engine/credentials?domain=a%00b&username=1001`, { key: keys.ingest })],
+      ["credentials username with NUL", () => ts.http(`/api/engine/credentials?domain=x.pbx.test&username=10%0001`, { key: keys.ingest })],
+      ["event tenant_id beyond int32", () => ts.http("/api/events", { key: keys.ingest, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "registration", action: "register", tenant_id: 99999999999, extension: "1", contact: "sip:1@192.0.2.1", transport: "udp", expires: 60 }) })],
+      ["event queue call with huge wait", () => ts.http("/api/events", { key: keys.ingest, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type: "call", action: "start", tenant_id: Number(tenantId), call_id: "c-huge", extension: ext.extensionNumber, direction: "inbound", caller_number: "1", callee_number: "2", occurred_at: "275760-09-13T00:00:00Z" }) })],
+      ["voicemail tenant_id beyond int32", () => { const f = new FormData(); f.append("tenant_id", "99999999999"); f.append("extension", "1"); f.append("message_id", "m1"); f.append("audio", new Blob([Buffer.from("RIFF0000WAVEfmt ")], { type: "audio/wav" }), "a.wav"); return ts.http("/api/voicemail", { key: keys.ingest, method: "POST", body: f }); }],
+      ["voicemail duration beyond int32", () => { const f = new FormData(); f.append("tenant_id", tenantId); f.append("extension", ext.extensionNumber); f.append("message_id", "m2"); f.append("duration_seconds", "99999999999"); f.append("audio", new Blob([Buffer.from("RIFF0000WAVEfmt ")], { type: "audio/wav" }), "a.wav"); return ts.http("/api/voicemail", { key: keys.ingest, method: "POST", body: f }); }],
+      ["persisted query hash mismatch", () => gql({ query: "{ __typename }", extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } })],
+      ["persisted query hash only", () => gql({ extensions: { persistedQuery: { version: 1, sha256Hash: "0".repeat(64) } } })],
+    ];
+    const answers: Array<[string, number]> = [];
+    for (const [name, send] of cases) {
+      const res = await send();
+      const text = await res.text();
+      const errors = text.startsWith("{") ? (JSON.parse(text) as { errors?: unknown }).errors : undefined;
+      const graphqlCodes = Array.isArray(errors) ? errors.map((e: { extensions?: { code?: string } }) => e.extensions?.code) : [];
+      answers.push([name, res.status >= 500 || graphqlCodes.includes("INTERNAL_SERVER_ERROR") ? 500 : 400]);
+    }
+    expect(answers).toEqual(cases.map(([name]) => [name, 400]));
+  });
+});
+
+describe("Range: bytes=-N longer than the audio (item 12)", () => {
+  it("answers 206 with the whole audio, as RFC 9110 says, instead of 416", async () => {
+    const extension = await createExtension(ts, tenantId, { voicemailEnabled: true });
+    const boundary = "----range" + randomBytes(4).toString("hex");
+    const deposit = await ts.http("/api/voicemail", { key: keys.ingest, method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body: voicemailBody(boundary, extension.extensionNumber) });
+    expect(deposit.status).toBe(201);
+    const { data } = (await deposit.json()) as { data: { id: number; size_bytes: number } };
+    const size = data.size_bytes;
+    const whole = Buffer.from(await (await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer })).arrayBuffer());
+    for (const n of [size, size + 1, size * 10, 99_999_999_999_999]) {
+      const res = await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer, headers: { range: `bytes=-${n}` } });
+      expect({ n, status: res.status, range: res.headers.get("content-range") }).toEqual({ n, status: 206, range: `bytes 0-${size - 1}/${size}` });
+      expect(Buffer.from(await res.arrayBuffer()).equals(whole)).toBe(true);
+    }
+    expect((await ts.http(`/api/voicemail/${data.id}/audio`, { key: keys.viewer, headers: { range: "bytes=-0" } })).status).toBe(416);
+  });
+});
+
+describe("revocation and tenant deletion take effect at once on every instance (item 12)", () => {
+  const whoAmI = (server: TestServer, key: string) => server.http("/graphql", { key, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ me { role } }" }) });
+  const restList = (server: TestServer, key: string) => server.http("/api/extensions", { key });
+
+  async function check(other: TestServer): Promise<void> {
+    // A deleted tenant's key, just used (so cached) on the other instance.
+    const tenant = await createTenant(ts);
+    const tenantKey = await createKey(ts, "TENANT_ADMIN", tenant.id);
+    expect((await whoAmI(other, tenantKey)).status).toBe(200);
+    expect((await restList(other, tenantKey)).status).toBe(200);
+    const deleted = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `mutation { deleteTenant(id: ${tenant.id}, force: true) }` }) });
+    expect(((await deleted.json()) as { errors?: unknown }).errors).toBeUndefined();
+    expect((await restList(other, tenantKey)).status).toBe(401);
+    expect(((await (await whoAmI(other, tenantKey)).json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe("UNAUTHENTICATED");
+    // A revoked key, just used on the other instance.
+    const viewer = await createKey(ts, "VIEWER", tenantId);
+    expect((await restList(other, viewer)).status).toBe(200);
+    const [row] = await ts.server.db.dataSource.query(`SELECT id FROM api_key WHERE revoked_at IS NULL ORDER BY id DESC LIMIT 1`);
+    const revoked = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: `mutation { revokeApiKey(id: ${(row as { id: number }).id}) }` }) });
+    expect(((await revoked.json()) as { errors?: unknown }).errors).toBeUndefined();
+    expect((await restList(other, viewer)).status).toBe(401);
+  }
+
+  it("on this instance", async () => {
+    await check(ts);
+  });
+
+  const real = requireReal("redis") && requireReal("postgres");
+  (real ? it : it.skip)("on another instance sharing the database and Redis", async () => {
+    const other = await startTestServer({ shareSchemaOf: ts });
+    try {
+      await check(other);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
+});
+
+describe("a secret-bearing input sent as a string is never echoed (item 12)", () => {
+  const SECRET = "Str1ng-S3cret-Echo";
+  const documents = [
+    ["mutation C($i: CreateExtensionInput!) { createExtension(input: $i) { id } }", (v: unknown) => ({ i: v })],
+    ["mutation U($id: ID!, $i: UpdateExtensionInput!) { updateExtension(id: $id, input: $i) { id } }", (v: unknown) => ({ id: "1", i: v })],
+  ] as const;
+  const values = [`tenantId=1 extensionNumber=3007 secret=${SECRET}`, [`secret=${SECRET}`], { tenantId: 1, extensionNumber: 3007, secret: SECRET, bogus: SECRET }, `{"secret":"${SECRET}"}`, 42];
+
+  it("over HTTP", async () => {
+    for (const [query, vars] of documents) {
+      for (const value of values) {
+        for (const accept of ["application/json", "application/graphql-response+json"]) {
+          const res = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify({ query, variables: vars(value) }) });
+          const text = await res.text();
+          expect(res.status).toBeLessThan(500);
+          expect(text).toContain("BAD_USER_INPUT");
+          expect(text).not.toContain(SECRET);
+        }
+      }
+    }
+  });
+
+  it("over WebSocket", async () => {
+    const WebSocket = (await import("ws")).default;
+    const socket = new WebSocket(ts.wsUrl, "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ts.adminKey}` } }));
+    await new Promise((resolve) => socket.once("message", resolve));
+    let n = 0;
+    for (const [query, vars] of documents) {
+      for (const value of values) {
+        const id = String(++n);
+        const answer = new Promise<string>((resolve) => {
+          const on = (data: Buffer) => {
+            const text = String(data);
+            if ((JSON.parse(text) as { id?: string }).id !== id) return;
+            socket.off("message", on);
+            resolve(text);
+          };
+          socket.on("message", on);
+        });
+        socket.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables: vars(value) } }));
+        const text = await answer;
+        expect(text).toContain("BAD_USER_INPUT");
+        expect(text).not.toContain(SECRET);
+      }
+    }
+    socket.close();
   });
 });

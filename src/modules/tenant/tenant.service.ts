@@ -6,6 +6,7 @@ import type { RequestContext } from "../../context/request-context";
 import { transactional } from "../../db/transaction";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import type { ExtensionCredentials } from "../extension/extension-credentials";
+import { API_KEY_REVOKED_TOPIC } from "../../subscriptions/topics";
 import { Tenant } from "./tenant.entity";
 import { CreateTenantInput, UpdateTenantInput } from "./tenant.inputs";
 
@@ -89,7 +90,7 @@ export class TenantService {
     requireRole(ctx, Role.ADMIN);
     const id = parseId(rawId);
     if (id === null) throw notFound("Tenant");
-    return transactional(ctx, async (tx) => {
+    const keyIds = await transactional(ctx, async (tx) => {
       const tenant = await tx.manager.findOne(Tenant, { where: { id }, lock: { mode: "pessimistic_write" } });
       if (!tenant) throw notFound("Tenant");
       if (!force) {
@@ -98,10 +99,16 @@ export class TenantService {
           throw conflict(`The tenant still has ${count} extensions; delete them first or pass force.`, { extensions: count });
         }
       }
+      // Its keys go with it: every instance must stop accepting them at once, not when its cache expires.
+      const keys: Array<{ id: number }> = await tx.manager.query(`SELECT id FROM api_key WHERE tenant_id = $1`, [id]);
       await tx.manager.delete(Tenant, { id });
       await recordAudit(tx, { tenantId: id, action: "tenant.deleted", entityType: "tenant", entityId: id, changes: deletedChanges(tenantSnapshot(tenant)) });
-      return id;
+      return keys.map((key) => key.id);
     });
+    ctx.services.apiKeys.invalidateCache();
+    // As a revocation: every instance drops its cached look-ups and closes these keys' WebSockets.
+    for (const apiKeyId of keyIds) await ctx.pubsub.publish(API_KEY_REVOKED_TOPIC, { apiKeyId });
+    return id;
   }
 
   /** Loads one tenant, locked for the rest of the caller's transaction. */
