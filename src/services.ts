@@ -19,6 +19,9 @@ import { EventLog } from "./events/event-log";
 import type { PubSubEngine } from "./events/pubsub";
 import { WebhookService } from "./modules/webhook/webhook.service";
 import { VoicemailService } from "./modules/voicemail/voicemail.service";
+import { PhoneNumberService } from "./modules/phone-number/phone-number.service";
+import { TrunkService } from "./modules/trunk/trunk.service";
+import { OutboundRouteService } from "./modules/outbound-route/outbound-route.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -40,6 +43,9 @@ export interface Services {
   events: EventLog;
   webhooks: WebhookService;
   voicemail: VoicemailService;
+  phoneNumbers: PhoneNumberService;
+  trunks: TrunkService;
+  outboundRoutes: OutboundRouteService;
 }
 
 export interface ServiceDeps {
@@ -81,5 +87,8 @@ export function createServices(deps: ServiceDeps): Services {
     events,
     webhooks,
     voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
+    phoneNumbers: new PhoneNumberService(),
+    trunks: new TrunkService(deps.secretBox),
+    outboundRoutes: new OutboundRouteService(),
   };
 }

@@ -13,6 +13,11 @@ export const ENGINE_VIEWS: readonly string[] = [
   // the change signal it polls, and the table versions Kamailio modules check (src/engine/engine-sync.ts)
   "engine_config",
   "version",
+  // trunks, numbers and outbound routes (deploy/kamailio/routes/trunks.cfg)
+  "engine_trunk_address",
+  "engine_number",
+  "engine_outbound_route",
+  "engine_uacreg",
 ];
 
 export interface EngineRoleOptions {

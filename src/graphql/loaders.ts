@@ -17,6 +17,7 @@ import { readRows } from "../db/read";
 import type { Webhook } from "../modules/webhook/webhook.types";
 
 const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions", timezone,
+  default_caller_id_number AS "defaultCallerIdNumber", max_outbound_calls AS "maxOutboundCalls",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Loads rows by id with one `= ANY($1)` query per batch, answering in key order. */
