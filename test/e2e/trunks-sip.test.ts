@@ -36,6 +36,8 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
   let did: string;
   let didId: string;
   let national: { id: string };
+  let trunkA: { id: string };
+  let trunkB: { id: string };
   let seq = 0;
   const uniqDid = () => `+4420${String(Date.now() % 100_000).padStart(5, "0")}${String(++seq).padStart(3, "0")}`;
 
@@ -55,6 +57,7 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
     const trunk = async (name: string, carrier: SippServer) =>
       (await ts.ok(CreateTrunkDocument, { input: { name, host: carrier.ip, port: carrier.port, inboundAddresses: [`${carrier.ip}/32`] } })).createTrunk;
     const [a, b] = [await trunk("Carrier A", answering), await trunk("Carrier B (503)", refusing)];
+    [trunkA, trunkB] = [a, b];
     const route = (name: string, priority: number, match: string, transform: string, callClass: string, trunkIds: string[]) =>
       ts.ok(CreateOutboundRouteDocument, { input: { tenantId: tenant.id, name, priority, match, transform, callClass: callClass as never, trunkIds } });
     national = (await route("National", 10, "^0([1-9][0-9]{8,9})$", "+44\\1", "NATIONAL", [b.id, a.id])).createOutboundRoute;
@@ -73,7 +76,8 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
 
   const call = (from: string, dialled: string, holdMs = 300) =>
     sippCall(`127.0.0.1:${kamailio.port}`, SIPP.phoneCall, [from, tenant.sipDomain, `[authentication username=${from} password=secret-${from}-long]`, dialled, String(holdMs)], PHONES);
-  const cdrsOf = async (predicate: (c: { callId: string; direction: string; calleeNumber?: string | null }) => boolean, count = 1) =>
+  type CdrNode = Awaited<ReturnType<typeof ts.ok<import("../graphql/generated").CdrsQuery, import("../graphql/generated").CdrsQueryVariables>>>["cdrs"]["nodes"][number];
+  const cdrsOf = async (predicate: (c: CdrNode) => boolean, count = 1): Promise<CdrNode[]> =>
     waitFor("the call's CDRs", async () => {
       const { cdrs } = await ts.ok(CdrsDocument, { tenantId: tenant.id, filter: {}, first: 100 });
       const found = cdrs.nodes.filter(predicate);
@@ -91,7 +95,18 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
     expect(header(invite, "From")).toContain(`sip:${did}@${tenant.sipDomain}`);
     expect(header(invite, "P-Asserted-Identity")).toBe(`<sip:${did}@${tenant.sipDomain}>`);
     const [cdr] = await cdrsOf((c) => c.direction === "OUTBOUND" && c.calleeNumber === "+442071234567");
-    expect(cdr).toMatchObject({ extensionNumber: "1001", callerNumber: "1001", disposition: "ANSWERED" });
+    // The leg went out through Carrier A (after B refused): the CDR names the trunk that carried it.
+    expect(cdr).toMatchObject({
+      extensionNumber: "1001",
+      callerNumber: "1001",
+      disposition: "ANSWERED",
+      phoneNumber: did,
+      externalNumber: "+442071234567",
+      trunk: { id: trunkA.id, name: "Carrier A" },
+    });
+    const byTrunk = await ts.ok(CdrsDocument, { tenantId: tenant.id, filter: { trunkId: trunkA.id, phoneNumber: did } });
+    expect(byTrunk.cdrs.nodes.map((c) => c.id)).toContain(cdr.id);
+    expect((await ts.ok(CdrsDocument, { tenantId: tenant.id, filter: { trunkId: trunkB.id } })).cdrs.nodes).toEqual([]);
   });
 
   it("a class the extension may not use never reaches a carrier (403); an emergency number from the same restricted extension goes out", async () => {
@@ -120,7 +135,17 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
       const untrustedUnknown = await sippCall(`127.0.0.1:${kamailio.port}`, SIPP.carrierCalls, ["+442079999999", "+447700900123", "0"], UNTRUSTED);
       expect([untrusted.status, untrustedUnknown.status]).toEqual([403, 403]);
       const legs = await cdrsOf((c) => c.direction === "INBOUND", 2);
-      expect(legs[0]).toMatchObject({ extensionNumber: "1001", callerNumber: "+447700900123", calleeNumber: did, disposition: "ANSWERED" });
+      for (const leg of legs) {
+        expect(leg).toMatchObject({
+          extensionNumber: "1001",
+          callerNumber: "+447700900123",
+          calleeNumber: did,
+          disposition: "ANSWERED",
+          phoneNumber: did,
+          externalNumber: "+447700900123",
+          trunk: { id: trunkA.id },
+        });
+      }
     } finally {
       await phone.stop();
     }
