@@ -105,3 +105,42 @@ export async function sippCall(target: string, scenario: string, fields: string[
 export function header(message: string, name: string): string {
   return new RegExp(`^${name}:\\s*(.*)$`, "mi").exec(message)?.[1]?.trim() ?? "";
 }
+
+/**
+ * A carrier's registrar (SIPp): challenges each REGISTER, checks the digest with verifyauth against
+ * username/password in realm, answers 200 when it holds and 403 when not.
+ */
+export function registrarScenario(dir: string, username: string, password: string, realm: string): string {
+  const file = path.join(dir, `registrar-${Date.now()}-${Math.random().toString(36).slice(2)}.xml`);
+  const reply = (status: string, extra = "") => `<![CDATA[
+      SIP/2.0 ${status}
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+${extra}      Content-Length: 0
+
+    ]]>`;
+  fs.writeFileSync(
+    file,
+    `<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="carrier registrar">
+  <recv request="REGISTER" />
+  <send>${reply("401 Unauthorized", `      WWW-Authenticate: Digest realm="${realm}", nonce="[pid][call_number]abcdef", algorithm=MD5\n`)}</send>
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="authvalid" username="${username}" password="${password}" />
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good" />
+  <send next="end">${reply("403 Forbidden")}</send>
+  <label id="good" />
+  <send>${reply("200 OK", "      [last_Contact:];expires=60\n      Expires: 60\n")}</send>
+  <label id="end" />
+</scenario>
+`,
+  );
+  return file;
+}

@@ -122,6 +122,8 @@ export interface KamailioOptions {
   streamKey: string;
   /** More -A defines (e.g. "CHILDREN=8"). */
   defines?: string[];
+  /** Define TRUNK_CONTACT as its own address: it registers the trunks that ask for it. */
+  registerTrunks?: boolean;
 }
 
 /**
@@ -138,6 +140,7 @@ export async function startKamailio(options: KamailioOptions): Promise<Kamailio>
     "-A", `REDIS_SERVER="name=events;addr=${redis.hostname};port=${redis.port || 6379}"`,
     "-A", `EVENTS_STREAM="${options.streamKey}"`,
     ...(options.defines ?? []).flatMap((d) => ["-A", d]),
+    ...(options.registerTrunks ? ["-A", `TRUNK_CONTACT="127.0.0.1:${port}"`] : []),
   ];
   const child = spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";

@@ -233,16 +233,20 @@ export class TrunkService {
   }
 
   /**
-   * The registration state the engine reports (ingestion, INGEST key): changes nothing when the trunk
-   * is gone, not registering, or already in that state. Returns whether it changed.
+   * The registration state the engine reports (ingestion): true when it changed, false when it was
+   * already so, null when there is no registering trunk with this id that the key may report on (a
+   * tenant-bound INGEST key: its own tenant's trunks only).
    */
-  async recordRegistration(tx: RequestContext, trunkId: number, state: TrunkRegistrationState): Promise<boolean> {
-    const [rows]: [unknown[]] = await tx.manager.query(
-      `UPDATE trunk SET registration_state = $2, registration_changed_at = now()
-        WHERE id = $1 AND register AND registration_state IS DISTINCT FROM $2 RETURNING id`,
-      [trunkId, state],
+  async recordRegistration(tx: RequestContext, trunkId: number, state: TrunkRegistrationState): Promise<boolean | null> {
+    const principal = requireRole(tx, Role.INGEST, Role.ADMIN);
+    const [trunk]: Array<{ tenantId: number | null; state: string | null }> = await tx.manager.query(
+      `SELECT tenant_id AS "tenantId", registration_state AS state FROM trunk WHERE id = $1 AND register FOR UPDATE`,
+      [trunkId],
     );
-    return rows.length > 0;
+    if (!trunk || (principal.tenantId !== null && principal.tenantId !== undefined && trunk.tenantId !== principal.tenantId)) return null;
+    if (trunk.state === state) return false;
+    await tx.manager.query(`UPDATE trunk SET registration_state = $2, registration_changed_at = now() WHERE id = $1`, [trunkId, state]);
+    return true;
   }
 
   /** Loads and locks a trunk the caller may change: a tenant key may not change a shared trunk (and sees others' as missing). */
