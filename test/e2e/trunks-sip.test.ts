@@ -151,6 +151,43 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
     }
   }, 60_000);
 
+  it("caps hold with concurrent calls: the tenant's maxOutboundCalls refuses one more (503), a full trunk hands the call to the next", async () => {
+    const [first, second] = await Promise.all([startSippServer(SIPP.carrierAnswers), startSippServer(SIPP.carrierAnswers)]);
+    try {
+      const mk = async (name: string, carrier: SippServer, maxChannels: number | null) =>
+        (await ts.ok(CreateTrunkDocument, { input: { tenantId: tenant.id, name, host: carrier.ip, port: carrier.port, inboundAddresses: [], maxChannels } })).createTrunk;
+      const [full, spare] = [await mk("Small", first, 1), await mk("Spare", second, null)];
+      await ts.ok(CreateOutboundRouteDocument, {
+        input: { tenantId: tenant.id, name: "Caps", priority: 5, match: "^09([0-9]{9})$", transform: "+449\\1", callClass: "NATIONAL", trunkIds: [full.id, spare.id] },
+      });
+      const held = (dialled: string) =>
+        sippCall(`127.0.0.1:${kamailio.port}`, SIPP.phoneCallHold, ["1001", tenant.sipDomain, "[authentication username=1001 password=secret-1001-long]", dialled], PHONES);
+
+      // Trunk cap: the first call holds the small trunk's one channel, the second goes to the spare.
+      const one = held("09111111111");
+      await waitFor("the first call on the small trunk", () => first.invites().length === 1 || undefined);
+      const two = await call("1001", "09222222222");
+      expect(two.status).toBe(200);
+      expect(second.invites().length).toBe(1);
+      expect(first.invites().length).toBe(1);
+      expect((await one).status).toBe(200);
+
+      // Tenant cap: with maxOutboundCalls 1, a second call while one is up is refused and reaches no carrier.
+      await ts.ok(UpdateTenantDocument, { id: tenant.id, input: { maxOutboundCalls: 1 } });
+      const three = held("09333333333");
+      await waitFor("the held call to reach a carrier", () => first.invites().length + second.invites().length === 3 || undefined);
+      const four = await call("1001", "09444444444");
+      expect(four.status).toBe(503);
+      expect(first.invites().length + second.invites().length).toBe(3);
+      expect((await three).status).toBe(200);
+      // Once it has ended, calls go out again.
+      expect((await call("1001", "09555555555")).status).toBe(200);
+    } finally {
+      await ts.ok(UpdateTenantDocument, { id: tenant.id, input: { maxOutboundCalls: 10 } });
+      await Promise.all([first.stop(), second.stop()]);
+    }
+  }, 60_000);
+
   it("a change over GraphQL applies to the next call within 2 s, without a restart", async () => {
     // Point the DID at HANGUP: the next carrier call is declined.
     await ts.ok(UpdatePhoneNumberDocument, { id: didId, input: { destination: { type: "HANGUP" } } });

@@ -12,6 +12,8 @@ import { freeUdpPort, stopProcess } from "./sip";
 const here = [path.resolve(__dirname, "sipp"), path.resolve(__dirname, "../../../test/support/sipp")].find((d) => fs.existsSync(path.join(d, "carrier-uas.xml")))!;
 export const SIPP = {
   phoneCall: path.join(here, "phone-call.xml"),
+  /** The same call held four seconds (for concurrency caps). */
+  phoneCallHold: path.join(here, "phone-call-hold.xml"),
   carrierAnswers: path.join(here, "carrier-uas.xml"),
   carrier503: path.join(here, "carrier-uas-503.xml"),
   carrierCalls: path.join(here, "carrier-uac.xml"),
