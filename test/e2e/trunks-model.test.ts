@@ -2,6 +2,9 @@ import {
   AuditLogDocument,
   CreateExtensionDocument,
   CreateOutboundRouteDocument,
+  CreateQueueDocument,
+  DeleteQueueDocument,
+  UpdateQueueDocument,
   CreatePhoneNumberDocument,
   CreateTrunkDocument,
   DeleteExtensionDocument,
@@ -20,7 +23,7 @@ import {
   UpdateTenantDocument,
   UpdateTrunkDocument,
 } from "../graphql/generated";
-import { createExtension, tenantWithKeys } from "../support/factories";
+import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { startTestServer, type GraphQLResponse, type TestServer } from "../support/server";
 
 /**
@@ -112,6 +115,18 @@ describe("numbers, trunks and outbound routes (GraphQL)", () => {
       expect(audit.auditLog.nodes[0]).toMatchObject({ action: "phone_number.updated", changes: { destination: ["EXTENSION:5202", "HANGUP"] } });
     });
 
+    it("a queue a number points at: deleteQueue is refused (CONFLICT) unless force; a renamed queue keeps the reference", async () => {
+      const { createQueue: queue } = await ts.ok(CreateQueueDocument, { input: { tenantId: a.tenant.id, name: "Support", number: "7701" } }, a.adminKey);
+      const number = did();
+      const { createPhoneNumber: n } = await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: a.tenant.id, number, destination: { type: "QUEUE", target: "7701" } } });
+      await ts.ok(UpdateQueueDocument, { id: queue.id, input: { number: "7702" } }, a.adminKey);
+      expect((await ts.ok(PhoneNumberDocument, { id: n.id })).phoneNumber.destination).toEqual({ type: "QUEUE", target: "7702" });
+      const refused = await ts.gql(DeleteQueueDocument, { id: queue.id }, a.adminKey);
+      expect([code(refused), refused.errors?.[0].extensions?.references]).toEqual(["CONFLICT", [`phone number ${number} (destination)`]]);
+      await ts.ok(DeleteQueueDocument, { id: queue.id, force: true }, a.adminKey);
+      expect((await ts.ok(PhoneNumberDocument, { id: n.id })).phoneNumber.destination).toEqual({ type: "HANGUP", target: null });
+    });
+
     it("caller IDs: only the tenant's own numbers; a number in use as caller ID cannot be released", async () => {
       const mine = did();
       const theirs = did();
@@ -160,6 +175,31 @@ describe("numbers, trunks and outbound routes (GraphQL)", () => {
       const audit = await ts.ok(AuditLogDocument, { tenantId: a.tenant.id, filter: { entityType: "trunk", entityId: own.id } });
       expect(audit.auditLog.nodes[0].changes).toEqual({ secret: ["[redacted]", "[redacted]"], maxChannels: [null, 2] });
       expect(JSON.stringify(audit)).not.toMatch(/byoc-secret|rotated-secret/);
+    });
+
+    it("the engine's registration reports (type trunk on /api/events) set registrationState; refusals change nothing", async () => {
+      const { createTrunk: reg } = await ts.ok(CreateTrunkDocument, { input: { name: "Reg", host: "127.0.0.1", register: true, username: "u", secret: "reg-secret-1" } }, a.adminKey);
+      const { createTrunk: plain } = await ts.ok(CreateTrunkDocument, { input: { name: "Plain", host: "127.0.0.1" } });
+      const [ingest, bIngest] = await Promise.all([createKey(ts, "INGEST", null), createKey(ts, "INGEST", b.tenant.id)]);
+      const post = (body: unknown, key = ingest) =>
+        ts.http("/api/events", { method: "POST", key, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const report = (trunk: string, state: string) => ({ type: "trunk", action: "registration", trunk_id: Number(trunk), state });
+      expect((await post(report(reg.id, "registered"))).status).toBe(200);
+      expect((await ts.ok(TrunkDocument, { id: reg.id })).trunk.registrationState).toBe("REGISTERED");
+      const again = await post(report(reg.id, "registered"));
+      expect(await again.json()).toMatchObject({ data: { status: "duplicate" } });
+      const refusals: Array<[unknown, string, string?]> = [
+        [report(reg.id, "sleepy"), "state"],
+        [report(plain.id, "failed"), "trunk_id"],
+        [{ ...report(reg.id, "failed"), trunk_id: "x" }, "trunk_id"],
+        [report(reg.id, "failed"), "trunk_id", bIngest],
+      ];
+      for (const [body, field, key] of refusals) {
+        const r = await post(body, key);
+        expect([r.status, Object.keys(((await r.json()) as { errors: object }).errors)]).toEqual([422, [field]]);
+      }
+      expect((await ts.ok(TrunkDocument, { id: reg.id })).trunk.registrationState).toBe("REGISTERED");
+      expect((await ts.ok(TrunkDocument, { id: plain.id })).trunk.registrationState).toBeNull();
     });
 
     it("refusals name their field and change nothing", async () => {
