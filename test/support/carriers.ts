@@ -80,7 +80,7 @@ export interface SippCallResult {
 }
 
 /** One SIPp UAC call (scenario with an injection line) towards `target` ip:port, from ip. */
-export async function sippCall(target: string, scenario: string, fields: string[], ip = "127.0.0.1", timeoutS = 20): Promise<SippCallResult> {
+export async function sippCall(target: string, scenario: string, fields: string[], ip = "127.0.0.1", timeoutS = 20, extraArgs: string[] = []): Promise<SippCallResult> {
   const local = await freeUdpPort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-sippcall-"));
   const messages = path.join(dir, "messages.log");
@@ -88,7 +88,7 @@ export async function sippCall(target: string, scenario: string, fields: string[
   const child = spawn(
     "sipp",
     [target, "-sf", scenario, "-inf", path.join(dir, "fields.csv"), "-i", ip, "-p", String(local), "-m", "1", "-nostdin",
-      "-trace_msg", "-message_file", messages, "-timeout", `${timeoutS}s`, "-timeout_error"],
+      "-trace_msg", "-message_file", messages, "-timeout", `${timeoutS}s`, "-timeout_error", ...extraArgs],
     { stdio: ["ignore", "ignore", "pipe"], cwd: dir },
   );
   let stderr = "";
