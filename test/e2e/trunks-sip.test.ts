@@ -1,9 +1,12 @@
 import {
+  AddRingGroupMemberDocument,
   CdrsDocument,
   CreateExtensionDocument,
   CreateOutboundRouteDocument,
   CreatePhoneNumberDocument,
+  CreateRingGroupDocument,
   CreateTrunkDocument,
+  UpdateCallHandlingDocument,
   UpdateOutboundRouteDocument,
   UpdatePhoneNumberDocument,
   UpdateTenantDocument,
@@ -38,6 +41,7 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
   let national: { id: string };
   let trunkA: { id: string };
   let trunkB: { id: string };
+  const extensionIds = new Map<string, string>();
   let seq = 0;
   const uniqDid = () => `+4420${String(Date.now() % 100_000).padStart(5, "0")}${String(++seq).padStart(3, "0")}`;
 
@@ -48,7 +52,8 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
     kamailio = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events` });
     tenant = await createTenant(ts);
     for (const [number, classes] of [["1001", undefined], ["1002", ["NATIONAL"]]] as const) {
-      await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: number, secret: `secret-${number}-long`, ...(classes ? { allowedCallClasses: [...classes] } : {}) } });
+      const { createExtension } = await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: number, secret: `secret-${number}-long`, ...(classes ? { allowedCallClasses: [...classes] } : {}) } });
+      extensionIds.set(number, createExtension.id);
     }
     did = uniqDid();
     const { createPhoneNumber } = await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number: did, destination: { type: "EXTENSION", target: "1001" } } });
@@ -153,6 +158,47 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
       await phone.stop();
     }
   }, 60_000);
+
+  it("a carrier's call to a DID follows the tenant's call handling: an extension's forward, a ring group, DND", async () => {
+    const ext = async (n: string) => (await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: n, secret: `secret-${n}-long` } })).createExtension;
+    const [forwarding, dnd] = [await ext("1003"), await ext("1004")];
+    await ts.ok(UpdateCallHandlingDocument, { extensionId: forwarding.id, input: { forwardAlways: { type: "EXTENSION", target: "1001" } } as never });
+    await ts.ok(UpdateCallHandlingDocument, { extensionId: dnd.id, input: { doNotDisturb: true } as never });
+    const { createRingGroup } = await ts.ok(CreateRingGroupDocument, { input: { tenantId: tenant.id, name: "Sales", number: "1600", ringSeconds: 20 } });
+    await ts.ok(AddRingGroupMemberDocument, { ringGroupId: createRingGroup.id, extensionId: extensionIds.get("1001")! });
+    const numbers = { forward: uniqDid(), group: uniqDid(), dnd: uniqDid() };
+    for (const [number, destination] of [[numbers.forward, { type: "EXTENSION", target: "1003" }], [numbers.group, { type: "RING_GROUP", target: "1600" }], [numbers.dnd, { type: "EXTENSION", target: "1004" }]] as const) {
+      await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number, destination: destination as never } });
+    }
+    const phone = await startPhone(kamailio.port, "1001", tenant.sipDomain, "secret-1001-long", "Reception");
+    try {
+      let rung = 0;
+      for (const dialled of [numbers.forward, numbers.group]) {
+        const pending = sippCall(`127.0.0.1:${kamailio.port}`, SIPP.carrierCalls, [dialled, "+447700900124", "300"], answering.ip);
+        await waitFor("1001 to ring", () => (phone.output().match(/Incoming call/g)?.length ?? 0) > rung || undefined);
+        rung += 1;
+        await phone.command("/accept");
+        expect([dialled, (await pending).status]).toEqual([dialled, 200]);
+        const [leg] = await cdrsOf((c) => c.direction === "INBOUND" && c.phoneNumber === dialled);
+        expect(leg).toMatchObject({
+          extensionNumber: "1001",
+          callerNumber: "+447700900124",
+          calleeNumber: dialled,
+          disposition: "ANSWERED",
+          externalNumber: "+447700900124",
+          trunk: { id: trunkA.id },
+        });
+        // the leg of the extension that rang, in the call the carrier made
+        expect(leg.callId).toBe(`${leg.linkedId};1001`);
+      }
+      // DND on the DID's extension: the carrier gets busy, nothing rings
+      const busy = await sippCall(`127.0.0.1:${kamailio.port}`, SIPP.carrierCalls, [numbers.dnd, "+447700900124", "0"], answering.ip);
+      expect(busy.status).toBe(486);
+      expect(phone.output().match(/Incoming call/g)?.length ?? 0).toBe(rung);
+    } finally {
+      await phone.stop();
+    }
+  }, 90_000);
 
   it("caps hold with concurrent calls: the tenant's maxOutboundCalls refuses one more (503), a full trunk hands the call to the next", async () => {
     const [first, second] = await Promise.all([startSippServer(SIPP.carrierAnswers), startSippServer(SIPP.carrierAnswers)]);
