@@ -1,4 +1,5 @@
 import {
+  ActiveCallsDocument,
   AddRingGroupMemberDocument,
   CdrsDocument,
   CreateExtensionDocument,
@@ -78,6 +79,12 @@ suite("call handling through the shipped Kamailio", () => {
   const reset = async () => {
     for (const n of ids.keys()) await handle(n, { doNotDisturb: false, ringSeconds: 25, forwardAlways: null, forwardBusy: null, forwardNoAnswer: null });
   };
+  // the caller hangs up only once the product saw the answer: hanging up sooner is a CANCEL (487)
+  const callerAnswered = () =>
+    waitFor("the answer to reach the caller's leg", async () => {
+      const { activeCalls } = await ts.ok(ActiveCallsDocument, { tenantId: tenant.id });
+      return activeCalls.some((c) => c.extension?.extensionNumber === "5001" && c.answeredAt) || undefined;
+    });
   const seenCalls = new Set<string>();
   /** The CDR legs of `caller`'s next call not looked at yet, once `count` legs of it exist. */
   const legsOf = async (caller: string, count: number) => {
@@ -110,7 +117,7 @@ suite("call handling through the shipped Kamailio", () => {
     await phone("5001").command("/dial 5002");
     await waitFor("5003 to ring", () => incoming("5003") > before[1] || undefined);
     await phone("5003").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await callerAnswered();
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 2);
     expect(byExt(legs)).toEqual({ "5001": { disposition: "ANSWERED", hangupCause: "normal_clearing" }, "5003": { disposition: "ANSWERED", hangupCause: "normal_clearing" } });
@@ -127,7 +134,7 @@ suite("call handling through the shipped Kamailio", () => {
     await phone("5002").command("/hangup");
     await waitFor("5004 to ring", () => incoming("5004") > before[1] || undefined);
     await phone("5004").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await callerAnswered();
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 3);
     expect(byExt(legs)).toMatchObject({
@@ -198,7 +205,7 @@ suite("call handling through the shipped Kamailio", () => {
     await phone("5001").command("/dial 5600");
     await waitFor("5002 and 5003 to ring", () => (incoming("5002") > before[0] && incoming("5003") > before[1]) || undefined);
     await phone("5003").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await callerAnswered();
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 3);
     expect(byExt(legs)).toEqual({
@@ -225,7 +232,7 @@ suite("call handling through the shipped Kamailio", () => {
     expect(Date.now() - first).toBeGreaterThanOrEqual(4_500);
     await waitFor("the fallback 5004 to ring", () => incoming("5004") > before[2] || undefined, 20_000, 50);
     await phone("5004").command("/accept");
-    await new Promise((r) => setTimeout(r, 500));
+    await callerAnswered();
     await phone("5001").command("/hangup");
     const legs = await legsOf("5001", 4);
     expect(byExt(legs)).toMatchObject({
