@@ -21,6 +21,9 @@ import { WebhookService } from "./modules/webhook/webhook.service";
 import { VoicemailService } from "./modules/voicemail/voicemail.service";
 import { RingGroupService } from "./modules/ring-group/ring-group.service";
 import { CallHandlingService } from "./modules/call-handling/call-handling.service";
+import { PhoneNumberService } from "./modules/phone-number/phone-number.service";
+import { TrunkService } from "./modules/trunk/trunk.service";
+import { OutboundRouteService } from "./modules/outbound-route/outbound-route.service";
 
 /** The service layer: every business rule lives here, shared by GraphQL, REST and ingestion. */
 export interface Services {
@@ -46,6 +49,9 @@ export interface Services {
   ringGroups: RingGroupService;
   /** Extensions' forwarding, do-not-disturb and ring time (contract §12). */
   callHandling: CallHandlingService;
+  phoneNumbers: PhoneNumberService;
+  trunks: TrunkService;
+  outboundRoutes: OutboundRouteService;
 }
 
 export interface ServiceDeps {
@@ -89,5 +95,8 @@ export function createServices(deps: ServiceDeps): Services {
     voicemail: new VoicemailService({ maxMessages: deps.config.voicemail.maxMessages }),
     ringGroups: new RingGroupService(),
     callHandling: new CallHandlingService(extensions),
+    phoneNumbers: new PhoneNumberService(),
+    trunks: new TrunkService(deps.secretBox),
+    outboundRoutes: new OutboundRouteService(),
   };
 }

@@ -19,6 +19,11 @@ export const ENGINE_VIEWS: readonly string[] = [
   "kam_ring_group",
   // busy lamps: Kamailio's pua module needs a table it may write; this view discards every write
   "pua",
+  // trunks, numbers and outbound routes (deploy/kamailio/routes/trunks.cfg)
+  "engine_trunk_address",
+  "engine_number",
+  "engine_outbound_route",
+  "engine_uacreg",
 ];
 
 /** Engine views that also take (and discard) writes: pua's periodic sync has nowhere else to go. */

@@ -15,8 +15,11 @@ import { VOICEMAIL_COLUMNS } from "../modules/voicemail/voicemail.service";
 import type { ConnectionPage } from "./connection";
 import { readRows } from "../db/read";
 import type { Webhook } from "../modules/webhook/webhook.types";
+import { TRUNK_COLUMNS } from "../modules/trunk/trunk.service";
+import type { Trunk } from "../modules/trunk/trunk.types";
 
 const TENANT_COLUMNS = `id, name, slug, sip_domain AS "sipDomain", max_extensions AS "maxExtensions", timezone,
+  default_caller_id_number AS "defaultCallerIdNumber", max_outbound_calls AS "maxOutboundCalls",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /** Loads rows by id with one `= ANY($1)` query per batch, answering in key order. */
@@ -58,6 +61,8 @@ function groupedByArgs<A, V>(load: (parentIds: number[], args: A) => Promise<V[]
 
 export interface Loaders {
   tenant: DataLoader<number, Tenant | null>;
+  /** Trunks by id, whoever may see them (callers check the tenant). */
+  trunk: DataLoader<number, Trunk | null>;
   extension: DataLoader<number, ExtensionRow | null>;
   extensionsByTenant: DataLoader<{ parentId: number; args: ExtensionListArgs }, ConnectionPage<ExtensionRow>, string>;
   queue: DataLoader<number, QueueRow | null>;
@@ -90,6 +95,7 @@ export function createLoaders(ctx: RequestContext): Loaders {
   const manager = ctx.dataSource.manager;
   return {
     tenant: byId<Tenant>(ctx, `SELECT ${TENANT_COLUMNS} FROM tenant WHERE id = ANY($1::int[])`),
+    trunk: byId<Trunk>(ctx, `SELECT ${TRUNK_COLUMNS} FROM trunk t WHERE t.id = ANY($1::int[])`),
     extension: byId<ExtensionRow>(ctx, `SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.id = ANY($1::int[])`),
     extensionsByTenant: groupedByArgs((tenantIds, args: ExtensionListArgs) =>
       ctx.services.extensions.listForTenants({ ...ctx, manager }, tenantIds, args),

@@ -21,8 +21,12 @@ import { topicIterator } from "../subscriptions/live";
 import { RingGroupMemberResolver, RingGroupResolver, TenantRingGroupsResolver } from "../modules/ring-group/ring-group.resolver";
 import { ExtensionCallHandlingResolver } from "../modules/call-handling/call-handling.resolver";
 import { InProcessPubSub, type PubSubEngine } from "../events/pubsub";
+import { PhoneNumberResolver, TenantPhoneNumbersResolver } from "../modules/phone-number/phone-number.resolver";
+import { TrunkResolver, TenantTrunksResolver } from "../modules/trunk/trunk.resolver";
+import { ActiveCallTrunkResolver, CdrTrunkResolver } from "../modules/trunk/call-trunk.resolver";
+import { OutboundRouteResolver, TenantOutboundRoutesResolver } from "../modules/outbound-route/outbound-route.resolver";
 
-export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver, VoicemailResolver, ExtensionVoicemailResolver, RingGroupResolver, RingGroupMemberResolver, TenantRingGroupsResolver, ExtensionCallHandlingResolver] as const;
+export const resolvers = [TenantResolver, ExtensionResolver, ApiKeyResolver, QueueResolver, QueueAgentResolver, TenantQueuesResolver, ExtensionQueuesResolver, DeviceResolver, ExtensionDevicesResolver, CdrResolver, TenantCdrsResolver, ExtensionCdrsResolver, ActiveCallResolver, TenantActiveCallsResolver, ExtensionActiveCallsResolver, LiveResolver, QueueStatsResolver, AuditResolver, WebhookResolver, TenantWebhooksResolver, VoicemailResolver, ExtensionVoicemailResolver, RingGroupResolver, RingGroupMemberResolver, TenantRingGroupsResolver, ExtensionCallHandlingResolver, PhoneNumberResolver, TenantPhoneNumbersResolver, TrunkResolver, TenantTrunksResolver, CdrTrunkResolver, ActiveCallTrunkResolver, OutboundRouteResolver, TenantOutboundRoutesResolver] as const;
 
 /**
  * Builds the executable schema. Validation is not TypeGraphQL's job here: the service layer runs

@@ -98,8 +98,12 @@ export async function applyCallEvent(
       if (ended) return { status: "ignored", reason: "the call has already ended" };
       if (current && current.state !== "ringing") return { status: "duplicate", reason: "the call was already answered" };
       // An answer whose start never arrived still opens the leg, answered.
+      // The trunk that answered may be a later one than the trunk first tried (failover).
+      const trunk = event.trunk_id !== undefined ? `, trunk_id = ${queueId ? "$4" : "$3"}` : "";
+      const params: unknown[] = queueId ? [at, queueId] : [at];
+      if (event.trunk_id !== undefined) params.push(event.trunk_id);
       const call = (leg.current = current
-        ? await updateCall(tx, current, `state = 'answered', answered_at = $2${queueId ? ", queue_id = $3" : ""}`, queueId ? [at, queueId] : [at])
+        ? await updateCall(tx, current, `state = 'answered', answered_at = $2${queueId ? ", queue_id = $3" : ""}${trunk}`, params)
         : await insertCall(tx, target, event, at, "answered", at, queueId ?? null));
       publish("ANSWERED", call);
       return { status: "applied" };
@@ -138,8 +142,8 @@ async function insertCall(
 ): Promise<ActiveCallRow> {
   const [row]: ActiveCallRow[] = await tx.manager.query(
     `INSERT INTO active_call AS a (tenant_id, extension_id, call_id, linked_id, direction, caller_number, caller_name, callee_number,
-       state, queue_id, started_at, answered_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${ACTIVE_CALL_COLUMNS}`,
+       state, queue_id, started_at, answered_at, trunk_id, phone_number, external_number)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${ACTIVE_CALL_COLUMNS}`,
     [
       tenantId,
       extension.id,
@@ -153,6 +157,9 @@ async function insertCall(
       queueId,
       at,
       answeredAt,
+      event.trunk_id ?? null,
+      event.phone_number ?? null,
+      event.external_number ?? null,
     ],
   );
   return row;
@@ -182,6 +189,9 @@ function synthesizedCall({ tenantId, extension }: ResolvedTarget, event: CallEve
     queueId,
     startedAt: at,
     answeredAt: null,
+    trunkId: event.trunk_id ?? null,
+    phoneNumber: event.phone_number ?? null,
+    externalNumber: event.external_number ?? null,
   };
 }
 
@@ -202,8 +212,9 @@ async function insertCdr(
   const disposition = event.disposition ?? (answeredAt ? "answered" : "no_answer");
   const rows: CdrRow[] = await tx.manager.query(
     `INSERT INTO cdr AS c (tenant_id, call_id, linked_id, extension_id, extension_number, direction, caller_number, caller_name,
-       callee_number, queue_id, started_at, answered_at, ended_at, duration_seconds, billable_seconds, disposition, hangup_cause)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+       callee_number, queue_id, started_at, answered_at, ended_at, duration_seconds, billable_seconds, disposition, hangup_cause,
+       trunk_id, phone_number, external_number)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
      ON CONFLICT DO NOTHING RETURNING ${CDR_COLUMNS}`,
     [
       tenantId,
@@ -223,6 +234,10 @@ async function insertCdr(
       answeredAt ? seconds(answeredAt) : 0,
       disposition,
       event.hangup_cause ?? null,
+      // The trunk of the end: after a failover, the one that carried (or last refused) the call.
+      event.trunk_id ?? call.trunkId ?? null,
+      call.phoneNumber ?? event.phone_number ?? null,
+      call.externalNumber ?? event.external_number ?? null,
     ],
   );
   return rows[0];

@@ -13,6 +13,7 @@ import { applyCallEvent, CallLegs } from "./call-events";
 import { applyQueueEvent } from "./queue-events";
 import { Resolution } from "./resolution";
 import { parseTelephonyEvent, type CallEventInput, type QueueEventInput, type RegistrationEventInput, type TelephonyEvent } from "./telephony-event";
+import { applyTrunkEvent, isTrunkEvent } from "./trunk-events";
 
 export type IngestOutcome =
   | { status: "applied" | "duplicate" | "ignored"; type: string; action: string; reason?: string }
@@ -88,6 +89,11 @@ export class IngestService {
     const outcomes: Array<IngestOutcome | undefined> = new Array(raws.length);
     const items: Item[] = [];
     for (const [index, raw] of raws.entries()) {
+      // Trunk registration reports name no tenant or extension: applied on their own.
+      if (isTrunkEvent(raw)) {
+        outcomes[index] = await applyTrunkEvent(ctx, raw as object);
+        continue;
+      }
       const parsed = await parseTelephonyEvent(raw);
       if ("errors" in parsed) outcomes[index] = { status: "rejected", code: ErrorCode.BAD_USER_INPUT, message: "The event is invalid.", errors: parsed.errors };
       else items.push({ index, event: parsed.event });

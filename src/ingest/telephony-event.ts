@@ -110,6 +110,21 @@ export class CallEventInput extends TenantScopedEvent {
   disposition?: "answered" | "no_answer" | "busy" | "failed" | "voicemail";
 
   @IsOptional()
+  @IsInt({ message: "The trunk_id must be the trunk's id." })
+  @Min(1, { message: "The trunk_id must be the trunk's id." })
+  trunk_id?: number;
+
+  @IsOptional()
+  @IsString({ message: "The phone_number must be the tenant's number (E.164)." })
+  @Matches(/^\+[1-9][0-9]{6,14}$/, { message: "The phone_number must be the tenant's number (E.164)." })
+  phone_number?: string;
+
+  @IsOptional()
+  @IsString({ message: "The external_number must be a string." })
+  @MaxLength(64, { message: "The external_number may not be longer than 64 characters." })
+  external_number?: string;
+
+  @IsOptional()
   @IsString({ message: "The hangup_cause must be a string." })
   hangup_cause?: string;
 }

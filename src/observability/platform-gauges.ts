@@ -107,5 +107,5 @@ export const UNROUTED_CALLS_SUFFIX = ":unrouted-calls";
 /** The label for an ingested event's kind: one of the kinds the path knows, never a client's string. */
 export function ingestTypeLabel(event: unknown): string {
   const type = (event as { type?: unknown } | null)?.type;
-  return type === "registration" || type === "call" || type === "queue" || type === "voicemail" ? type : "unknown";
+  return type === "registration" || type === "call" || type === "queue" || type === "voicemail" || type === "trunk" ? type : "unknown";
 }

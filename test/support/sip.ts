@@ -123,6 +123,8 @@ export interface KamailioOptions {
   streamKey: string;
   /** More -A defines (e.g. "CHILDREN=8"). */
   defines?: string[];
+  /** Define TRUNK_CONTACT as its own address: it registers the trunks that ask for it. */
+  registerTrunks?: boolean;
 }
 
 /**
@@ -141,6 +143,7 @@ export async function startKamailio(options: KamailioOptions): Promise<Kamailio>
     // its own address, where busy-lamp state is published (modules/presence.cfg)
     "-A", `PRESENCE_URI="sip:127.0.0.1:${port}"`,
     ...(options.defines ?? []).flatMap((d) => ["-A", d]),
+    ...(options.registerTrunks ? ["-A", `TRUNK_CONTACT="127.0.0.1:${port}"`] : []),
   ];
   const child = trackChild(spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";

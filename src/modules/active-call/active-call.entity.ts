@@ -66,6 +66,17 @@ export class ActiveCall {
   @Column({ type: "varchar", length: 64, nullable: true })
   calleeNumber!: string | null;
 
+  @Column({ type: "integer", nullable: true })
+  trunkId!: number | null;
+
+  @Field(() => String, { nullable: true, description: "The tenant's number involved in a call with a carrier: the DID dialled, or the caller ID sent." })
+  @Column({ type: "varchar", length: 16, nullable: true })
+  phoneNumber!: string | null;
+
+  @Field(() => String, { nullable: true, description: "The other party of a call with a carrier (E.164)." })
+  @Column({ type: "varchar", length: 64, nullable: true })
+  externalNumber!: string | null;
+
   @Field(() => CallState)
   @Column({ type: "varchar", length: 16, default: CallState.RINGING })
   state!: CallState;

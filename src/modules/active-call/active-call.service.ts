@@ -13,7 +13,7 @@ export type ActiveCallRow = Omit<ActiveCall, "extensionRow" | "queueRow" | "upda
 export const ACTIVE_CALL_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.extension_id AS "extensionId", a.call_id AS "callId",
   a.linked_id AS "linkedId", a.direction, a.caller_number AS "callerNumber", a.caller_name AS "callerName",
   a.callee_number AS "calleeNumber", a.state, a.queue_id AS "queueId", a.started_at AS "startedAt",
-  a.answered_at AS "answeredAt"`;
+  a.answered_at AS "answeredAt", a.trunk_id AS "trunkId", a.phone_number AS "phoneNumber", a.external_number AS "externalNumber"`;
 
 /** Oldest first: the call that has waited or talked longest leads, as on a wallboard. */
 const ORDER = `ORDER BY a.started_at, a.id`;

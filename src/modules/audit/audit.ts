@@ -4,7 +4,7 @@ import type { RequestContext } from "../../context/request-context";
 export const REDACTED = "[redacted]";
 
 /** The entity types of the trail: each entity's name in lower snake case (contract §10). */
-export type AuditEntityType = "tenant" | "extension" | "queue" | "queue_agent" | "api_key" | "webhook" | "voicemail_message" | "ring_group" | "ring_group_member";
+export type AuditEntityType = "tenant" | "extension" | "queue" | "queue_agent" | "api_key" | "webhook" | "voicemail_message" | "ring_group" | "ring_group_member" | "phone_number" | "trunk" | "outbound_route";
 
 export type AuditValue = string | number | boolean | null;
 /** An entity's audited fields, by their GraphQL names, with the values the GraphQL API shows (enums as GraphQL spells them). */

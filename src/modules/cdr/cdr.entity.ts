@@ -34,6 +34,8 @@ registerEnumType(CallDisposition, { name: "CallDisposition" });
 @Index("ix_cdr__tenant_id__direction__started_at__id", ["tenantId", "direction", "startedAt", "id"])
 @Index("ix_cdr__tenant_id__caller_number__started_at__id", ["tenantId", "callerNumber", "startedAt", "id"])
 @Index("ix_cdr__tenant_id__callee_number__started_at__id", ["tenantId", "calleeNumber", "startedAt", "id"])
+@Index("ix_cdr__tenant_id__trunk_id__started_at__id", ["tenantId", "trunkId", "startedAt", "id"])
+@Index("ix_cdr__tenant_id__phone_number__started_at__id", ["tenantId", "phoneNumber", "startedAt", "id"])
 @Check("ck_cdr__direction", `"direction" IN ('inbound', 'outbound', 'internal')`)
 @Check("ck_cdr__disposition", `"disposition" IN ('answered', 'no_answer', 'busy', 'failed', 'voicemail')`)
 @Check("ck_cdr__seconds", `"duration_seconds" >= 0 AND "billable_seconds" >= 0 AND "billable_seconds" <= "duration_seconds"`)
@@ -83,6 +85,17 @@ export class Cdr {
   @Field(() => String, { nullable: true })
   @Column({ type: "varchar", length: 64, nullable: true })
   calleeNumber!: string | null;
+
+  @Column({ type: "integer", nullable: true })
+  trunkId!: number | null;
+
+  @Field(() => String, { nullable: true, description: "The tenant's number involved in a call with a carrier: the DID dialled, or the caller ID sent." })
+  @Column({ type: "varchar", length: 16, nullable: true })
+  phoneNumber!: string | null;
+
+  @Field(() => String, { nullable: true, description: "The other party of a call with a carrier (E.164)." })
+  @Column({ type: "varchar", length: 64, nullable: true })
+  externalNumber!: string | null;
 
   @Column({ type: "integer", nullable: true })
   queueId!: number | null;

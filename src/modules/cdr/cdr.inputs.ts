@@ -37,6 +37,15 @@ export class CdrFilter {
   @IsString({ message: `The number must be a string of at most ${CDR_NUMBER_MAX} characters.` })
   @MaxLength(CDR_NUMBER_MAX, { message: `The number must be a string of at most ${CDR_NUMBER_MAX} characters.` })
   number?: string | null;
+
+  @Field(() => ID, { nullable: true, description: "Calls through this trunk." })
+  trunkId?: string | null;
+
+  @Field(() => String, { nullable: true, description: "Calls involving this number of the tenant (the DID dialled or the caller ID sent); blank means no condition." })
+  @ValidateIf(presentNotNull)
+  @IsString({ message: "The phone number must be a string of at most 16 characters." })
+  @MaxLength(16, { message: "The phone number must be a string of at most 16 characters." })
+  phoneNumber?: string | null;
 }
 
 @ArgsType()

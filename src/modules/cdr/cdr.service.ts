@@ -28,6 +28,8 @@ export interface CdrQuery {
   direction: CallDirection | null;
   disposition: CallDisposition | null;
   number: string | null;
+  trunkId: number | null;
+  phoneNumber: string | null;
 }
 
 export const CDR_COLUMNS = `c.id, c.tenant_id AS "tenantId", c.call_id AS "callId", c.linked_id AS "linkedId",
@@ -35,7 +37,7 @@ export const CDR_COLUMNS = `c.id, c.tenant_id AS "tenantId", c.call_id AS "callI
   c.caller_number AS "callerNumber", c.caller_name AS "callerName", c.callee_number AS "calleeNumber",
   c.queue_id AS "queueId", c.started_at AS "startedAt", c.answered_at AS "answeredAt", c.ended_at AS "endedAt",
   c.duration_seconds AS "durationSeconds", c.billable_seconds AS "billableSeconds", c.disposition,
-  c.hangup_cause AS "hangupCause",
+  c.hangup_cause AS "hangupCause", c.trunk_id AS "trunkId", c.phone_number AS "phoneNumber", c.external_number AS "externalNumber",
   to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "cursorAt"`;
 
 const CURSOR_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -206,6 +208,8 @@ export class CdrService {
     if (query.extensionId !== null) where.push(`c.extension_id = ${p.add(query.extensionId)}`);
     if (query.direction !== null) where.push(`c.direction = ${p.add(query.direction)}`);
     if (query.disposition !== null) where.push(`c.disposition = ${p.add(query.disposition)}`);
+    if (query.trunkId !== null) where.push(`c.trunk_id = ${p.add(query.trunkId)}`);
+    if (query.phoneNumber !== null) where.push(`c.phone_number = ${p.add(query.phoneNumber)}`);
     return where;
   }
 
@@ -226,6 +230,8 @@ export class CdrService {
       const year = value instanceof Date ? value.getUTCFullYear() : null;
       if (year !== null && (Number.isNaN(year) || year < 1 || year > 9999)) extra[field] = [`The ${field} date must be between the years 1 and 9999.`];
     }
+    const trunkId = filter.trunkId === undefined || filter.trunkId === null ? null : parseId(filter.trunkId);
+    if (trunkId === null && filter.trunkId !== undefined && filter.trunkId !== null) extra.trunkId = ["The trunk id must be a positive integer id."];
     if (from instanceof Date && to instanceof Date && from.getTime() > to.getTime()) {
       extra.to = ["The to date must not be before the from date."];
     }
@@ -240,6 +246,8 @@ export class CdrService {
       direction: filter.direction ?? null,
       disposition: filter.disposition ?? null,
       number,
+      trunkId,
+      phoneNumber: filter.phoneNumber?.trim() || null,
     };
   }
 

@@ -12,6 +12,7 @@ import {
   Unique,
   UpdateDateColumn,
 } from "typeorm";
+import { CallClass } from "../outbound-route/call-class";
 import type { Tenant } from "../tenant/tenant.entity";
 
 export enum ExtensionStatus {
@@ -75,6 +76,14 @@ export class Extension {
   voicemailEnabled!: boolean;
 
   /** Not a column: computed by reads (`secret_ciphertext IS NOT NULL`). */
+  @Field(() => [CallClass], { description: "The outbound route classes it may call; EMERGENCY is always allowed to an active extension." })
+  @Column({ type: "varchar", length: 16, array: true, default: () => "'{emergency,national,mobile}'" })
+  allowedCallClasses!: CallClass[];
+
+  @Field(() => String, { nullable: true, description: "One of the tenant's phone numbers, sent as the caller of its outbound calls (else the tenant's default)." })
+  @Column({ type: "varchar", length: 16, nullable: true })
+  callerIdNumber!: string | null;
+
   @Field({ description: "Whether a SIP secret is set. The secret itself is never returned." })
   hasSecret?: boolean;
 

@@ -1,4 +1,5 @@
-import { IsBoolean, IsDefined, IsEmail, IsEnum, IsString, Length, Matches, MaxLength, ValidateIf } from "class-validator";
+import { ArrayMaxSize, IsArray, IsBoolean, IsDefined, IsEmail, IsEnum, IsString, Length, Matches, MaxLength, ValidateIf } from "class-validator";
+import { CallClass, DEFAULT_CALL_CLASSES } from "../outbound-route/call-class";
 import { Field, ID, InputType } from "type-graphql";
 import { ExtensionStatus } from "./extension.entity";
 
@@ -29,6 +30,8 @@ const M = {
   secret: `The secret must be a string of ${SECRET_MIN} to ${SECRET_MAX} characters.`,
   status: "The status must be active or disabled.",
   voicemail: "The voicemail enabled field must be true or false.",
+  callClasses: `The allowed call classes must be a list of ${Object.keys(CallClass).join(", ")}.`,
+  callerId: "The caller ID must be one of the tenant's phone numbers (E.164).",
 };
 
 /** The extension rules of the contract, shared by GraphQL and REST (one place decides what a valid extension is). */
@@ -70,6 +73,19 @@ export class CreateExtensionInput {
   @ValidateIf(presentNotNull)
   @IsBoolean({ message: M.voicemail })
   voicemailEnabled?: boolean | null;
+
+  @Field(() => [CallClass], { nullable: true, defaultValue: [...DEFAULT_CALL_CLASSES], description: "Outbound route classes it may call (EMERGENCY is always allowed)." })
+  @ValidateIf(presentNotNull)
+  @IsArray({ message: M.callClasses })
+  @ArrayMaxSize(5, { message: M.callClasses })
+  @IsEnum(CallClass, { each: true, message: M.callClasses })
+  allowedCallClasses?: CallClass[] | null;
+
+  @Field(() => String, { nullable: true, description: "One of the tenant's phone numbers, sent as the caller of its outbound calls; null: the tenant's default." })
+  @ValidateIf(presentNotNull)
+  @IsString({ message: M.callerId })
+  @Matches(/^\+[1-9][0-9]{6,14}$/, { message: M.callerId })
+  callerIdNumber?: string | null;
 }
 
 @InputType()
@@ -108,4 +124,17 @@ export class UpdateExtensionInput {
   @ValidateIf(present)
   @IsBoolean({ message: M.voicemail })
   voicemailEnabled?: boolean;
+
+  @Field(() => [CallClass], { nullable: true })
+  @ValidateIf(presentNotNull)
+  @IsArray({ message: M.callClasses })
+  @ArrayMaxSize(5, { message: M.callClasses })
+  @IsEnum(CallClass, { each: true, message: M.callClasses })
+  allowedCallClasses?: CallClass[];
+
+  @Field(() => String, { nullable: true, description: "null removes it (the tenant's default is used)." })
+  @ValidateIf(presentNotNull)
+  @IsString({ message: M.callerId })
+  @Matches(/^\+[1-9][0-9]{6,14}$/, { message: M.callerId })
+  callerIdNumber?: string | null;
 }

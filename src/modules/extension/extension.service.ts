@@ -25,6 +25,8 @@ import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updated
 import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
 import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
+import { classesAuditValue, DEFAULT_CALL_CLASSES, normalizeClasses } from "../outbound-route/call-class";
+import { assertOwnNumber } from "../tenant/tenant.service";
 import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
 import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
@@ -36,6 +38,7 @@ export type ExtensionRow = Omit<Extension, "secretCiphertext" | "ha1" | "ha1b" |
 
 export const EXTENSION_COLUMNS = `e.id, e.tenant_id AS "tenantId", e.extension_number AS "extensionNumber",
   e.display_name AS "displayName", e.email, e.status, e.voicemail_enabled AS "voicemailEnabled",
+  e.allowed_call_classes AS "allowedCallClasses", e.caller_id_number AS "callerIdNumber",
   e.created_at AS "createdAt", e.updated_at AS "updatedAt", (e.secret_ciphertext IS NOT NULL) AS "hasSecret"`;
 
 export interface ExtensionListArgs {
@@ -92,8 +95,13 @@ function tenantAsField(error: unknown): never {
 }
 
 /** The extension as the audit trail shows it: GraphQL field names and values, the secret only as "[redacted]". */
-export function extensionSnapshot(row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret">): AuditSnapshot {
+export function extensionSnapshot(
+  row: Pick<ExtensionRow, "extensionNumber" | "displayName" | "email" | "status" | "voicemailEnabled" | "hasSecret"> & Partial<Pick<ExtensionRow, "allowedCallClasses" | "callerIdNumber">>,
+): AuditSnapshot {
   return {
+    // Outbound settings (contract §11): the default class set shows as null, like an unset field.
+    ...(row.allowedCallClasses ? { allowedCallClasses: classesAuditValue(row.allowedCallClasses) } : {}),
+    callerIdNumber: row.callerIdNumber ?? null,
     extensionNumber: row.extensionNumber,
     displayName: row.displayName,
     email: row.email,
@@ -216,11 +224,13 @@ export class ExtensionService {
           { tenantId: [`The tenant has reached its limit of ${tenant.maxExtensions} extensions.`] },
         );
       }
+      if (input.callerIdNumber) await assertOwnNumber(tx, tenantId, input.callerIdNumber, "callerIdNumber");
       const sealed = this.credentials.seal(tenantId, input.extensionNumber, tenant.sipDomain, input.secret);
       const [row]: ExtensionRow[] = await tx.manager
         .query(
-          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${EXTENSION_COLUMNS}`,
+          `INSERT INTO extension AS e (tenant_id, extension_number, display_name, email, secret_ciphertext, ha1, ha1b, ha1_sha256, status, voicemail_enabled,
+             allowed_call_classes, caller_id_number)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${EXTENSION_COLUMNS}`,
           [
             tenantId,
             input.extensionNumber,
@@ -232,6 +242,8 @@ export class ExtensionService {
             sealed.ha1Sha256,
             input.status ?? ExtensionStatus.ACTIVE,
             input.voicemailEnabled ?? false,
+            normalizeClasses(input.allowedCallClasses ?? DEFAULT_CALL_CLASSES),
+            input.callerIdNumber ?? null,
           ],
         )
         .catch(translateUnique);
@@ -254,6 +266,11 @@ export class ExtensionService {
       if (input.email !== undefined) set("email", input.email);
       if (input.status !== undefined) set("status", input.status);
       if (input.voicemailEnabled !== undefined) set("voicemail_enabled", input.voicemailEnabled);
+      if (input.allowedCallClasses !== undefined && input.allowedCallClasses !== null) set("allowed_call_classes", normalizeClasses(input.allowedCallClasses));
+      if (input.callerIdNumber !== undefined) {
+        if (input.callerIdNumber !== null) await assertOwnNumber(tx, current.tenantId, input.callerIdNumber, "callerIdNumber");
+        set("caller_id_number", input.callerIdNumber);
+      }
       if (input.secret !== undefined || (input.extensionNumber !== undefined && input.extensionNumber !== current.extensionNumber)) {
         const credentials = await this.credentialsFor(tx, current, input.extensionNumber ?? current.extensionNumber, input.secret);
         if (credentials.secretCiphertext !== undefined) set("secret_ciphertext", credentials.secretCiphertext);

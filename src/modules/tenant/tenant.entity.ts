@@ -7,6 +7,7 @@ import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique
 @Unique("uq_tenant__sip_domain", ["sipDomain"])
 @Check("ck_tenant__max_extensions", `"max_extensions" >= 0`)
 @Check("ck_tenant__sip_domain_lower_case", `"sip_domain" = lower("sip_domain")`)
+@Check("ck_tenant__max_outbound_calls", `"max_outbound_calls" >= 0`)
 export class Tenant {
   @Field(() => ID)
   @PrimaryGeneratedColumn("identity", { generatedIdentity: "ALWAYS", primaryKeyConstraintName: "pk_tenant" })
@@ -31,6 +32,14 @@ export class Tenant {
   @Field({ description: "IANA time zone of the tenant (default UTC); its day is the wallboards' \"today\"." })
   @Column({ type: "varchar", length: 64, default: "UTC" })
   timezone!: string;
+
+  @Field(() => String, { nullable: true, description: "The caller ID of outbound calls of extensions without one: one of the tenant's phone numbers." })
+  @Column({ type: "varchar", length: 16, nullable: true })
+  defaultCallerIdNumber!: string | null;
+
+  @Field(() => Int, { description: "How many outbound calls of the tenant may be in progress at once (default 10)." })
+  @Column({ type: "integer", default: 10 })
+  maxOutboundCalls!: number;
 
   @Field()
   @CreateDateColumn({ type: "timestamptz" })

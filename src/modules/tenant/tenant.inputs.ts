@@ -13,6 +13,8 @@ export const TIME_ZONE_PATTERN = /^(?=.{1,64}$)[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za
 const TIME_ZONE_MESSAGE = "The timezone must be an IANA time zone name such as Europe/Berlin or UTC.";
 
 const present = (_: object, value: unknown) => value !== undefined;
+const MAX_OUTBOUND_MESSAGE = "The max outbound calls must be a whole number from 0 to 100000.";
+const CALLER_ID_MESSAGE = "The default caller ID must be one of the tenant's phone numbers (E.164).";
 
 @InputType()
 export class CreateTenantInput {
@@ -44,6 +46,13 @@ export class CreateTenantInput {
   @Matches(TIME_ZONE_PATTERN, { message: TIME_ZONE_MESSAGE })
   @IsTimeZone({ message: TIME_ZONE_MESSAGE })
   timezone?: string;
+
+  @Field(() => Int, { nullable: true, defaultValue: 10, description: "How many outbound calls may be in progress at once (0 to 100000)." })
+  @ValidateIf(present)
+  @IsInt({ message: MAX_OUTBOUND_MESSAGE })
+  @Min(0, { message: MAX_OUTBOUND_MESSAGE })
+  @Max(100_000, { message: MAX_OUTBOUND_MESSAGE })
+  maxOutboundCalls?: number;
 }
 
 @InputType()
@@ -79,4 +88,17 @@ export class UpdateTenantInput {
   @Matches(TIME_ZONE_PATTERN, { message: TIME_ZONE_MESSAGE })
   @IsTimeZone({ message: TIME_ZONE_MESSAGE })
   timezone?: string;
+
+  @Field(() => Int, { nullable: true })
+  @ValidateIf(present)
+  @IsInt({ message: MAX_OUTBOUND_MESSAGE })
+  @Min(0, { message: MAX_OUTBOUND_MESSAGE })
+  @Max(100_000, { message: MAX_OUTBOUND_MESSAGE })
+  maxOutboundCalls?: number;
+
+  @Field(() => String, { nullable: true, description: "One of the tenant's phone numbers, sent as the caller of outbound calls of extensions without their own; null removes it." })
+  @ValidateIf((_: object, value: unknown) => value !== undefined && value !== null)
+  @IsString({ message: CALLER_ID_MESSAGE })
+  @Matches(/^\+[1-9][0-9]{6,14}$/, { message: CALLER_ID_MESSAGE })
+  defaultCallerIdNumber?: string | null;
 }

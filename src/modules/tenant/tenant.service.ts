@@ -23,7 +23,21 @@ function translateUnique(error: unknown): never {
 
 /** A tenant as the audit trail shows it (GraphQL field names). */
 export function tenantSnapshot(tenant: Tenant): AuditSnapshot {
-  return { name: tenant.name, slug: tenant.slug, sipDomain: tenant.sipDomain, maxExtensions: tenant.maxExtensions, timezone: tenant.timezone };
+  return {
+    name: tenant.name,
+    slug: tenant.slug,
+    sipDomain: tenant.sipDomain,
+    maxExtensions: tenant.maxExtensions,
+    timezone: tenant.timezone,
+    maxOutboundCalls: tenant.maxOutboundCalls,
+    defaultCallerIdNumber: tenant.defaultCallerIdNumber ?? null,
+  };
+}
+
+/** A caller ID must be one of the tenant's own numbers (locked, so releasing it waits for us and then sees the use). */
+export async function assertOwnNumber(tx: RequestContext, tenantId: number, number: string, field: string): Promise<void> {
+  const rows: unknown[] = await tx.manager.query(`SELECT 1 FROM phone_number WHERE tenant_id = $1 AND number = $2 FOR SHARE`, [tenantId, number]);
+  if (rows.length === 0) throw badInput({ [field]: [`The number ${number} is not one of the tenant's phone numbers.`] });
 }
 
 export class TenantService {
@@ -72,6 +86,9 @@ export class TenantService {
             maxExtensions: [`The max extensions may not be lower than the ${count} extensions the tenant has.`],
           });
         }
+      }
+      if (input.defaultCallerIdNumber !== undefined && input.defaultCallerIdNumber !== null) {
+        await assertOwnNumber(tx, id, input.defaultCallerIdNumber, "defaultCallerIdNumber");
       }
       const before = tenantSnapshot(tenant);
       const domainChanged = input.sipDomain !== undefined && input.sipDomain !== tenant.sipDomain;
