@@ -257,6 +257,13 @@ export class ExtensionService {
     this.authorize(ctx, "write");
     await assertValid(input);
     return transactional(ctx, async (tx) => {
+      // A new number claims its dial-plan entry, whose foreign key takes KEY SHARE on the tenant row.
+      // Taken here, before the extension's own lock: a domain change locks the tenant and then every
+      // extension of it, so taking the two in the other order deadlocked against it.
+      if (input.extensionNumber !== undefined) {
+        const id = parseId(rawId);
+        if (id !== null) await tx.manager.query(`SELECT 1 FROM tenant t JOIN extension e ON e.tenant_id = t.id WHERE e.id = $1 FOR KEY SHARE OF t`, [id]);
+      }
       const current = await this.lockForWrite(tx, rawId);
       const p = new SqlParams();
       const sets: string[] = [];
