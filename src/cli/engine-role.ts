@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { ConfigError, loadConfig } from "../config/config";
-import { ENGINE_VIEW, EngineRoleError, ensureEngineRole } from "../engine/engine-role";
+import { ENGINE_VIEWS, EngineRoleError, ensureEngineRole } from "../engine/engine-role";
 
 const HELP = `Usage: npm run engine:role -- --name NAME --password PASSWORD
 
 Creates, or sets the password of, the PostgreSQL LOGIN role a SIP engine (Kamailio) connects as.
-The role may SELECT the view ${ENGINE_VIEW} and nothing else of the product.
+The role may SELECT the views made for the engine (${ENGINE_VIEWS.join(", ")}) and nothing else of the product.
+Run it again after applying new migrations: it grants the views they added.
 
   --name NAME          the role (lower-case SQL identifier)
   --password PASSWORD  its password (at least 12 characters)
@@ -59,7 +60,7 @@ export async function runEngineRole(argv: string[], env: NodeJS.ProcessEnv, stdo
   await client.connect();
   try {
     const { created, schema } = await ensureEngineRole(client, { name: values.name, password: values.password, schema: config.databaseSchema });
-    stdout.write(`${created ? "created" : "updated"} role ${values.name}: SELECT on ${schema}.${ENGINE_VIEW} only\n`);
+    stdout.write(`${created ? "created" : "updated"} role ${values.name}: SELECT on ${ENGINE_VIEWS.map((v) => `${schema}.${v}`).join(", ")} only\n`);
     return 0;
   } catch (error) {
     if (!(error instanceof EngineRoleError)) throw error;

@@ -1,7 +1,19 @@
 import type { ClientBase } from "pg";
 
-/** The one relation a SIP engine's database role may read (contract §7). */
+/** The view a SIP engine authenticates phones with (contract §7). */
 export const ENGINE_VIEW = "sip_subscriber";
+
+/**
+ * Every relation a SIP engine's database role may read, and nothing else (contracts §7 and §11):
+ * views made for it, each listed here once. A concern that gives the engine a new view adds it here
+ * (its migration creates it); `npm run engine:role` grants exactly this list.
+ */
+export const ENGINE_VIEWS: readonly string[] = [
+  ENGINE_VIEW,
+  // the change signal it polls, and the table versions Kamailio modules check (src/engine/engine-sync.ts)
+  "engine_config",
+  "version",
+];
 
 export interface EngineRoleOptions {
   name: string;
@@ -16,8 +28,8 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
  * Creates the engine's LOGIN role, or sets the password of the one that exists, so that it may
- * SELECT sip_subscriber and nothing else of the product:
- * - USAGE on the product's schema and SELECT on the view only; the view reads the tables with its
+ * SELECT the views of ENGINE_VIEWS and nothing else of the product:
+ * - USAGE on the product's schema and SELECT on those views only; a view reads the tables with its
  *   owner's rights, so no table needs a grant;
  * - EXECUTE on the schema's functions is revoked from PUBLIC (so from this role), since a function
  *   is a way to read what it reads;
@@ -36,8 +48,9 @@ export async function ensureEngineRole(client: ClientBase, options: EngineRoleOp
   try {
     const [{ schema, me }] = (await client.query(`SELECT coalesce($1::text, current_schema()) AS schema, current_user AS me`, [options.schema ?? null])).rows;
     if (schema === null) throw new EngineRoleError("the connection has no current schema; set DATABASE_SCHEMA");
-    const view = (await client.query(`SELECT 1 FROM pg_views WHERE schemaname = $1 AND viewname = $2`, [schema, ENGINE_VIEW])).rowCount;
-    if (!view) throw new EngineRoleError(`there is no view ${schema}.${ENGINE_VIEW}: apply the migrations first (npm run migrate)`);
+    const views = (await client.query(`SELECT viewname FROM pg_views WHERE schemaname = $1 AND viewname = ANY($2::text[])`, [schema, ENGINE_VIEWS])).rows;
+    const missing = ENGINE_VIEWS.filter((v) => !views.some((row: { viewname: string }) => row.viewname === v));
+    if (missing.length) throw new EngineRoleError(`there is no view ${schema}.${missing[0]}: apply the migrations first (npm run migrate)`);
     if (name === me) throw new EngineRoleError("--name is the role this command runs as; choose a role of its own for the engine");
     const existing = (
       await client.query(
@@ -54,9 +67,8 @@ export async function ensureEngineRole(client: ClientBase, options: EngineRoleOp
     }
     const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD ${client.escapeLiteral(password)}`;
     await client.query(`${existing ? "ALTER" : "CREATE"} ROLE ${role} WITH ${attributes}`);
-    const qualified = `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(ENGINE_VIEW)}`;
     await client.query(`GRANT USAGE ON SCHEMA ${client.escapeIdentifier(schema)} TO ${role}`);
-    await client.query(`GRANT SELECT ON ${qualified} TO ${role}`);
+    for (const view of ENGINE_VIEWS) await client.query(`GRANT SELECT ON ${client.escapeIdentifier(schema)}.${client.escapeIdentifier(view)} TO ${role}`);
     await client.query(`REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${client.escapeIdentifier(schema)} FROM PUBLIC`);
     const [{ db }] = (await client.query(`SELECT current_database() AS db`)).rows;
     await client.query(`ALTER ROLE ${role} IN DATABASE ${client.escapeIdentifier(db)} SET search_path TO ${client.escapeIdentifier(schema)}`);

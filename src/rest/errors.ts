@@ -34,6 +34,9 @@ export function restErrors(log: Logger): ErrorRequestHandler {
       if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.queues)) {
         return void res.status(409).json({ message: error.message, queues: error.details.queues });
       }
+      if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.references)) {
+        return void res.status(409).json({ message: error.message, references: error.details.references });
+      }
       if (error.code !== ErrorCode.INTERNAL_SERVER_ERROR) return void res.status(HTTP_STATUS[error.code]).json({ message: error.message });
     }
     log.error({ err: error, requestId: res.locals.requestId }, "unexpected error in REST request");

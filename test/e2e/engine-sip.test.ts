@@ -4,6 +4,7 @@ import path from "node:path";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { runEngineRole } from "../../src/cli/engine-role";
+import { ENGINE_VIEWS } from "../../src/engine/engine-role";
 import {
   ActiveCallEventsDocument,
   CdrsDocument,
@@ -46,7 +47,7 @@ suite("the engine's database role", () => {
     }
   };
 
-  it("may SELECT sip_subscriber and nothing else: every table, other view, sequence and function of the product is refused", async () => {
+  it("may SELECT the engine views (ENGINE_VIEWS) and nothing else: every table, other view, sequence and function of the product is refused", async () => {
     const role = await createEngineRole(databaseUrl()!, ts.schema);
     try {
       const tenant = await createTenant(ts);
@@ -59,12 +60,14 @@ suite("the engine's database role", () => {
       const functions: Array<{ signature: string }> = await admin.query(
         `SELECT p.oid::regprocedure::text AS signature FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()`,
       );
-      expect(relations.map((r) => r.name)).toEqual(expect.arrayContaining(["extension", "tenant", "api_key", "device", "cdr", "sip_subscriber"]));
+      expect(relations.map((r) => r.name)).toEqual(expect.arrayContaining(["extension", "tenant", "api_key", "device", "cdr", ...ENGINE_VIEWS]));
       expect(functions.length).toBeGreaterThan(0);
       await asRole(role, async (c) => {
         const rows = (await c.query(`SELECT username, domain FROM sip_subscriber`)).rows;
         expect(rows).toEqual([{ username: "1001", domain: tenant.sipDomain }]);
-        for (const { name, kind } of relations.filter((r) => r.name !== "sip_subscriber")) {
+        for (const view of ENGINE_VIEWS) await c.query(`SELECT * FROM ${view} LIMIT 1`);
+        expect((await c.query(`SELECT version FROM engine_config`)).rows).toEqual([{ version: expect.stringMatching(/^[0-9]+$/) }]);
+        for (const { name, kind } of relations.filter((r) => !ENGINE_VIEWS.includes(r.name))) {
           const sql = kind === "S" ? `SELECT nextval('${ts.schema}.${name}')` : `SELECT 1 FROM ${ts.schema}.${name} LIMIT 1`;
           await expect(c.query(sql)).rejects.toThrow(/permission denied/);
         }

@@ -23,6 +23,7 @@ import { publishExtension, publishRegistration } from "../../subscriptions/event
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, REDACTED, updatedChanges, type AuditSnapshot } from "../audit/audit";
 import { DEVICE_COLUMNS, type DeviceRow } from "../device/device.service";
+import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
 import { agentRemoved, QUEUE_AGENT_COLUMNS, type QueueAgentRow } from "../queue/queue.service";
 import type { TenantService } from "../tenant/tenant.service";
 import type { ExtensionCredentials, SipDigests } from "./extension-credentials";
@@ -266,6 +267,8 @@ export class ExtensionService {
       if (!isEmpty(changes)) {
         await recordAudit(tx, { tenantId: updated.tenantId, action: "extension.updated", entityType: "extension", entityId: updated.id, changes });
       }
+      // Destinations that name the extension follow its new number (contract §11 leaves it open).
+      await recordAudit(tx, await renameReferences(tx, updated.tenantId, typesNaming("extension"), current.extensionNumber, updated.extensionNumber));
       if (current.status === ExtensionStatus.ACTIVE && updated.status === ExtensionStatus.DISABLED) await this.unregisterDevices(tx, [updated]);
       publishExtension(tx, { type: "UPDATED", tenantId: updated.tenantId, extension: updated, occurredAt: new Date().toISOString() });
       return updated;
@@ -288,9 +291,12 @@ export class ExtensionService {
           { queues },
         );
       }
+      // Destinations naming it (contract §11): CONFLICT naming them, or HANGUP with force.
+      const released = await releaseReferences(tx, current.tenantId, typesNaming("extension"), current.extensionNumber, force, `The extension ${current.extensionNumber}`);
       const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.extension_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM extension WHERE id = $1`, [current.id]);
       await recordAudit(tx, [
+        ...released,
         ...agents.map((agent) => agentRemoved(agent)),
         { tenantId: current.tenantId, action: "extension.deleted", entityType: "extension", entityId: current.id, changes: deletedChanges(extensionSnapshot(current)) },
       ]);

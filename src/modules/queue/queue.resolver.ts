@@ -49,8 +49,14 @@ export class QueueResolver {
     return ctx.services.queues.update(ctx, id, input);
   }
 
-  @Mutation(() => ID, { description: "Deletes the queue and every membership in it." })
-  deleteQueue(@Arg("id", () => ID) id: string, @Ctx() ctx: RequestContext) {
-    return ctx.services.queues.delete(ctx, id);
+  @Mutation(() => ID, {
+    description: "Deletes the queue and every membership in it. Refused (CONFLICT) while a destination names it, unless force turns those destinations into HANGUP.",
+  })
+  deleteQueue(
+    @Arg("id", () => ID) id: string,
+    @Arg("force", () => Boolean, { defaultValue: false }) force: boolean,
+    @Ctx() ctx: RequestContext,
+  ) {
+    return ctx.services.queues.delete(ctx, id, force);
   }
 }

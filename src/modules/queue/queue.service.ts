@@ -16,6 +16,7 @@ import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
+import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
 import type { QueueAgent } from "./queue-agent.entity";
 import { AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
@@ -137,15 +138,21 @@ export class QueueService {
         .catch(translateQueueWrite);
       const changes = updatedChanges(queueSnapshot(current), queueSnapshot(rows[0]));
       if (!isEmpty(changes)) await recordAudit(tx, { tenantId: current.tenantId, action: "queue.updated", entityType: "queue", entityId: current.id, changes });
+      // Destinations that name the queue follow its new number.
+      await recordAudit(tx, await renameReferences(tx, current.tenantId, typesNaming("queue"), current.number, rows[0].number));
       return rows[0];
     });
   }
 
-  /** Deletes the queue; its memberships go with it (the foreign key cascades). */
-  async delete(ctx: RequestContext, rawId: string | number): Promise<number> {
+  /**
+   * Deletes the queue; its memberships go with it (the foreign key cascades). Destinations naming it
+   * refuse the delete (CONFLICT naming them) unless `force` turns them into HANGUP (contract §11).
+   */
+  async delete(ctx: RequestContext, rawId: string | number, force = false): Promise<number> {
     requireRole(ctx, ...WRITERS);
     return transactional(ctx, async (tx) => {
       const current = await this.lockQueue(tx, rawId, "UPDATE");
+      await recordAudit(tx, await releaseReferences(tx, current.tenantId, typesNaming("queue"), current.number, force, `The queue ${current.name}`));
       // Its memberships go with it; each leaves its own entry.
       const [agents]: [QueueAgentRow[]] = await tx.manager.query(`DELETE FROM queue_agent AS a WHERE a.queue_id = $1 RETURNING ${QUEUE_AGENT_COLUMNS}`, [current.id]);
       await tx.manager.query(`DELETE FROM queue WHERE id = $1`, [current.id]);
