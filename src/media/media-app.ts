@@ -6,7 +6,9 @@ import { CallEnded, MediaCall } from "./media-call";
 import { MediaEnv, shippedAssets } from "./media-env";
 import { Rtpengine } from "./rtpengine";
 import { header, SipUa, type Remote, type SipMessage } from "./sip-ua";
+import { MessageWaiting } from "./mwi";
 import { depositVoicemail } from "./voicemail";
+import { listenToVoicemail } from "./voicemail-main";
 
 /**
  * What the engine asks of us, in the INVITE's X-Pbx-* headers (deploy/kamailio/routes/media.cfg):
@@ -61,7 +63,14 @@ export async function startMediaApp(config: MediaConfig, services: Services, dep
       return ua.reply(request, 200, "OK", { headers: { contact: [{ uri: ua.contact, params: {} }], "content-type": "application/sdp" }, content: call.answerSdp });
     }
     if (method === "INVITE") return onInvite(request, remote);
-    ua.reply(request, 405, "Method Not Allowed", { headers: { allow: "INVITE, ACK, BYE, CANCEL, OPTIONS" } });
+    if (method === "SUBSCRIBE") {
+      if (remote.address !== config.engineHost) return ua.reply(request, 403, "Forbidden");
+      return void mwi.onSubscribe(request).catch((error: unknown) => {
+        log.error({ err: error }, "SUBSCRIBE failed");
+        ua.reply(request, 500, "Server Internal Error");
+      });
+    }
+    ua.reply(request, 405, "Method Not Allowed", { headers: { allow: "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE" } });
   };
 
   const onInvite = (invite: SipMessage, remote: Remote) => {
@@ -81,6 +90,7 @@ export async function startMediaApp(config: MediaConfig, services: Services, dep
     const target = header(invite, TARGET_HEADER)?.trim() ?? "";
     const run = async () => {
       if (app === "voicemail" && domain && /^[0-9]{1,20}$/.test(target)) return depositVoicemail(env, call, domain, target);
+      if (app === "voicemail-main" && domain && /^[0-9]{1,20}$/.test(target)) return listenToVoicemail(env, call, domain, target);
       call.reject(404, "Not Found");
     };
     run()
@@ -98,12 +108,15 @@ export async function startMediaApp(config: MediaConfig, services: Services, dep
 
   const ua = new SipUa({ host: config.sipHost, port: config.sipPort, log, onRequest });
   const env = new MediaEnv(config, services, deps, ua, rtpengine, shippedAssets(), log);
+  const mwi = new MessageWaiting(env, log);
+  mwi.start(deps.pubsub);
   if (!(await rtpengine.ping())) log.warn({ rtpengine: `${config.rtpengineHost}:${config.rtpenginePort}` }, "rtpengine does not answer (yet): calls fail until it does");
 
   return {
     calls: () => calls.size,
     stop: async () => {
       stopping = true;
+      mwi.stop();
       await Promise.all([...calls.values()].map((call) => call.hangup().catch(() => undefined)));
       ua.close();
       rtpengine.close();

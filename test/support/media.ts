@@ -64,8 +64,8 @@ export interface MediaInstance {
 }
 
 /** The media application in this process, on the test server's services (its database, pub/sub and outbox). */
-export async function startMedia(ts: TestServer, rtpengine: RtpengineProcess, env: Record<string, string> = {}): Promise<MediaInstance> {
-  const sipPort = await freeUdpPort();
+export async function startMedia(ts: TestServer, rtpengine: RtpengineProcess, env: Record<string, string> = {}, port?: number): Promise<MediaInstance> {
+  const sipPort = port ?? (await freeUdpPort());
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-media-files-"));
   const config = loadMediaConfig({
     MEDIA_SIP_LISTEN: `udp:127.0.0.1:${sipPort}`,

@@ -115,6 +115,10 @@ export class TestPhone {
   private stack!: sip.SipStack;
   port = 0;
   readonly calls = new Map<string, TestCall>();
+  /** What an incoming INVITE gets: a refusal status, or answered (200 with our tone). */
+  incoming: { status: number } | { answer: true; toneHz: number; afterMs?: number } = { status: 486 };
+  /** INVITEs received (answered or not), by their Call-ID. */
+  readonly invites: sip.SipMessage[] = [];
   /** Bodies of the NOTIFYs received, with their Event header. */
   readonly notifies: Array<{ event: string; body: string; subscriptionState?: string }> = [];
 
@@ -138,12 +142,95 @@ export class TestPhone {
       this.calls.get(String(rq.headers["call-id"]))?.markEnded("them");
       return;
     }
+    if (rq.method === "INVITE" && !rq.headers.to?.params.tag) return void this.onInvite(rq);
+    if (rq.method === "CANCEL") {
+      this.stack.send(sip.makeResponse(rq, 200, "OK"));
+      return;
+    }
     if (rq.method === "NOTIFY") {
       this.notifies.push({ event: String(rq.headers.event ?? ""), body: rq.content ?? "", subscriptionState: rq.headers["subscription-state"] as string | undefined });
       this.stack.send(sip.makeResponse(rq, 200, "OK"));
       return;
     }
     this.stack.send(sip.makeResponse(rq, 405, "Method Not Allowed"));
+  }
+
+  private async onInvite(rq: sip.SipMessage): Promise<void> {
+    this.invites.push(rq);
+    const incoming = this.incoming;
+    const tag = randomBytes(4).toString("hex");
+    const withTag = (status: number, reason: string, extra: Partial<sip.SipHeaders> = {}, content?: string) => {
+      const rs = sip.makeResponse(rq, status, reason, { headers: extra as sip.SipHeaders, content });
+      rs.headers.to = { ...rq.headers.to!, params: { ...rq.headers.to!.params, tag } };
+      return rs;
+    };
+    if ("status" in incoming) return this.stack.send(withTag(incoming.status, "Busy Here"));
+    this.stack.send(withTag(180, "Ringing"));
+    if (incoming.afterMs) await new Promise((r) => setTimeout(r, incoming.afterMs));
+    const rtpPort = await freeUdpPort();
+    const rtp = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => rtp.bind(rtpPort, "127.0.0.1", resolve));
+    const call = new TestCall(this, rtp);
+    call.sendTone(incoming.toneHz);
+    const callId = String(rq.headers["call-id"]);
+    this.calls.set(callId, call);
+    call.dialog = {
+      callId,
+      localTag: tag,
+      remoteTag: String(rq.headers.from!.params.tag),
+      remoteTarget: Array.isArray(rq.headers.contact) ? rq.headers.contact[0].uri : String(rq.headers.from!.uri),
+      routes: [...(rq.headers["record-route"] ?? [])],
+      cseq: 100,
+      to: rq.headers.from!,
+      from: { ...rq.headers.to!, params: { ...rq.headers.to!.params, tag } },
+    };
+    call.status = 200;
+    this.stack.send(withTag(200, "OK", { contact: [{ uri: this.contact, params: {} }], "record-route": rq.headers["record-route"] ?? [], "content-type": "application/sdp" }, this.sdp(rtpPort)));
+    call.startMedia(rq.content!);
+    this.emitIncoming(call);
+  }
+
+  private readonly incomingWaiters: Array<(call: TestCall) => void> = [];
+  private readonly answered: TestCall[] = [];
+
+  private emitIncoming(call: TestCall): void {
+    this.answered.push(call);
+    this.incomingWaiters.splice(0).forEach((w) => w(call));
+  }
+
+  /** The next call this phone answers (or one it already answered and nobody took yet). */
+  nextAnswered(ms = 30_000): Promise<TestCall> {
+    const ready = this.answered.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.options.user} answered no call`)), ms);
+      this.incomingWaiters.push((call) => {
+        clearTimeout(timer);
+        this.answered.splice(this.answered.indexOf(call), 1);
+        resolve(call);
+      });
+    });
+  }
+
+  private sdp(rtpPort: number): string {
+    return [
+      "v=0", `o=test 1 1 IN IP4 127.0.0.1`, "s=test", "c=IN IP4 127.0.0.1", "t=0 0",
+      `m=audio ${rtpPort} RTP/AVP 0 101`, "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
+    ].join("\r\n");
+  }
+
+  /** SUBSCRIBE (with digest authentication) for `event` of `number`'s mailbox or dialogs; resolves with the final status. */
+  async subscribe(number: string, event: string, expires = 600): Promise<number> {
+    const callId = randomBytes(8).toString("hex");
+    const tag = randomBytes(4).toString("hex");
+    let cseq = 1;
+    const to = `sip:${number}@${this.options.domain}`;
+    const rs = await this.send((auth) => ({
+      method: "SUBSCRIBE",
+      uri: to,
+      headers: { ...this.baseHeaders("SUBSCRIBE", callId, tag, cseq++, to), route: this.route, event, expires, accept: "application/simple-message-summary", ...(auth ?? {}) } as sip.SipHeaders,
+    }));
+    return rs.status!;
   }
 
   /** Sends a request out of dialog, answering one digest challenge; resolves with the final response. */
@@ -219,10 +306,7 @@ export class TestPhone {
     const callId = randomBytes(8).toString("hex");
     const tag = randomBytes(4).toString("hex");
     this.calls.set(callId, call);
-    const sdp = [
-      "v=0", `o=test 1 1 IN IP4 127.0.0.1`, "s=test", "c=IN IP4 127.0.0.1", "t=0 0",
-      `m=audio ${rtpPort} RTP/AVP 0 101`, "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
-    ].join("\r\n");
+    const sdp = this.sdp(rtpPort);
     let cseq = 1;
     const to = `sip:${number}@${this.options.domain}`;
     const rs = await this.send((auth) => ({

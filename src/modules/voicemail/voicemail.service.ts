@@ -376,6 +376,16 @@ export class VoicemailService {
     return { extension, domain: extension.sipDomain, summary, full: summary.total >= this.limits.maxMessages };
   }
 
+  /** The same look at a mailbox by the extension's id (message-waiting after a voicemail event). */
+  async mailboxOf(ctx: RequestContext, extensionId: number): Promise<Mailbox | null> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const [row] = await readRows<{ domain: string; number: string }>(ctx,
+      `SELECT t.sip_domain AS domain, e.extension_number AS number FROM extension e JOIN tenant t ON t.id = e.tenant_id WHERE e.id = $1`,
+      [extensionId],
+    );
+    return row ? this.mailbox(ctx, row.domain, row.number) : null;
+  }
+
   /** An extension's unheard messages, newest first (what *98 plays). */
   async unheard(ctx: RequestContext, extensionId: number, limit = 100): Promise<VoicemailRow[]> {
     requireRole(ctx, Role.INGEST, Role.ADMIN);
