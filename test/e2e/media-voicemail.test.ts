@@ -224,3 +224,47 @@ describe("the greeting API (PUT/GET/DELETE /api/extensions/{id}/voicemail/greeti
     expect(count).toBe(0);
   });
 });
+
+describe("*98: listening by phone", () => {
+  async function deposit(domain: string, number: string, id: string, frequency: number, receivedAt: string): Promise<void> {
+    const ingest = await createKey(ts, "INGEST", null);
+    const form = new FormData();
+    for (const [k, v] of Object.entries({ domain, extension: number, message_id: id, duration_seconds: "2", received_at: receivedAt })) form.append(k, v);
+    form.append("audio", new Blob([toneWav({ seconds: 2, frequency })], { type: "audio/wav" }), "m.wav");
+    expect((await ts.http("/api/voicemail", { key: ingest, method: "POST", body: form })).status).toBe(201);
+  }
+  const state = (extensionId: string) =>
+    ts.server.db.dataSource.query(`SELECT message_id AS "messageId", heard FROM voicemail_message WHERE extension_id = $1 ORDER BY message_id`, [Number(extensionId)]);
+
+  it("plays the unheard messages newest first and marks each heard; 7 deletes the one just played", async () => {
+    const tenant = await createTenant(ts);
+    const ext = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    await deposit(tenant.sipDomain, ext.extensionNumber, "older", 600, "2026-01-01T10:00:00Z");
+    await deposit(tenant.sipDomain, ext.extensionNumber, "newer", 1000, "2026-01-01T11:00:00Z");
+    const phone = await caller(tenant.sipDomain, ext.extensionNumber);
+    const call = await phone.call("*98", { headers: { "X-Pbx-App": "voicemail-main", "X-Pbx-Domain": tenant.sipDomain, "X-Pbx-Target": ext.extensionNumber } });
+    expect(call.status).toBe(200);
+    await waitFor("the newer message (1 kHz)", () => blocksWithTone(call.heard, 1000) >= 10, 20_000);
+    await waitFor("the older message (600 Hz) after it", () => blocksWithTone(call.heard, 600) >= 3, 20_000);
+    const newerEnd = call.heard.length;
+    expect(blocksWithTone(call.heard.slice(0, newerEnd), 1200)).toBeGreaterThanOrEqual(2); // the beep after the first
+    await call.digit("7");
+    await call.waitEnded(20_000);
+    expect(call.endedBy).toBe("them");
+    await waitFor("the newer heard, the older deleted", async () => {
+      const rows = await state(ext.id);
+      return rows.length === 1 && rows[0].messageId === "newer" && rows[0].heard === true ? rows : undefined;
+    });
+  }, 60_000);
+
+  it("with no unheard message it says so and hangs up", async () => {
+    const tenant = await createTenant(ts);
+    const ext = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const phone = await caller(tenant.sipDomain, ext.extensionNumber);
+    const call = await phone.call("*98", { headers: { "X-Pbx-App": "voicemail-main", "X-Pbx-Domain": tenant.sipDomain, "X-Pbx-Target": ext.extensionNumber } });
+    expect(call.status).toBe(200);
+    await call.waitEnded(20_000);
+    expect(call.heard.some((x) => Math.abs(x) > 1000)).toBe(true);
+  }, 60_000);
+});
+
