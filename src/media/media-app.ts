@@ -9,6 +9,7 @@ import { header, SipUa, type Remote, type SipMessage } from "./sip-ua";
 import { MessageWaiting } from "./mwi";
 import { depositVoicemail } from "./voicemail";
 import { listenToVoicemail } from "./voicemail-main";
+import { runQueueCall } from "./queue";
 
 /**
  * What the engine asks of us, in the INVITE's X-Pbx-* headers (deploy/kamailio/routes/media.cfg):
@@ -42,6 +43,11 @@ export async function startMediaApp(config: MediaConfig, services: Services, dep
     const inDialog = Boolean(request.headers.to?.params.tag);
     if (method === "OPTIONS") return ua.reply(request, 200, "OK");
     if (method === "BYE") {
+      const leg = env.legs.get(callId);
+      if (leg) {
+        ua.reply(request, 200, "OK");
+        return leg();
+      }
       const call = calls.get(callId);
       if (!call) return ua.reply(request, 481, "Call/Transaction Does Not Exist");
       ua.reply(request, 200, "OK");
@@ -90,6 +96,7 @@ export async function startMediaApp(config: MediaConfig, services: Services, dep
     const target = header(invite, TARGET_HEADER)?.trim() ?? "";
     const run = async () => {
       if (app === "voicemail" && domain && /^[0-9]{1,20}$/.test(target)) return depositVoicemail(env, call, domain, target);
+      if (app === "queue" && domain && /^[0-9]{1,20}$/.test(target)) return runQueueCall(env, call, domain, target);
       if (app === "voicemail-main" && domain && /^[0-9]{1,20}$/.test(target)) return listenToVoicemail(env, call, domain, target);
       call.reject(404, "Not Found");
     };

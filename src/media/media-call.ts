@@ -33,6 +33,8 @@ export class MediaCall extends EventEmitter {
   answered = false;
   /** The SDP our 200 OK carried: a re-INVITE without a change is answered with it again. */
   answerSdp = "";
+  /** rtpengine's SDP for party B: what an agent's INVITE offers, so the agent can take our socket's place. */
+  offerToB = "";
 
   constructor(
     private readonly ua: SipUa,
@@ -73,7 +75,8 @@ export class MediaCall extends EventEmitter {
       socket.bind(0, this.rtpHost, () => resolve());
     });
     socket.on("message", (data) => this.onRtp(data));
-    const toB = sdpTransform.parse(await this.rtpengine.offer(this.mediaId, this.dialog.remoteTag, offer));
+    this.offerToB = await this.rtpengine.offer(this.mediaId, this.dialog.remoteTag, offer);
+    const toB = sdpTransform.parse(this.offerToB);
     const audio = toB.media.find((m) => m.type === "audio");
     if (!audio) throw new Error("rtpengine's offer has no audio");
     const codec = audio.rtp.find((r) => /^(PCMU|PCMA)$/i.test(r.codec));
@@ -165,6 +168,17 @@ export class MediaCall extends EventEmitter {
       this.on("digit", onDigit);
       this.on("ended", onEnded);
     });
+  }
+
+  /**
+   * Connects the caller to another party (an agent) in place of our socket: rtpengine's party B is
+   * answered again, same tags, with the agent's SDP; rtpengine then relays caller and agent to each
+   * other (research §5.3 step 10). The caller keeps sending where it did (no re-INVITE needed).
+   */
+  async connectTo(sdp: string): Promise<void> {
+    await this.stopMedia();
+    this.onAudio = undefined;
+    await this.rtpengine.answer(this.mediaId, this.dialog.remoteTag, this.dialog.localTag, sdp);
   }
 
   /** Refuses the call before it is answered. */

@@ -39,6 +39,9 @@ export function shippedAssets(): MediaAssets {
  * its SIP and rtpengine sides, the prompts, and request contexts for the service calls it makes.
  */
 export class MediaEnv {
+  /** Legs we set up (agents'), by Call-ID: their BYE resolves the waiting call. */
+  readonly legs = new Map<string, () => void>();
+
   constructor(
     readonly config: MediaConfig,
     readonly services: Services,

@@ -118,6 +118,67 @@ export class SipUa {
     });
   }
 
+  /**
+   * Sends an INVITE we originate (an agent's leg): `final` resolves with its final response (after
+   * the ACK of a 2xx is sent), `cancel()` sends CANCEL while it has none.
+   */
+  invite(message: sip.SipMessage): { final: Promise<sip.SipMessage>; cancel(): void } {
+    let settled = false;
+    let cancelled = false;
+    const final = new Promise<sip.SipMessage>((resolve) => {
+      this.stack.send(message, (response) => {
+        if ((response.status ?? 0) < 200 || settled) {
+          // A second 2xx (a forked INVITE answered twice): acknowledge and end that extra dialog.
+          if (settled && (response.status ?? 0) < 300 && (response.status ?? 0) >= 200) {
+            this.ackFor(message, response);
+            void new OutboundDialog(this, message, response).bye();
+          }
+          return;
+        }
+        settled = true;
+        if ((response.status ?? 0) < 300) this.ackFor(message, response);
+        resolve(response);
+      });
+    });
+    const cancel = () => {
+      if (settled || cancelled) return;
+      cancelled = true;
+      this.stack.send({
+        method: "CANCEL",
+        uri: message.uri,
+        headers: {
+          via: message.headers.via,
+          to: message.headers.to,
+          from: message.headers.from,
+          "call-id": message.headers["call-id"],
+          cseq: { seq: message.headers.cseq!.seq, method: "CANCEL" },
+          ...(message.headers.route ? { route: message.headers.route } : {}),
+          "max-forwards": 70,
+        },
+      });
+    };
+    return { final, cancel };
+  }
+
+  /** The ACK of a 2xx to our INVITE: a request of its own, along the dialog's route set. */
+  ackFor(invite: sip.SipMessage, response: sip.SipMessage): void {
+    const dialog = new OutboundDialog(this, invite, response);
+    this.stack.send({
+      method: "ACK",
+      uri: dialog.remoteTarget,
+      headers: {
+        via: [],
+        to: response.headers.to,
+        from: invite.headers.from,
+        "call-id": invite.headers["call-id"],
+        cseq: { seq: invite.headers.cseq!.seq, method: "ACK" },
+        ...(dialog.routes.length ? { route: dialog.routes } : {}),
+        "max-forwards": 70,
+        "content-length": 0,
+      },
+    });
+  }
+
   /** The Via list of a request we originate: empty, the stack adds its own. */
   via(): sip.Via[] {
     return [];
@@ -176,6 +237,45 @@ export class InboundDialog {
         "call-id": this.callId,
         cseq: { seq: this.cseq++, method: "BYE" },
         ...(routes && routes.length ? { route: routes } : {}),
+        "max-forwards": 70,
+        "content-length": 0,
+      },
+    });
+  }
+}
+
+/** A call leg we set up (an agent's): enough to end it with BYE. */
+export class OutboundDialog {
+  readonly callId: string;
+  readonly remoteTarget: string;
+  /** The route set: the 2xx's Record-Route, reversed (RFC 3261 §12.1.2). */
+  readonly routes: sip.NameAddr[];
+  ended = false;
+
+  constructor(
+    private readonly ua: SipUa,
+    private readonly invite: sip.SipMessage,
+    private readonly response: sip.SipMessage,
+  ) {
+    this.callId = String(invite.headers["call-id"]);
+    const contact = Array.isArray(response.headers.contact) ? response.headers.contact[0]?.uri : undefined;
+    this.remoteTarget = contact ?? String(invite.uri);
+    this.routes = [...(response.headers["record-route"] ?? [])].reverse();
+  }
+
+  async bye(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.ua.request({
+      method: "BYE",
+      uri: this.remoteTarget,
+      headers: {
+        via: [],
+        to: this.response.headers.to,
+        from: this.invite.headers.from,
+        "call-id": this.callId,
+        cseq: { seq: this.invite.headers.cseq!.seq + 1, method: "BYE" },
+        ...(this.routes.length ? { route: this.routes } : {}),
         "max-forwards": 70,
         "content-length": 0,
       },

@@ -17,9 +17,10 @@ const SAMPLE_RATE = 8000;
 export async function depositVoicemail(env: MediaEnv, call: MediaCall, domain: string, number: string): Promise<void> {
   const ctx = env.context("ingest");
   const mailbox = await env.services.voicemail.mailbox(ctx, domain, number);
-  if (!mailbox) return call.reject(404, "Not Found");
-  if (!mailbox.extension.voicemailEnabled) return call.reject(480, "Temporarily Unavailable");
-  await call.answer();
+  // (A caller a queue sends here is already answered: then a refusal just ends the call.)
+  if (!mailbox) return call.answered ? call.hangup() : call.reject(404, "Not Found");
+  if (!mailbox.extension.voicemailEnabled) return call.answered ? call.hangup() : call.reject(480, "Temporarily Unavailable");
+  if (!call.answered) await call.answer();
   const log = call.log.child({ app: "voicemail", extensionId: mailbox.extension.id });
   try {
     if (mailbox.full) {

@@ -149,3 +149,142 @@ suite("the media application through the shipped Kamailio", () => {
     expect(lit.subscriptionState).toMatch(/^active/);
   }, 60_000);
 });
+
+suite("queue calls through the shipped Kamailio and the media application", () => {
+  let ts: TestServer;
+  let role: EngineRole;
+  let kamailio: Kamailio;
+  let rtpengine: RtpengineProcess;
+  let media: MediaInstance;
+  const phones: TestPhone[] = [];
+
+  beforeAll(async () => {
+    ts = await startTestServer();
+    role = await createEngineRole(databaseUrl()!, ts.schema);
+    const mediaPort = await freeUdpPort();
+    kamailio = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events`, defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`] });
+    rtpengine = await startRtpengine();
+    media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const phone of phones) await phone.stop();
+    await media?.stop();
+    await rtpengine?.stop();
+    await kamailio?.stop();
+    await role?.drop();
+    await ts?.stop();
+  });
+
+  const gql = async <T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+    const res = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data: T; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const sql = <T = any>(text: string, params: unknown[]): Promise<T[]> => ts.server.db.dataSource.query(text, params);
+
+  async function phone(domain: string, user: string): Promise<TestPhone> {
+    const p = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user, domain, password: "s3cur3p@ss-long", displayName: `Phone ${user}` });
+    phones.push(p);
+    return p;
+  }
+
+  /** A tenant with a queue and `agents` registered agents answering with `toneHz` (their devices known to the product). */
+  async function queueWithAgents(strategy: string, agents: number, extra: Record<string, unknown> = {}) {
+    const tenant = await createTenant(ts);
+    const { createQueue: queue } = await gql(`mutation($input: CreateQueueInput!) { createQueue(input: $input) { id number strategy agentRingSeconds maxWaitSeconds timeoutDestination { type target } } }`, {
+      input: { tenantId: tenant.id, name: "Support", number: "700", strategy, ...extra },
+    });
+    const members: Array<{ ext: { id: string; extensionNumber: string }; agentId: string; phone: TestPhone }> = [];
+    for (let i = 0; i < agents; i++) {
+      const ext = await createExtension(ts, tenant.id);
+      const { addQueueAgent } = await gql(`mutation($q: ID!, $e: ID!) { addQueueAgent(queueId: $q, extensionId: $e) { id } }`, { q: queue.id, e: ext.id });
+      const p = await phone(tenant.sipDomain, ext.extensionNumber);
+      p.incoming = { answer: true, toneHz: 1600, afterMs: 1500 };
+      expect(await p.register()).toBe(200);
+      members.push({ ext, agentId: addQueueAgent.id, phone: p });
+    }
+    await waitFor("the agents' devices", async () => {
+      const [{ n }] = await sql(`SELECT count(DISTINCT extension_id)::int AS n FROM device WHERE tenant_id = $1 AND unregistered_at IS NULL`, [Number(tenant.id)]);
+      return n === agents || undefined;
+    });
+    const caller = await createExtension(ts, tenant.id);
+    return { tenant, queue, members, callerPhone: await phone(tenant.sipDomain, caller.extensionNumber), callerNumber: caller.extensionNumber };
+  }
+
+  it("a queue caller hears music on hold, then the agent who answers; each hears the other's tone; the legs and queue events are recorded", async () => {
+    const { queue, members, callerPhone, callerNumber } = await queueWithAgents("LINEAR", 1);
+    expect(queue).toMatchObject({ agentRingSeconds: 15, maxWaitSeconds: 300, timeoutDestination: { type: "HANGUP", target: null } });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(call.status).toBe(200);
+    const agentCall = await members[0].phone.nextAnswered();
+    const onHold = call.heard.length;
+    // Music on hold came first: sound, and none of it the agent's 1.6 kHz.
+    expect(call.heard.slice(0, onHold).some((s) => Math.abs(s) > 1000)).toBe(true);
+    expect(blocksWithTone(call.heard.slice(0, onHold), 1600)).toBe(0);
+    await waitFor("the caller to hear the agent (1.6 kHz)", () => blocksWithTone(call.heard.slice(onHold), 1600) >= 10, 20_000);
+    await waitFor("the agent to hear the caller (1 kHz)", () => blocksWithTone(agentCall.heard, 1000) >= 10, 20_000);
+    await call.hangup();
+    await agentCall.waitEnded();
+    const callId = call.dialog!.callId;
+    const legs = await waitFor("both legs' CDRs", async () => {
+      const rows = await sql(`SELECT extension_number AS "number", disposition, queue_id AS "queueId" FROM cdr WHERE linked_id = $1 ORDER BY extension_number`, [callId]);
+      return rows.length === 2 ? rows : undefined;
+    });
+    expect(legs).toEqual(
+      expect.arrayContaining([
+        { number: callerNumber, disposition: "answered", queueId: Number(queue.id) },
+        { number: members[0].ext.extensionNumber, disposition: "answered", queueId: Number(queue.id) },
+      ]),
+    );
+    const [passage] = await sql(`SELECT joined_at IS NOT NULL AS joined, answered_at IS NOT NULL AS answered, agent_extension_id AS agent FROM queue_call WHERE call_id = $1`, [callId]);
+    expect(passage).toEqual({ joined: true, answered: true, agent: Number(members[0].ext.id) });
+  }, 90_000);
+
+  it("ROUND_ROBIN offers two calls to two agents in turn, LINEAR both to the first; a paused agent never rings", async () => {
+    for (const [strategy, expected] of [["ROUND_ROBIN", [0, 1]], ["LINEAR", [0, 0]]] as const) {
+      const { queue, members, callerPhone } = await queueWithAgents(strategy, 2);
+      for (const [turn, who] of expected.entries()) {
+        const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const agentCall = await members[who].phone.nextAnswered();
+        await waitFor(`${strategy} call ${turn + 1} bridged`, () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+        await call.hangup();
+        await agentCall.waitEnded();
+        // The agent is free again once its leg has ended in the product.
+        await waitFor("the agent's leg to end", async () => ((await sql(`SELECT 1 FROM active_call WHERE extension_id = $1`, [Number(members[who].ext.id)])).length === 0) || undefined);
+      }
+      expect(members.map((m) => m.phone.invites.length)).toEqual(strategy === "LINEAR" ? [2, 0] : [1, 1]);
+      if (strategy === "LINEAR") {
+        await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: true) { id paused } }`, { id: members[0].agentId });
+        const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const agentCall = await members[1].phone.nextAnswered();
+        await waitFor("bridged to the second agent", () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+        await call.hangup();
+        expect(members[0].phone.invites.length).toBe(2);
+      }
+    }
+  }, 180_000);
+
+  it("a caller who hangs up while waiting has abandoned; maxWaitSeconds sends the next one to the timeoutDestination (voicemail), which is no abandon", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0, {});
+    const mailbox = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const abandoned = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(abandoned.status).toBe(200);
+    await waitFor("the join", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND joined_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    await abandoned.hangup();
+    await waitFor("the abandon", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND abandoned_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
+      id: queue.id,
+      input: { maxWaitSeconds: 5, timeoutDestination: { type: "VOICEMAIL", target: mailbox.extensionNumber } },
+    });
+    const sentOn = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(sentOn.heard, 1200) >= 2, 30_000);
+    const started = Date.now();
+    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    await sentOn.hangup();
+    await waitFor("the message", async () => (await sql(`SELECT 1 FROM voicemail_message WHERE extension_id = $1`, [Number(mailbox.id)])).length > 0 || undefined);
+    const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [sentOn.dialog!.callId]);
+    expect(passage).toEqual({ notAbandoned: true });
+  }, 90_000);
+});
