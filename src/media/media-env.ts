@@ -20,8 +20,11 @@ export interface MediaAssets {
 }
 
 export function shippedAssets(): MediaAssets {
-  // From src/media or dist/src/media: the repository's assets/media either way.
-  const dir = [path.resolve(__dirname, "../../assets/media"), path.resolve(__dirname, "../../../assets/media")].find((d) => fs.existsSync(path.join(d, "beep.wav")));
+  // The repository's assets/media, found upwards from src/media, dist/src/media or a test build.
+  let dir: string | undefined;
+  for (let up = path.resolve(__dirname, ".."), i = 0; i < 5 && !dir; up = path.dirname(up), i++) {
+    if (fs.existsSync(path.join(up, "assets/media/beep.wav"))) dir = path.join(up, "assets/media");
+  }
   if (!dir) throw new Error("assets/media is missing: the media application ships its prompts there");
   const file = (name: string) => path.join(dir, `${name}.wav`);
   return {

@@ -17,6 +17,7 @@ import { waitFor } from "./wait";
  */
 export interface RtpengineProcess {
   ngPort: number;
+  pid: number;
   output(): string;
   stop(): Promise<void>;
 }
@@ -53,7 +54,7 @@ export async function startRtpengine(): Promise<RtpengineProcess> {
   } finally {
     probe.close();
   }
-  return { ngPort, output: () => out, stop };
+  return { ngPort, pid: child.pid!, output: () => out, stop };
 }
 
 export interface MediaInstance {
