@@ -203,7 +203,11 @@ async function endTogether(env: MediaEnv, call: MediaCall, leg: AnsweredLeg, dom
   await env.services.ingest.ingestMany(env.context("ingest"), [agentLegEvent(call, domain, queueNumber, leg, "end", true)]);
 }
 
-/** maxWaitSeconds reached: the queue's timeoutDestination (HANGUP, VOICEMAIL and QUEUE run here; others end the call). */
+/**
+ * maxWaitSeconds reached: the queue's timeoutDestination. HANGUP ends the call; VOICEMAIL and QUEUE
+ * run here on the same call; EXTENSION rings that extension's phones once (agentRingSeconds) and
+ * connects it like an agent, else ends the call; RING_GROUP and EXTERNAL end the call for now.
+ */
 async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow): Promise<void> {
   const target = queue.timeoutDestinationTarget;
   switch (queue.timeoutDestinationType) {
@@ -211,6 +215,14 @@ async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: Qu
       return depositVoicemail(env, call, domain, target!);
     case CallDestinationType.QUEUE:
       return runQueueCall(env, call, domain, target!);
+    case CallDestinationType.EXTENSION: {
+      const person: OfferableAgent = { agentId: 0, extensionId: 0, number: target!, penalty: 0, lastCallEndedAt: null, answeredToday: 0 };
+      await call.loop(env.assets.musicOnHold);
+      const answered = await offer(env, call, domain, [person], queue.agentRingSeconds * 1000);
+      if (!answered) return call.hangup();
+      await bridge(env, call, domain, queue.number, answered);
+      return endTogether(env, call, answered, domain, queue.number);
+    }
     default:
       return call.hangup();
   }

@@ -287,4 +287,23 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [sentOn.dialog!.callId]);
     expect(passage).toEqual({ notAbandoned: true });
   }, 90_000);
+
+  it("maxWaitSeconds with an EXTENSION timeoutDestination rings that extension and connects the caller to it", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    const fallback = await createExtension(ts, tenant.id);
+    const fallbackPhone = await phone(tenant.sipDomain, fallback.extensionNumber);
+    fallbackPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await fallbackPhone.register()).toBe(200);
+    await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
+      id: queue.id,
+      input: { maxWaitSeconds: 5, timeoutDestination: { type: "EXTENSION", target: fallback.extensionNumber } },
+    });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    const answered = await fallbackPhone.nextAnswered(30_000);
+    await waitFor("the caller to hear the extension", () => blocksWithTone(call.heard, 1600) >= 5, 20_000);
+    await waitFor("the extension to hear the caller", () => blocksWithTone(answered.heard, 1000) >= 5, 20_000);
+    await answered.hangup();
+    await call.waitEnded();
+    expect(call.endedBy).toBe("them");
+  }, 90_000);
 });
