@@ -150,6 +150,36 @@ suite("the media application through the shipped Kamailio", () => {
   }, 60_000);
 });
 
+suite("Kamailio when the media application is away", () => {
+  it("without MEDIA_URI, or with nothing answering there, *98 and a voicemail call get 480, within seconds", async () => {
+    const ts = await startTestServer();
+    const role = await createEngineRole(databaseUrl()!, ts.schema);
+    const engines: Kamailio[] = [];
+    const phones: TestPhone[] = [];
+    try {
+      const nobody = await freeUdpPort();
+      engines.push(await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events` }));
+      engines.push(await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events`, defines: [`MEDIA_URI="sip:127.0.0.1:${nobody}"`] }));
+      const tenant = await createTenant(ts);
+      const a = await createExtension(ts, tenant.id);
+      const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+      for (const engine of engines) {
+        const p = await TestPhone.start({ proxy: { host: "127.0.0.1", port: engine.port }, user: a.extensionNumber, domain: tenant.sipDomain, password: "s3cur3p@ss-long" });
+        phones.push(p);
+        const started = Date.now();
+        expect((await p.call("*98")).status).toBe(480);
+        expect((await p.call(b.extensionNumber)).status).toBe(480);
+        expect(Date.now() - started).toBeLessThan(20_000);
+      }
+    } finally {
+      for (const p of phones) await p.stop();
+      for (const engine of engines) await engine.stop();
+      await role.drop();
+      await ts.stop();
+    }
+  }, 90_000);
+});
+
 suite("queue calls through the shipped Kamailio and the media application", () => {
   let ts: TestServer;
   let role: EngineRole;
