@@ -28,13 +28,15 @@ suite("the media application through the shipped Kamailio", () => {
     ts = await startTestServer();
     role = await createEngineRole(databaseUrl()!, ts.schema);
     const mediaPort = await freeUdpPort();
+    rtpengine = await startRtpengine();
+    // This suite's Kamailio also anchors the media application's calls in rtpengine (RTPENGINE_NG);
+    // the queue suite's does not: both set-ups carry audio.
     kamailio = await startKamailio({
       databaseUrl: role.url,
       redisUrl: redisUrl()!,
       streamKey: `${ts.redisPrefix}pbx:events`,
-      defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`],
+      defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`, `RTPENGINE_NG="udp:127.0.0.1:${rtpengine.ngPort}"`],
     });
-    rtpengine = await startRtpengine();
     media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
   }, 60_000);
 
