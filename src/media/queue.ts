@@ -70,7 +70,7 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
     const deadline = Date.now() + queue.maxWaitSeconds * 1000;
     let answered: AnsweredLeg | null = null;
     const refused = new Set<number>();
-    while (!answered && Date.now() < deadline) {
+    while (!answered && !call.ended && Date.now() < deadline) {
       const agents = chooseAgents(queue, await env.services.queues.offerable(ctx, queue.id), refused);
       if (agents.length === 0) {
         refused.clear();
