@@ -338,4 +338,15 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     await call.waitEnded();
     expect(call.endedBy).toBe("them");
   }, 90_000);
+
+  it("a caller who hangs up while an agent rings: the ring is cancelled, the abandon counts, and nobody is rung again", async () => {
+    const { queue, members, callerPhone } = await queueWithAgents("LINEAR", 1);
+    members[0].phone.incoming = { answer: true, toneHz: 1600, afterMs: 20_000 };
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the agent to ring", () => members[0].phone.invites.length === 1 || undefined, 20_000);
+    await call.hangup();
+    await waitFor("the abandon", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND abandoned_at IS NOT NULL`, [call.dialog!.callId])).length > 0 || undefined);
+    await waitFor("the media application to be done with the call", () => media.app.calls() === 0 || undefined);
+    expect(members[0].phone.invites.length).toBe(1);
+  }, 90_000);
 });

@@ -117,6 +117,8 @@ export class TestPhone {
   readonly calls = new Map<string, TestCall>();
   /** What an incoming INVITE gets: a refusal status, or answered (200 with our tone). */
   incoming: { status: number } | { answer: true; toneHz: number; afterMs?: number } = { status: 486 };
+  /** Incoming INVITEs still ringing: how to answer them (a CANCEL answers 487). */
+  private readonly ringing = new Map<string, (status: number, reason: string) => sip.SipMessage>();
   /** INVITEs received (answered or not), by their Call-ID. */
   readonly invites: sip.SipMessage[] = [];
   /** Bodies of the NOTIFYs received, with their Event header. */
@@ -145,6 +147,12 @@ export class TestPhone {
     if (rq.method === "INVITE" && !rq.headers.to?.params.tag) return void this.onInvite(rq);
     if (rq.method === "CANCEL") {
       this.stack.send(sip.makeResponse(rq, 200, "OK"));
+      const callId = String(rq.headers["call-id"]);
+      const ringing = this.ringing.get(callId);
+      if (ringing) {
+        this.ringing.delete(callId);
+        this.stack.send(ringing(487, "Request Terminated"));
+      }
       return;
     }
     if (rq.method === "NOTIFY") {
@@ -166,7 +174,11 @@ export class TestPhone {
     };
     if ("status" in incoming) return this.stack.send(withTag(incoming.status, "Busy Here"));
     this.stack.send(withTag(180, "Ringing"));
+    const inviteCallId = String(rq.headers["call-id"]);
+    this.ringing.set(inviteCallId, (status, reason) => withTag(status, reason));
     if (incoming.afterMs) await new Promise((r) => setTimeout(r, incoming.afterMs));
+    // Cancelled while ringing: answered 487 already.
+    if (!this.ringing.delete(inviteCallId)) return;
     const rtpPort = await freeUdpPort();
     const rtp = dgram.createSocket("udp4");
     await new Promise<void>((resolve) => rtp.bind(rtpPort, "127.0.0.1", resolve));
