@@ -304,8 +304,12 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     const abandoned = await callerPhone.call(queue.number, { toneHz: 1000 });
     expect(abandoned.status).toBe(200);
     await waitFor("the join", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND joined_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    // The wallboard's view of the real caller: waiting now, then gone with an abandon counted.
+    const waiting = await gql(`query($id: ID!) { queue(id: $id) { waitingCalls { callId } } }`, { id: queue.id });
+    expect(waiting.queue.waitingCalls).toEqual([{ callId: abandoned.dialog!.callId }]);
     await abandoned.hangup();
     await waitFor("the abandon", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND abandoned_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    expect((await gql(`query($id: ID!) { queue(id: $id) { waitingCalls { callId } } }`, { id: queue.id })).queue.waitingCalls).toEqual([]);
     await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
       id: queue.id,
       input: { maxWaitSeconds: 5, timeoutDestination: { type: "VOICEMAIL", target: mailbox.extensionNumber } },
