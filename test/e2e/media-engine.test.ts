@@ -274,7 +274,7 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     expect(passage).toEqual({ joined: true, answered: true, agent: Number(members[0].ext.id) });
   }, 90_000);
 
-  it("ROUND_ROBIN offers two calls to two agents in turn, LINEAR both to the first; a paused agent never rings", async () => {
+  it("ROUND_ROBIN offers two calls to two agents in turn, LINEAR both to the first; a paused agent, or one on do-not-disturb, never rings", async () => {
     for (const [strategy, expected] of [["ROUND_ROBIN", [0, 1]], ["LINEAR", [0, 0]]] as const) {
       const { queue, members, callerPhone } = await queueWithAgents(strategy, 2);
       for (const [turn, who] of expected.entries()) {
@@ -293,6 +293,15 @@ suite("queue calls through the shipped Kamailio and the media application", () =
         const agentCall = await members[1].phone.nextAnswered();
         await waitFor("bridged to the second agent", () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
         await call.hangup();
+        expect(members[0].phone.invites.length).toBe(2);
+        // do-not-disturb takes no queue calls either (§12; the wallboard counts it with the paused)
+        await waitFor("the second agent's leg to end", async () => ((await sql(`SELECT 1 FROM active_call WHERE extension_id = $1`, [Number(members[1].ext.id)])).length === 0) || undefined);
+        await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: false) { id paused } }`, { id: members[0].agentId });
+        await gql(`mutation($id: ID!) { updateCallHandling(extensionId: $id, input: { doNotDisturb: true }) { doNotDisturb } }`, { id: members[0].ext.id });
+        const dndCall = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const dndAgentCall = await members[1].phone.nextAnswered();
+        await waitFor("bridged to the second agent again", () => blocksWithTone(dndAgentCall.heard, 1000) >= 3, 20_000);
+        await dndCall.hangup();
         expect(members[0].phone.invites.length).toBe(2);
       }
     }

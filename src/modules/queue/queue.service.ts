@@ -138,7 +138,8 @@ export class QueueService {
   }
 
   /**
-   * The agents a queue may offer a call to now (contract §13): not paused, extension active, not on
+   * The agents a queue may offer a call to now (contract §13): not paused, not on do-not-disturb
+   * (§12: it takes no calls; the wallboard counts it with the paused), extension active, not on
    * a call, with a registered device; lower penalty first, then enrolment order; with what the
    * strategies need (the end of the agent's last call of this queue, its answers today).
    */
@@ -151,7 +152,7 @@ export class QueueService {
               (SELECT count(*)::int FROM queue_call qc WHERE qc.queue_id = a.queue_id AND qc.agent_extension_id = a.extension_id
                  AND qc.answered_at >= date_trunc('day', now())) AS "answeredToday"
          FROM queue_agent a JOIN extension e ON e.id = a.extension_id
-        WHERE a.queue_id = $1 AND NOT a.paused AND e.status = 'active' AND NOT ${AGENT_ON_CALL_SQL}
+        WHERE a.queue_id = $1 AND NOT a.paused AND NOT ${AGENT_DND_SQL} AND e.status = 'active' AND NOT ${AGENT_ON_CALL_SQL}
           AND EXISTS (SELECT 1 FROM device d WHERE d.extension_id = a.extension_id AND d.unregistered_at IS NULL AND d.expires_at > now())
         ORDER BY a.penalty, ${MEMBERSHIP_ORDER}`,
       [queueId],
