@@ -16,7 +16,9 @@ import { Trunks1765210000000 } from "./1765210000000-Trunks";
 import { CallTrunkColumns1765220000000 } from "./1765220000000-CallTrunkColumns";
 import { CallHandling1765300000000 } from "./1765300000000-CallHandling";
 import { CallHandlingEngine1765300100000 } from "./1765300100000-CallHandlingEngine";
+import { VoicemailGreeting1765400000000 } from "./1765400000000-VoicemailGreeting";
+import { QueueCallSettings1765400100000 } from "./1765400100000-QueueCallSettings";
 import { QueueCallCaller1765500000000 } from "./1765500000000-QueueCallCaller";
 
 /** Every migration, in order. Listed explicitly so the same list works from TypeScript (tests) and compiled JS. */
-export const migrations = [Foundation1764150000000, Queues1764150100000, DeferQueueAgentExtensionFk1764150150000, Devices1764150200000, CallRecords1764150300000, QueueCalls1764150400000, SipCredentials1764200000000, Voicemail1764400000000, EventLog1764500000000, AuditTrail1764600000000, QueueAgentPausedAt1764850000000, CdrStatsIndex1764900000000, QueueAgentUnpausedAt1765000000000, EngineSync1765200000000, Trunks1765210000000, CallTrunkColumns1765220000000, CallHandling1765300000000, CallHandlingEngine1765300100000, QueueCallCaller1765500000000];
+export const migrations = [Foundation1764150000000, Queues1764150100000, DeferQueueAgentExtensionFk1764150150000, Devices1764150200000, CallRecords1764150300000, QueueCalls1764150400000, SipCredentials1764200000000, Voicemail1764400000000, EventLog1764500000000, AuditTrail1764600000000, QueueAgentPausedAt1764850000000, CdrStatsIndex1764900000000, QueueAgentUnpausedAt1765000000000, EngineSync1765200000000, Trunks1765210000000, CallTrunkColumns1765220000000, CallHandling1765300000000, CallHandlingEngine1765300100000, VoicemailGreeting1765400000000, QueueCallSettings1765400100000, QueueCallCaller1765500000000];

@@ -8,6 +8,7 @@ import { QueueCall } from "../modules/queue/queue-call.entity";
 import { Queue } from "../modules/queue/queue.entity";
 import { Tenant } from "../modules/tenant/tenant.entity";
 import { VoicemailAudioChunk } from "../modules/voicemail/voicemail-audio-chunk.entity";
+import { VoicemailGreeting } from "../modules/voicemail/voicemail-greeting.entity";
 import { VoicemailMessage } from "../modules/voicemail/voicemail-message.entity";
 
-export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall, QueueCall, VoicemailMessage, VoicemailAudioChunk];
+export const entities = [Tenant, Extension, ApiKey, Queue, QueueAgent, Device, Cdr, ActiveCall, QueueCall, VoicemailMessage, VoicemailAudioChunk, VoicemailGreeting];

@@ -116,7 +116,7 @@ const TYPES: Record<string, TypeSpec> = {
   },
   Queue: {
     alias: "q",
-    columns: { id: "q.id", tenantId: "q.tenant_id", name: "q.name", number: "q.number", strategy: "q.strategy", serviceLevelSeconds: "q.service_level_seconds", createdAt: "q.created_at", updatedAt: "q.updated_at" },
+    columns: { id: "q.id", tenantId: "q.tenant_id", name: "q.name", number: "q.number", strategy: "q.strategy", serviceLevelSeconds: "q.service_level_seconds", agentRingSeconds: "q.agent_ring_seconds", maxWaitSeconds: "q.max_wait_seconds", createdAt: "q.created_at", updatedAt: "q.updated_at" },
   },
   Cdr: {
     alias: "c",

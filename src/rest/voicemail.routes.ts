@@ -1,8 +1,9 @@
-import type { Request, RequestHandler, Response, Router } from "express";
+import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import { badInput } from "../common/errors";
 import type { RequestContext } from "../context/request-context";
-import { readVoicemailUpload } from "../modules/voicemail/voicemail-upload";
-import { AUDIO_CHUNK_BYTES, type VoicemailRow } from "../modules/voicemail/voicemail.service";
+import { normalizeMediaType } from "../modules/voicemail/audio-type";
+import { readVoicemailUpload, type UploadedAudio } from "../modules/voicemail/voicemail-upload";
+import { AUDIO_CHUNK_BYTES, type GreetingInfo, type VoicemailRow } from "../modules/voicemail/voicemail.service";
 import type { RestDeps } from "./deps";
 import { methodNotAllowed } from "./errors";
 import { paginated } from "./extension.resource";
@@ -139,4 +140,50 @@ export function voicemailRoutes(router: Router, deps: RestDeps, authenticated: (
       res.json(paginated(page, collectionPath(req), typeof heard === "boolean" ? { heard: String(heard) } : {}, voicemailResource));
     })
     .all(methodNotAllowed(["GET", "HEAD"]));
+
+  // An extension's voicemail greeting (contract §13): the WAV as the raw body (audio/wav) or as the
+  // multipart part `audio`; at most 60 s of audio, checked by the service.
+  const rawWav = express.raw({ type: ["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"], limit: maxBytes });
+  router
+    .route("/extensions/:id/voicemail/greeting")
+    .put(authenticated("write"), rawWav, async (req, res) => {
+      const ctx = ctxOf(res);
+      let audio: UploadedAudio | null;
+      if (Buffer.isBuffer(req.body)) {
+        audio = { contentType: normalizeMediaType(req.headers["content-type"]), chunks: [req.body], size: req.body.length };
+      } else {
+        const upload = await readVoicemailUpload(req, maxBytes);
+        if (upload.kind === "too-large") return void res.status(413).json({ message: `The audio may not be larger than ${maxBytes} bytes.` });
+        if (upload.kind === "malformed") return void res.status(upload.status).json({ message: "Send the greeting as the body (Content-Type: audio/wav) or as the multipart part audio." });
+        if (upload.errors.audio) throw badInput({ audio: upload.errors.audio });
+        audio = upload.audio;
+      }
+      const { greeting, created } = await ctx.services.voicemail.putGreeting(ctx, req.params.id, audio);
+      res.status(created ? 201 : 200).json({ data: greetingResource(greeting) });
+    })
+    .get(authenticated("write"), async (req, res) => {
+      const ctx = ctxOf(res);
+      const { info, audio } = await ctx.services.voicemail.getGreeting(ctx, req.params.id);
+      res.setHeader("Content-Type", info.contentType);
+      res.setHeader("Content-Length", String(audio.length));
+      res.setHeader("X-Content-Type-Options", "nosniff");
+      res.end(audio);
+    })
+    .delete(authenticated("write"), async (req, res) => {
+      const ctx = ctxOf(res);
+      await ctx.services.voicemail.deleteGreeting(ctx, req.params.id);
+      res.status(204).end();
+    })
+    .all(methodNotAllowed(["GET", "HEAD", "PUT", "DELETE"]));
+}
+
+/** A greeting as REST shows it (never its audio: GET of the route serves that). */
+function greetingResource(g: GreetingInfo) {
+  return {
+    extension_id: g.extensionId,
+    content_type: g.contentType,
+    duration_seconds: Math.round(g.durationMs / 100) / 10,
+    size_bytes: g.sizeBytes,
+    updated_at: new Date(g.updatedAt).toISOString(),
+  };
 }

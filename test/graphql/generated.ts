@@ -134,6 +134,10 @@ export type CreatePhoneNumberInput = {
 };
 
 export type CreateQueueInput = {
+  /** How long one offer rings an agent (5 to 300 s). */
+  agentRingSeconds?: number | null | undefined;
+  /** How long a caller waits at most (5 to 3600 s), then timeoutDestination. */
+  maxWaitSeconds?: number | null | undefined;
   name: string;
   /** Dialable: digits only, 1 to 20, unique among the tenant's queues. */
   number: string;
@@ -141,6 +145,8 @@ export type CreateQueueInput = {
   serviceLevelSeconds?: number | null | undefined;
   strategy?: QueueStrategy | null | undefined;
   tenantId: string;
+  /** Where a caller goes after maxWaitSeconds (default HANGUP). */
+  timeoutDestination?: CallDestinationInput | null | undefined;
 };
 
 export type CreateRingGroupInput = {
@@ -278,10 +284,13 @@ export type UpdatePhoneNumberInput = {
 };
 
 export type UpdateQueueInput = {
+  agentRingSeconds?: number | null | undefined;
+  maxWaitSeconds?: number | null | undefined;
   name?: string | null | undefined;
   number?: string | null | undefined;
   serviceLevelSeconds?: number | null | undefined;
   strategy?: QueueStrategy | null | undefined;
+  timeoutDestination?: CallDestinationInput | null | undefined;
 };
 
 export type UpdateRingGroupInput = {

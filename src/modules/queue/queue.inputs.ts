@@ -1,10 +1,13 @@
 import { IsBoolean, IsDefined, IsEnum, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from "class-validator";
 import { Field, ID, InputType, Int } from "type-graphql";
+import { CallDestinationInput } from "../call-destination/call-destination.type";
 import { QueueStrategy } from "./queue.entity";
 
 export const QUEUE_NUMBER_PATTERN = /^[0-9]{1,20}$/;
 export const DEFAULT_SERVICE_LEVEL_SECONDS = 20;
 export const MAX_SERVICE_LEVEL_SECONDS = 3600;
+export const DEFAULT_AGENT_RING_SECONDS = 15;
+export const DEFAULT_MAX_WAIT_SECONDS = 300;
 
 /** Validate when the field was sent; undefined means "not given". */
 const present = (_: object, value: unknown) => value !== undefined;
@@ -18,6 +21,8 @@ const M = {
   penalty: "The penalty must be a whole number of at least 0.",
   paused: "The paused field must be true or false.",
   serviceLevelSeconds: `The service level seconds must be a whole number from 1 to ${MAX_SERVICE_LEVEL_SECONDS}.`,
+  agentRingSeconds: "The agent ring seconds must be a whole number from 5 to 300.",
+  maxWaitSeconds: "The max wait seconds must be a whole number from 5 to 3600.",
 };
 
 /** The queue rules of the contract, in one place for every transport. */
@@ -52,6 +57,23 @@ export class CreateQueueInput {
   @Min(1, { message: M.serviceLevelSeconds })
   @Max(MAX_SERVICE_LEVEL_SECONDS, { message: M.serviceLevelSeconds })
   serviceLevelSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_AGENT_RING_SECONDS, description: "How long one offer rings an agent (5 to 300 s)." })
+  @ValidateIf(presentNotNull)
+  @IsInt({ message: M.agentRingSeconds })
+  @Min(5, { message: M.agentRingSeconds })
+  @Max(300, { message: M.agentRingSeconds })
+  agentRingSeconds?: number | null;
+
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_MAX_WAIT_SECONDS, description: "How long a caller waits at most (5 to 3600 s), then timeoutDestination." })
+  @ValidateIf(presentNotNull)
+  @IsInt({ message: M.maxWaitSeconds })
+  @Min(5, { message: M.maxWaitSeconds })
+  @Max(3600, { message: M.maxWaitSeconds })
+  maxWaitSeconds?: number | null;
+
+  @Field(() => CallDestinationInput, { nullable: true, description: "Where a caller goes after maxWaitSeconds (default HANGUP)." })
+  timeoutDestination?: CallDestinationInput | null;
 }
 
 @InputType()
@@ -79,6 +101,23 @@ export class UpdateQueueInput {
   @Min(1, { message: M.serviceLevelSeconds })
   @Max(MAX_SERVICE_LEVEL_SECONDS, { message: M.serviceLevelSeconds })
   serviceLevelSeconds?: number;
+
+  @Field(() => Int, { nullable: true })
+  @ValidateIf(present)
+  @IsInt({ message: M.agentRingSeconds })
+  @Min(5, { message: M.agentRingSeconds })
+  @Max(300, { message: M.agentRingSeconds })
+  agentRingSeconds?: number;
+
+  @Field(() => Int, { nullable: true })
+  @ValidateIf(present)
+  @IsInt({ message: M.maxWaitSeconds })
+  @Min(5, { message: M.maxWaitSeconds })
+  @Max(3600, { message: M.maxWaitSeconds })
+  maxWaitSeconds?: number;
+
+  @Field(() => CallDestinationInput, { nullable: true })
+  timeoutDestination?: CallDestinationInput | null;
 }
 
 /**

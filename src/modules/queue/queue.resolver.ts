@@ -1,6 +1,8 @@
 import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from "type-graphql";
 import type { RequestContext } from "../../context/request-context";
 import { listComplexity } from "../../graphql/list-complexity";
+import { HANGUP, readDestination } from "../call-destination/call-destination";
+import { CallDestination } from "../call-destination/call-destination.type";
 import { Tenant } from "../tenant/tenant.entity";
 import { QueueAgent } from "./queue-agent.entity";
 import { Queue } from "./queue.entity";
@@ -24,6 +26,11 @@ export class QueueResolver {
   })
   queues(@Arg("tenantId", () => ID, { nullable: true }) tenantId: string | null | undefined, @Ctx() ctx: RequestContext) {
     return ctx.services.queues.list(ctx, tenantId);
+  }
+
+  @FieldResolver(() => CallDestination, { description: "Where a caller goes after maxWaitSeconds (default HANGUP)." })
+  timeoutDestination(@Root() queue: QueueRow): CallDestination {
+    return readDestination(queue as unknown as Record<string, unknown>, "timeout_destination") ?? { ...HANGUP };
   }
 
   @FieldResolver(() => Tenant)

@@ -16,19 +16,30 @@ import { SqlParams } from "../../db/sql";
 import { transactional } from "../../db/transaction";
 import { publishQueueChange } from "../../subscriptions/queue-stats-feed";
 import { createdChanges, deletedChanges, isEmpty, recordAudit, updatedChanges, type AuditRecord, type AuditSnapshot } from "../audit/audit";
-import { releaseReferences, renameReferences, typesNaming } from "../call-destination/call-destination";
+import { destinationAuditValue, HANGUP, readDestination, registerDestinationHolder, releaseReferences, renameReferences, typesNaming, validateDestination } from "../call-destination/call-destination";
 import { DIAL_PLAN_TAKEN, translateDialPlan } from "../dial-plan/dial-plan";
 import type { QueueAgent } from "./queue-agent.entity";
 import { AGENT_DND_SQL, AGENT_ON_CALL_SQL } from "./queue-stats.service";
 import { QueueStrategy, type Queue } from "./queue.entity";
-import { CreateQueueInput, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
+import { CreateQueueInput, DEFAULT_AGENT_RING_SECONDS, DEFAULT_MAX_WAIT_SECONDS, DEFAULT_SERVICE_LEVEL_SECONDS, QueueAgentSettings, UpdateQueueInput } from "./queue.inputs";
 import { assignOwn } from "../../common/json";
 
 export type QueueRow = Omit<Queue, "tenantRow">;
+/** An agent the media application may offer a call to now. */
+export interface OfferableAgent {
+  agentId: number;
+  extensionId: number;
+  number: string;
+  penalty: number;
+  lastCallEndedAt: Date | null;
+  answeredToday: number;
+}
+
 export type QueueAgentRow = Omit<QueueAgent, "queueRow" | "extensionRow" | "unpausedAt">;
 
 export const QUEUE_COLUMNS = `q.id, q.tenant_id AS "tenantId", q.name, q.number, q.strategy, q.service_level_seconds AS "serviceLevelSeconds",
-  q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
+  q.agent_ring_seconds AS "agentRingSeconds", q.max_wait_seconds AS "maxWaitSeconds", q.timeout_destination_type AS "timeoutDestinationType",
+  q.timeout_destination_target AS "timeoutDestinationTarget", q.created_at AS "createdAt", q.updated_at AS "updatedAt"`;
 
 export const QUEUE_AGENT_COLUMNS = `a.id, a.tenant_id AS "tenantId", a.queue_id AS "queueId", a.extension_id AS "extensionId",
   a.penalty, a.paused, a.paused_at AS "pausedAt", a.created_at AS "createdAt", a.updated_at AS "updatedAt"`;
@@ -46,8 +57,19 @@ export const AVAILABLE_SINCE_SQL = `(CASE WHEN a.paused OR ${AGENT_ON_CALL_SQL} 
 
 /** A queue as the audit trail shows it (GraphQL field names and values). */
 export function queueSnapshot(row: QueueRow): AuditSnapshot {
-  return { name: row.name, number: row.number, strategy: row.strategy.toUpperCase(), serviceLevelSeconds: row.serviceLevelSeconds };
+  return {
+    name: row.name,
+    number: row.number,
+    strategy: row.strategy.toUpperCase(),
+    serviceLevelSeconds: row.serviceLevelSeconds,
+    agentRingSeconds: row.agentRingSeconds,
+    maxWaitSeconds: row.maxWaitSeconds,
+    timeoutDestination: destinationAuditValue(readDestination(row as unknown as Record<string, unknown>, "timeout_destination")),
+  };
 }
+
+// A queue's timeoutDestination may name an extension, another queue or a ring group (contract §11).
+registerDestinationHolder({ table: "queue", column: "timeout_destination", entityType: "queue", field: "timeoutDestination", label: `'queue ' || h.number` });
 
 /** A queue membership as the audit trail shows it; ids as GraphQL ids. */
 export function queueAgentSnapshot(row: QueueAgentRow): AuditSnapshot {
@@ -105,15 +127,59 @@ export class QueueService {
     return readRows(ctx, `SELECT ${QUEUE_COLUMNS} FROM queue q ${where} ORDER BY ${QUEUE_ORDER}`, p.values);
   }
 
+  /** The media application's look at the queue a call names (contract §13): by SIP domain and number. */
+  async forCall(ctx: RequestContext, domain: string, number: string): Promise<QueueRow | null> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const [row] = await readRows<QueueRow>(ctx,
+      `SELECT ${QUEUE_COLUMNS} FROM queue q JOIN tenant t ON t.id = q.tenant_id WHERE t.sip_domain = lower($1) AND q.number = $2`,
+      [domain, number],
+    );
+    return row ?? null;
+  }
+
+  /**
+   * The agents a queue may offer a call to now (contract §13): not paused, not on do-not-disturb
+   * (§12: it takes no calls; the wallboard counts it with the paused), extension active, not on
+   * a call, with a registered device; lower penalty first, then enrolment order; with what the
+   * strategies need (the end of the agent's last call of this queue, its answers today).
+   */
+  async offerable(ctx: RequestContext, queueId: number): Promise<OfferableAgent[]> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    return readRows<OfferableAgent>(ctx,
+      `SELECT a.id AS "agentId", a.extension_id AS "extensionId", e.extension_number AS number, a.penalty,
+              (SELECT max(c.ended_at) FROM cdr c WHERE c.extension_id = a.extension_id AND c.queue_id = a.queue_id
+                 AND c.started_at >= now() - interval '30 days') AS "lastCallEndedAt",
+              (SELECT count(*)::int FROM queue_call qc WHERE qc.queue_id = a.queue_id AND qc.agent_extension_id = a.extension_id
+                 AND qc.answered_at >= date_trunc('day', now())) AS "answeredToday"
+         FROM queue_agent a JOIN extension e ON e.id = a.extension_id
+        WHERE a.queue_id = $1 AND NOT a.paused AND NOT ${AGENT_DND_SQL} AND e.status = 'active' AND NOT ${AGENT_ON_CALL_SQL}
+          AND EXISTS (SELECT 1 FROM device d WHERE d.extension_id = a.extension_id AND d.unregistered_at IS NULL AND d.expires_at > now())
+        ORDER BY a.penalty, ${MEMBERSHIP_ORDER}`,
+      [queueId],
+    );
+  }
+
   async create(ctx: RequestContext, input: CreateQueueInput): Promise<QueueRow> {
     requireRole(ctx, ...WRITERS);
     await assertValid(input);
     const tenantId = writeScope(ctx, input.tenantId);
     return transactional(ctx, async (tx) => {
+      const timeout = input.timeoutDestination ? await validateDestination(tx, tenantId, input.timeoutDestination, "timeoutDestination") : HANGUP;
       const [row]: QueueRow[] = await tx.manager
         .query(
-          `INSERT INTO queue AS q (tenant_id, name, number, strategy, service_level_seconds) VALUES ($1, $2, $3, $4, $5) RETURNING ${QUEUE_COLUMNS}`,
-          [tenantId, input.name, input.number, input.strategy ?? QueueStrategy.RING_ALL, input.serviceLevelSeconds ?? DEFAULT_SERVICE_LEVEL_SECONDS],
+          `INSERT INTO queue AS q (tenant_id, name, number, strategy, service_level_seconds, agent_ring_seconds, max_wait_seconds, timeout_destination_type, timeout_destination_target)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${QUEUE_COLUMNS}`,
+          [
+            tenantId,
+            input.name,
+            input.number,
+            input.strategy ?? QueueStrategy.RING_ALL,
+            input.serviceLevelSeconds ?? DEFAULT_SERVICE_LEVEL_SECONDS,
+            input.agentRingSeconds ?? DEFAULT_AGENT_RING_SECONDS,
+            input.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS,
+            timeout.type,
+            timeout.target,
+          ],
         )
         .catch(translateQueueWrite);
       await recordAudit(tx, { tenantId, action: "queue.created", entityType: "queue", entityId: row.id, changes: createdChanges(queueSnapshot(row)) });
@@ -131,6 +197,13 @@ export class QueueService {
       if (input.name !== undefined) sets.push(`name = ${p.add(input.name)}`);
       if (input.number !== undefined) sets.push(`number = ${p.add(input.number)}`);
       if (input.strategy !== undefined) sets.push(`strategy = ${p.add(input.strategy)}`);
+      if (input.agentRingSeconds !== undefined) sets.push(`agent_ring_seconds = ${p.add(input.agentRingSeconds)}`);
+      if (input.maxWaitSeconds !== undefined) sets.push(`max_wait_seconds = ${p.add(input.maxWaitSeconds)}`);
+      if (input.timeoutDestination !== undefined) {
+        // null puts it back to the default, HANGUP
+        const timeout = input.timeoutDestination === null ? HANGUP : await validateDestination(tx, current.tenantId, input.timeoutDestination, "timeoutDestination");
+        sets.push(`timeout_destination_type = ${p.add(timeout.type)}`, `timeout_destination_target = ${p.add(timeout.target)}`);
+      }
       if (input.serviceLevelSeconds !== undefined) {
         sets.push(`service_level_seconds = ${p.add(input.serviceLevelSeconds)}`);
         publishQueueChange(tx, [current.id]);

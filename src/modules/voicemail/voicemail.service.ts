@@ -17,6 +17,8 @@ import type { VoicemailMessage } from "./voicemail-message.entity";
 import { VoicemailDepositInput, type VoicemailPageArgs } from "./voicemail.inputs";
 import type { UploadedAudio } from "./voicemail-upload";
 import { assignOwn } from "../../common/json";
+import { AUDIO_TYPES } from "./audio-type";
+import { readWav } from "./wav";
 
 /** What every read of a message returns (never its audio). */
 export type VoicemailRow = Omit<VoicemailMessage, "extensionRow">;
@@ -47,6 +49,31 @@ export interface VoicemailPage {
   total: number;
   page: number;
   perPage: number;
+}
+
+/** An extension's greeting, without its audio. */
+export interface GreetingInfo {
+  extensionId: number;
+  contentType: string;
+  durationMs: number;
+  sizeBytes: number;
+  version: number;
+  updatedAt: Date;
+}
+
+const GREETING_COLUMNS = `g.extension_id AS "extensionId", g.content_type AS "contentType", g.duration_ms AS "durationMs", g.size_bytes AS "sizeBytes",
+  g.version, g.updated_at AS "updatedAt"`;
+
+/** Contract §13: an uploaded greeting holds at most this much audio. */
+export const MAX_GREETING_SECONDS = 60;
+
+/** A mailbox as the media application sees it before it answers a call. */
+export interface Mailbox {
+  extension: ExtensionRow;
+  domain: string;
+  summary: VoicemailSummary;
+  /** At VOICEMAIL_MAX_MESSAGES: a caller hears a short message and nothing is stored. */
+  full: boolean;
 }
 
 export interface VoicemailLimits {
@@ -331,6 +358,121 @@ export class VoicemailService {
       total += deleted;
       if (deleted < SWEEP_BATCH) return total;
     }
+  }
+
+  /**
+   * The media application's look at a mailbox (contract §13): the extension a call names by SIP
+   * domain and number, whether it takes messages now, and its summary. Null when no active
+   * extension answers to that name.
+   */
+  async mailbox(ctx: RequestContext, domain: string, number: string): Promise<Mailbox | null> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const [extension] = await readRows<ExtensionRow & { sipDomain: string }>(ctx,
+      `SELECT ${EXTENSION_COLUMNS}, t.sip_domain AS "sipDomain" FROM extension e JOIN tenant t ON t.id = e.tenant_id
+       WHERE t.sip_domain = lower($1) AND e.extension_number = $2 AND e.status = 'active'`,
+      [domain, number],
+    );
+    if (!extension) return null;
+    const [summary] = await this.summaries(ctx, [extension.id]);
+    return { extension, domain: extension.sipDomain, summary, full: summary.total >= this.limits.maxMessages };
+  }
+
+  /** The same look at a mailbox by the extension's id (message-waiting after a voicemail event). */
+  async mailboxOf(ctx: RequestContext, extensionId: number): Promise<Mailbox | null> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const [row] = await readRows<{ domain: string; number: string }>(ctx,
+      `SELECT t.sip_domain AS domain, e.extension_number AS number FROM extension e JOIN tenant t ON t.id = e.tenant_id WHERE e.id = $1`,
+      [extensionId],
+    );
+    return row ? this.mailbox(ctx, row.domain, row.number) : null;
+  }
+
+  /** An extension's unheard messages, newest first (what *98 plays). */
+  async unheard(ctx: RequestContext, extensionId: number, limit = 100): Promise<VoicemailRow[]> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    return readRows<VoicemailRow>(ctx,
+      `SELECT ${VOICEMAIL_COLUMNS} FROM voicemail_message m WHERE m.extension_id = $1 AND NOT m.heard ORDER BY m.received_at DESC, m.id DESC LIMIT $2`,
+      [extensionId, limit],
+    );
+  }
+
+  /** A message's whole audio (the media application plays it; a download streams chunks instead). */
+  async audio(ctx: RequestContext, messageId: number): Promise<Buffer> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const rows = await readRows<{ data: Buffer }>(ctx, `SELECT data FROM voicemail_audio_chunk WHERE message_id = $1 ORDER BY ordinal`, [messageId]);
+    return Buffer.concat(rows.map((r) => r.data));
+  }
+
+  /**
+   * Uploads (or replaces) an extension's greeting: a WAV of at most MAX_GREETING_SECONDS. Answers
+   * whether it was created (201) or replaced (200). TENANT_ADMIN or ADMIN.
+   */
+  async putGreeting(ctx: RequestContext, rawExtensionId: string, audio: UploadedAudio | null): Promise<{ greeting: GreetingInfo; created: boolean }> {
+    requireRole(ctx, ...WRITE_ROLES);
+    const extension = await ctx.services.extensions.get(ctx, rawExtensionId);
+    if (!canWrite(ctx, extension.tenantId)) throw notFound("Extension");
+    if (!audio || audio.size === 0) throw badInput({ audio: ["The greeting's audio is required (a WAV file)."] });
+    if (AUDIO_TYPES[audio.contentType] !== "wav") throw badInput({ audio: ["The greeting must be a WAV file (audio/wav)."] });
+    const bytes = Buffer.concat(audio.chunks);
+    const wav = readWav(bytes);
+    if (!wav || ![1, 3, 6, 7].includes(wav.format) || wav.channels > 2) throw badInput({ audio: ["The greeting is not a readable WAV file (PCM, G.711 or float; mono or stereo)."] });
+    if (wav.seconds > MAX_GREETING_SECONDS) throw badInput({ audio: [`The greeting may not be longer than ${MAX_GREETING_SECONDS} seconds.`] });
+    if (wav.dataBytes === 0) throw badInput({ audio: ["The greeting has no audio."] });
+    return transactional(ctx, async (tx) => {
+      const [locked]: ExtensionRow[] = await tx.manager.query(`SELECT ${EXTENSION_COLUMNS} FROM extension e WHERE e.id = $1 FOR UPDATE`, [extension.id]);
+      if (!locked) throw notFound("Extension");
+      const [before]: GreetingInfo[] = await tx.manager.query(`SELECT ${GREETING_COLUMNS} FROM voicemail_greeting g WHERE g.extension_id = $1`, [extension.id]);
+      const [greeting]: GreetingInfo[] = await tx.manager.query(
+        `INSERT INTO voicemail_greeting AS g (extension_id, tenant_id, content_type, duration_ms, size_bytes, audio) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (extension_id) DO UPDATE SET content_type = EXCLUDED.content_type, duration_ms = EXCLUDED.duration_ms, size_bytes = EXCLUDED.size_bytes,
+           audio = EXCLUDED.audio, version = g.version + 1, updated_at = now()
+         RETURNING ${GREETING_COLUMNS}`,
+        [extension.id, extension.tenantId, audio.contentType, Math.round(wav.seconds * 1000), bytes.length, bytes],
+      );
+      const snapshot = (g: GreetingInfo | undefined) => ({ greeting: g ? `${g.sizeBytes} bytes, ${g.durationMs} ms` : null });
+      await recordAudit(tx, {
+        tenantId: extension.tenantId,
+        action: "extension.greeting_updated",
+        entityType: "extension",
+        entityId: extension.id,
+        changes: updatedChanges(snapshot(before), snapshot(greeting)),
+      });
+      return { greeting, created: !before };
+    });
+  }
+
+  /** The greeting's audio and type, for GET; NOT_FOUND when the extension has none. */
+  async getGreeting(ctx: RequestContext, rawExtensionId: string): Promise<{ info: GreetingInfo; audio: Buffer }> {
+    requireRole(ctx, ...WRITE_ROLES);
+    const extension = await ctx.services.extensions.get(ctx, rawExtensionId);
+    const [row] = await readRows<GreetingInfo & { audio: Buffer }>(ctx, `SELECT ${GREETING_COLUMNS}, g.audio FROM voicemail_greeting g WHERE g.extension_id = $1`, [extension.id]);
+    if (!row) throw notFound("Greeting");
+    const { audio, ...info } = row;
+    return { info, audio };
+  }
+
+  async deleteGreeting(ctx: RequestContext, rawExtensionId: string): Promise<void> {
+    requireRole(ctx, ...WRITE_ROLES);
+    const extension = await ctx.services.extensions.get(ctx, rawExtensionId);
+    if (!canWrite(ctx, extension.tenantId)) throw notFound("Extension");
+    await transactional(ctx, async (tx) => {
+      const [rows]: [GreetingInfo[]] = await tx.manager.query(`DELETE FROM voicemail_greeting g WHERE g.extension_id = $1 RETURNING ${GREETING_COLUMNS}`, [extension.id]);
+      if (!rows.length) throw notFound("Greeting");
+      await recordAudit(tx, {
+        tenantId: extension.tenantId,
+        action: "extension.greeting_deleted",
+        entityType: "extension",
+        entityId: extension.id,
+        changes: { greeting: [`${rows[0].sizeBytes} bytes, ${rows[0].durationMs} ms`, null] },
+      });
+    });
+  }
+
+  /** The media application's copy of a greeting to play: its audio and version, or null when the extension has none. */
+  async greetingForPlayback(ctx: RequestContext, extensionId: number): Promise<{ audio: Buffer; version: number } | null> {
+    requireRole(ctx, Role.INGEST, Role.ADMIN);
+    const [row] = await readRows<{ audio: Buffer; version: number }>(ctx, `SELECT g.audio, g.version FROM voicemail_greeting g WHERE g.extension_id = $1`, [extensionId]);
+    return row ?? null;
   }
 
   /** A writer's change to one message, under its extension's row lock. */

@@ -28,3 +28,43 @@ export function toneWav(options: { seconds?: number; bytes?: number; sampleRate?
   for (let at = 44 + second; at < wav.length; at += second) wav.copy(wav, at, 44, 44 + Math.min(second, wav.length - at));
   return wav;
 }
+
+/** A WAV file (RIFF/WAVE, PCM 16-bit mono) of the given samples: how the media application stores a recording. */
+export function pcmWav(samples: Int16Array, sampleRate = 8000): Buffer {
+  const header = toneWav({ bytes: 44, sampleRate });
+  const data = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
+  header.writeUInt32LE(36 + data.length, 4);
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+export interface WavInfo {
+  format: number;
+  channels: number;
+  sampleRate: number;
+  bitsPerSample: number;
+  /** Where the samples start, and how many bytes they take. */
+  dataOffset: number;
+  dataBytes: number;
+  seconds: number;
+}
+
+/** The format and length of a RIFF/WAVE file, walking its chunks; null when it is not one. */
+export function readWav(wav: Buffer): WavInfo | null {
+  if (wav.length < 12 || wav.toString("latin1", 0, 4) !== "RIFF" || wav.toString("latin1", 8, 12) !== "WAVE") return null;
+  let fmt: Omit<WavInfo, "dataOffset" | "dataBytes" | "seconds"> | null = null;
+  for (let at = 12; at + 8 <= wav.length; ) {
+    const id = wav.toString("latin1", at, at + 4);
+    const size = wav.readUInt32LE(at + 4);
+    if (id === "fmt " && size >= 16 && at + 24 <= wav.length) {
+      fmt = { format: wav.readUInt16LE(at + 8), channels: wav.readUInt16LE(at + 10), sampleRate: wav.readUInt32LE(at + 12), bitsPerSample: wav.readUInt16LE(at + 22) };
+    } else if (id === "data") {
+      if (!fmt || fmt.channels === 0 || fmt.sampleRate === 0 || fmt.bitsPerSample === 0) return null;
+      const dataBytes = Math.min(size, wav.length - at - 8);
+      const seconds = dataBytes / (fmt.sampleRate * fmt.channels * Math.ceil(fmt.bitsPerSample / 8));
+      return { ...fmt, dataOffset: at + 8, dataBytes, seconds };
+    }
+    at += 8 + size + (size % 2);
+  }
+  return null;
+}

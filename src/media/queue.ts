@@ -1,0 +1,229 @@
+import { randomBytes } from "node:crypto";
+import { CallDestinationType } from "../modules/call-destination/call-destination.type";
+import type { OfferableAgent, QueueRow } from "../modules/queue/queue.service";
+import { QueueStrategy } from "../modules/queue/queue.entity";
+import { CallEnded, type MediaCall } from "./media-call";
+import type { MediaEnv } from "./media-env";
+import { newTag, OutboundDialog, type SipMessage } from "./sip-ua";
+import { depositVoicemail } from "./voicemail";
+
+/** With no agent to offer the call to, the queue looks again this often. */
+const IDLE_RETRY_MS = 1000;
+
+/** ROUND_ROBIN's memory: the last agent offered a call, per queue (this instance's calls). */
+const lastOffered = new Map<number, number>();
+
+/**
+ * The agents to ring next, by the queue's strategy (contract §13), among those of the lowest
+ * penalty that has anyone offerable: RING_ALL all of them at once, the others one.
+ */
+export function chooseAgents(queue: Pick<QueueRow, "id" | "strategy">, offerable: OfferableAgent[], exclude: ReadonlySet<number> = new Set()): OfferableAgent[] {
+  const candidates = offerable.filter((a) => !exclude.has(a.agentId));
+  if (candidates.length === 0) return [];
+  const penalty = Math.min(...candidates.map((a) => a.penalty));
+  const tier = candidates.filter((a) => a.penalty === penalty);
+  switch (queue.strategy) {
+    case QueueStrategy.RING_ALL:
+      return tier;
+    case QueueStrategy.LINEAR:
+      return [tier[0]];
+    case QueueStrategy.RANDOM:
+      return [tier[Math.floor(Math.random() * tier.length)]];
+    case QueueStrategy.ROUND_ROBIN: {
+      const last = lastOffered.get(queue.id);
+      return [tier.find((a) => last !== undefined && a.agentId > last) ?? tier[0]];
+    }
+    case QueueStrategy.LEAST_RECENT:
+      // Never called first, then the longest since their last queue call ended.
+      return [[...tier].sort((a, b) => (a.lastCallEndedAt ? new Date(a.lastCallEndedAt).getTime() : 0) - (b.lastCallEndedAt ? new Date(b.lastCallEndedAt).getTime() : 0))[0]];
+    case QueueStrategy.FEWEST_CALLS:
+      return [[...tier].sort((a, b) => a.answeredToday - b.answeredToday)[0]];
+  }
+}
+
+interface AnsweredLeg {
+  agent: OfferableAgent;
+  dialog: OutboundDialog;
+  sdp: string;
+  callId: string;
+}
+
+/**
+ * A caller in a queue (contract §13): answered, music on hold while the queue offers the call to its
+ * agents by strategy and penalty (each offer rings the agent's phones through the engine for
+ * agentRingSeconds), connected to the first agent who answers; maxWaitSeconds sends the caller to the
+ * timeoutDestination. The §6 queue events (join, answer with the agent, abandon) and the answering
+ * agent's leg are recorded through the ingestion service, as if the engine had sent them.
+ */
+export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: string, number: string): Promise<void> {
+  const ctx = env.context("ingest");
+  const queue = await env.services.queues.forCall(ctx, domain, number);
+  if (!queue) return call.answered ? call.hangup() : call.reject(404, "Not Found");
+  if (!call.answered) await call.answer();
+  const log = call.log.child({ app: "queue", queueId: queue.id });
+  const callerCallId = call.dialog.callId;
+  const event = (action: "join" | "answer" | "abandon", agent?: string) =>
+    env.services.ingest.ingestMany(ctx, [{ type: "queue", action, domain, queue: number, call_id: callerCallId, ...(agent ? { agent } : {}), occurred_at: new Date().toISOString() }]);
+  try {
+    await event("join");
+    await call.loop(env.assets.musicOnHold);
+    const deadline = Date.now() + queue.maxWaitSeconds * 1000;
+    let answered: AnsweredLeg | null = null;
+    const refused = new Set<number>();
+    while (!answered && !call.ended && Date.now() < deadline) {
+      const agents = chooseAgents(queue, await env.services.queues.offerable(ctx, queue.id), refused);
+      if (agents.length === 0) {
+        refused.clear();
+        await call.waitFor(Math.min(IDLE_RETRY_MS, deadline - Date.now()));
+        continue;
+      }
+      if (queue.strategy === QueueStrategy.ROUND_ROBIN) lastOffered.set(queue.id, agents[0].agentId);
+      answered = await offer(env, call, domain, agents, Math.min(queue.agentRingSeconds * 1000, deadline - Date.now()));
+      // Who did not answer waits for the others' turn before being rung again.
+      if (!answered && queue.strategy !== QueueStrategy.RING_ALL) for (const a of agents) refused.add(a.agentId);
+    }
+    if (call.ended) throw new CallEnded();
+    if (!answered) {
+      log.info({ destination: queue.timeoutDestinationType }, "maxWaitSeconds reached");
+      await call.stopMedia();
+      return await timeout(env, call, domain, queue);
+    }
+    await bridge(env, call, domain, number, answered);
+    await event("answer", answered.agent.number);
+    await endTogether(env, call, answered, domain, number);
+  } catch (error) {
+    if (!(error instanceof CallEnded)) throw error;
+    // The caller hung up while waiting: an abandon (never for one the wait limit sent on).
+    await event("abandon").catch((e: unknown) => log.warn({ err: e }, "abandon event not recorded"));
+  } finally {
+    await call.release();
+  }
+}
+
+/** Rings the agents at once; resolves with the first who answers (the others are cancelled or hung up), or null. */
+async function offer(env: MediaEnv, call: MediaCall, domain: string, agents: OfferableAgent[], ringMs: number): Promise<AnsweredLeg | null> {
+  const caller = call.caller;
+  const pending = agents.map((agent) => {
+    const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
+    const aor = `sip:${agent.number}@${domain}`;
+    const invite: SipMessage = {
+      method: "INVITE",
+      uri: aor,
+      headers: {
+        via: env.ua.via(),
+        to: { uri: aor, params: {} },
+        from: { name: caller.name ? `"${caller.name.replace(/"/g, "")}"` : undefined, uri: `sip:${caller.number ?? "anonymous"}@${domain}`, params: { tag: newTag() } },
+        "call-id": callId,
+        cseq: { seq: 1, method: "INVITE" },
+        route: [{ uri: `${env.config.engineUri};lr`, params: {} }],
+        contact: [{ uri: env.ua.contact, params: {} }],
+        "x-pbx-app": "queue-agent",
+        "content-type": "application/sdp",
+        "max-forwards": 70,
+      },
+      content: call.offerToB,
+    };
+    const { final, cancel } = env.ua.invite(invite);
+    return { agent, invite, final, cancel, callId };
+  });
+  const winner = await new Promise<(typeof pending)[number] | null>((resolve) => {
+    let left = pending.length;
+    const timer = setTimeout(() => resolve(null), ringMs);
+    const ended = () => resolve(null);
+    call.once("ended", ended);
+    for (const p of pending) {
+      void p.final.then((response) => {
+        if ((response.status ?? 0) < 300) {
+          clearTimeout(timer);
+          call.off("ended", ended);
+          return resolve(p);
+        }
+        if (--left === 0) {
+          clearTimeout(timer);
+          call.off("ended", ended);
+          resolve(null);
+        }
+      });
+    }
+  });
+  for (const p of pending) {
+    if (p === winner) continue;
+    p.cancel();
+    // An agent who answered at the same moment as the winner is hung up.
+    void p.final.then((response) => {
+      if ((response.status ?? 0) < 300) void new OutboundDialog(env.ua, p.invite, response).bye();
+    });
+  }
+  if (!winner) return null;
+  const response = await winner.final;
+  const dialog = new OutboundDialog(env.ua, winner.invite, response);
+  if (call.ended) {
+    await dialog.bye();
+    throw new CallEnded();
+  }
+  return { agent: winner.agent, dialog, sdp: response.content ?? "", callId: winner.callId };
+}
+
+/** Caller and agent hear each other; the agent's leg starts (and is answered) in the product's records. */
+async function bridge(env: MediaEnv, call: MediaCall, domain: string, queueNumber: string, leg: AnsweredLeg): Promise<void> {
+  await call.connectTo(leg.sdp);
+  await env.services.ingest.ingestMany(env.context("ingest"), ["start", "answer"].map((action) => agentLegEvent(call, domain, queueNumber, leg, action)));
+}
+
+function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg: AnsweredLeg, action: string, end = false) {
+  const caller = call.caller;
+  return {
+    type: "call",
+    action,
+    call_id: leg.callId,
+    linked_id: call.dialog.callId,
+    domain,
+    extension: leg.agent.number,
+    direction: "internal",
+    ...(caller.number ? { caller_number: caller.number } : {}),
+    ...(caller.name ? { caller_name: caller.name } : {}),
+    callee_number: leg.agent.number,
+    queue: queueNumber,
+    ...(end ? { disposition: "answered", hangup_cause: "normal_clearing" } : {}),
+    occurred_at: new Date().toISOString(),
+  };
+}
+
+/** Until one side hangs up; then the other is hung up and the agent's leg ends. */
+async function endTogether(env: MediaEnv, call: MediaCall, leg: AnsweredLeg, domain: string, queueNumber: string): Promise<void> {
+  const agentGone = new Promise<void>((resolve) => env.legs.set(leg.callId, resolve));
+  const callerGone = new Promise<void>((resolve) => (call.ended ? resolve() : call.once("ended", () => resolve())));
+  await Promise.race([agentGone, callerGone]);
+  env.legs.delete(leg.callId);
+  if (call.ended) await leg.dialog.bye();
+  else {
+    leg.dialog.ended = true;
+    await call.hangup();
+  }
+  await env.services.ingest.ingestMany(env.context("ingest"), [agentLegEvent(call, domain, queueNumber, leg, "end", true)]);
+}
+
+/**
+ * maxWaitSeconds reached: the queue's timeoutDestination. HANGUP ends the call; VOICEMAIL and QUEUE
+ * run here on the same call; EXTENSION rings that extension's phones once (agentRingSeconds) and
+ * connects it like an agent, else ends the call; RING_GROUP and EXTERNAL end the call for now.
+ */
+async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow): Promise<void> {
+  const target = queue.timeoutDestinationTarget;
+  switch (queue.timeoutDestinationType) {
+    case CallDestinationType.VOICEMAIL:
+      return depositVoicemail(env, call, domain, target!);
+    case CallDestinationType.QUEUE:
+      return runQueueCall(env, call, domain, target!);
+    case CallDestinationType.EXTENSION: {
+      const person: OfferableAgent = { agentId: 0, extensionId: 0, number: target!, penalty: 0, lastCallEndedAt: null, answeredToday: 0 };
+      await call.loop(env.assets.musicOnHold);
+      const answered = await offer(env, call, domain, [person], queue.agentRingSeconds * 1000);
+      if (!answered) return call.hangup();
+      await bridge(env, call, domain, queue.number, answered);
+      return endTogether(env, call, answered, domain, queue.number);
+    }
+    default:
+      return call.hangup();
+  }
+}

@@ -1,0 +1,365 @@
+import { toneWav } from "../../src/modules/voicemail/wav";
+import { createExtension, createTenant } from "../support/factories";
+import { blocksWithTone } from "../support/goertzel";
+import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
+import { databaseUrl, redisUrl, requireReal } from "../support/env";
+import { startTestServer, type TestServer } from "../support/server";
+import { createEngineRole, freeUdpPort, startKamailio, type EngineRole, type Kamailio } from "../support/sip";
+import { TestPhone } from "../support/test-phone";
+import { waitFor } from "../support/wait";
+
+/**
+ * The media application behind the shipped Kamailio (contract §13): calls that need it are sent
+ * there (-A MEDIA_URI), its message-waiting NOTIFYs reach the registered phones through the engine,
+ * and message-summary SUBSCRIBEs are authenticated by the engine for the phone's own mailbox.
+ */
+const real = requireReal("postgres") && requireReal("redis");
+const suite = real ? describe : describe.skip;
+
+suite("the media application through the shipped Kamailio", () => {
+  let ts: TestServer;
+  let role: EngineRole;
+  let kamailio: Kamailio;
+  let rtpengine: RtpengineProcess;
+  let media: MediaInstance;
+  const phones: TestPhone[] = [];
+
+  beforeAll(async () => {
+    ts = await startTestServer();
+    role = await createEngineRole(databaseUrl()!, ts.schema);
+    const mediaPort = await freeUdpPort();
+    rtpengine = await startRtpengine();
+    // This suite's Kamailio also anchors the media application's calls in rtpengine (RTPENGINE_NG);
+    // the queue suite's does not: both set-ups carry audio.
+    kamailio = await startKamailio({
+      databaseUrl: role.url,
+      redisUrl: redisUrl()!,
+      streamKey: `${ts.redisPrefix}pbx:events`,
+      defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`, `RTPENGINE_NG="udp:127.0.0.1:${rtpengine.ngPort}"`],
+    });
+    media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const phone of phones) await phone.stop();
+    await media?.stop();
+    await rtpengine?.stop();
+    await kamailio?.stop();
+    if (process.env.MEDIA_TEST_DEBUG) process.stderr.write(kamailio?.output() ?? "");
+    await role?.drop();
+    await ts?.stop();
+  });
+
+  async function phone(domain: string, user: string, password = "s3cur3p@ss-long"): Promise<TestPhone> {
+    const p = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user, domain, password, displayName: `Phone ${user}` });
+    phones.push(p);
+    return p;
+  }
+
+  const sql = <T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]> => ts.server.db.dataSource.query(text, params);
+  const cdrsOf = (linkedId: string) =>
+    sql<{ extensionNumber: string; disposition: string }>(`SELECT extension_number AS "extensionNumber", disposition FROM cdr WHERE linked_id = $1 ORDER BY extension_number`, [linkedId]);
+
+  async function leaveMessage(caller: TestPhone, number: string, seconds: number) {
+    const call = await caller.call(number, { toneHz: 1000 });
+    expect(call.status).toBe(200);
+    await waitFor("the beep", () => blocksWithTone(call.heard, 1200) >= 2, 30_000);
+    const started = Date.now();
+    await waitFor(`${seconds} s of message`, () => Date.now() - started >= seconds * 1000, seconds * 1000 + 5000, 100);
+    await call.hangup();
+    return call;
+  }
+
+  it("a call to a voicemail extension with no phone registered leaves a message: audio stored, caller's CDR VOICEMAIL, message's cdr the caller's leg", async () => {
+    const tenant = await createTenant(ts);
+    const a = await createExtension(ts, tenant.id);
+    const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const caller = await phone(tenant.sipDomain, a.extensionNumber);
+    const call = await leaveMessage(caller, b.extensionNumber, 2);
+    const callId = call.dialog!.callId;
+    const [message] = await waitFor("the message", async () => {
+      const rows = await sql<{ id: number; callId: string; callerNumber: string; durationSeconds: number }>(
+        `SELECT id, call_id AS "callId", caller_number AS "callerNumber", duration_seconds AS "durationSeconds" FROM voicemail_message WHERE extension_id = $1`,
+        [Number(b.id)],
+      );
+      return rows.length ? rows : undefined;
+    });
+    expect(message).toMatchObject({ callId, callerNumber: a.extensionNumber });
+    expect(message.durationSeconds).toBeGreaterThanOrEqual(1);
+    expect(message.durationSeconds).toBeLessThanOrEqual(3);
+    const cdrs = await waitFor("the caller's CDR", async () => ((await cdrsOf(callId)).length ? cdrsOf(callId) : undefined));
+    expect(cdrs).toEqual([{ extensionNumber: a.extensionNumber, disposition: "voicemail" }]);
+    const res = await ts.http(`/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `{ extension(id: "${b.id}") { voicemailMessages(first: 5) { nodes { callId cdr { callId disposition extensionNumber } } } } }` }),
+    });
+    const body = (await res.json()) as { data: { extension: { voicemailMessages: { nodes: Array<{ callId: string; cdr: { callId: string; disposition: string; extensionNumber: string } | null }> } } } };
+    expect(body.data.extension.voicemailMessages.nodes).toEqual([{ callId, cdr: { callId, disposition: "VOICEMAIL", extensionNumber: a.extensionNumber } }]);
+  }, 90_000);
+
+  it("a busy phone sends the caller to voicemail; the lamp lights (Messages-Waiting: yes) and goes out once the message is marked heard", async () => {
+    const tenant = await createTenant(ts);
+    const a = await createExtension(ts, tenant.id);
+    const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const callee = await phone(tenant.sipDomain, b.extensionNumber);
+    expect(await callee.register()).toBe(200);
+    callee.incoming = { status: 486 };
+    const caller = await phone(tenant.sipDomain, a.extensionNumber);
+    const call = await leaveMessage(caller, b.extensionNumber, 2);
+    expect(callee.invites.length).toBe(1);
+    const callId = call.dialog!.callId;
+    const lit = await waitFor("Messages-Waiting: yes", () => callee.notifies.find((n) => n.event === "message-summary" && /Messages-Waiting: yes/.test(n.body)), 20_000);
+    expect(lit.body).toMatch(/Voice-Message: 1\/0/);
+    const cdrs = await waitFor("both legs' CDRs", async () => ((await cdrsOf(callId)).length === 2 ? cdrsOf(callId) : undefined));
+    expect(cdrs).toEqual(
+      [
+        { extensionNumber: a.extensionNumber, disposition: "voicemail" },
+        { extensionNumber: b.extensionNumber, disposition: "busy" },
+      ].sort((x, y) => x.extensionNumber.localeCompare(y.extensionNumber)),
+    );
+    const [{ id }] = await sql<{ id: number }>(`SELECT id FROM voicemail_message WHERE extension_id = $1`, [Number(b.id)]);
+    const patched = await ts.http(`/api/voicemail/${id}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ heard: true }) });
+    expect(patched.status).toBe(200);
+    const out = await waitFor("Messages-Waiting: no", () => callee.notifies.find((n) => /Messages-Waiting: no/.test(n.body)), 20_000);
+    expect(out.body).toMatch(/Voice-Message: 0\/1/);
+  }, 90_000);
+
+  it("a phone SUBSCRIBEs to its own mailbox and is told its state; another extension's mailbox is refused", async () => {
+    const tenant = await createTenant(ts);
+    const a = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const mine = await phone(tenant.sipDomain, a.extensionNumber);
+    expect(await mine.subscribe(a.extensionNumber, "message-summary")).toBe(200);
+    const first = await waitFor("the first NOTIFY", () => mine.notifies.find((n) => n.event === "message-summary"), 10_000);
+    expect(first.body).toMatch(/Messages-Waiting: no/);
+    expect(first.subscriptionState).toMatch(/^active/);
+    const before = mine.notifies.length;
+    expect(await mine.subscribe(b.extensionNumber, "message-summary")).toBe(403);
+    // A new message for b tells a's subscription nothing; one for a does.
+    const ingest = await ts.http(`/api/voicemail`, {
+      method: "POST",
+      body: (() => {
+        const form = new FormData();
+        for (const [k, v] of Object.entries({ domain: tenant.sipDomain, extension: a.extensionNumber, message_id: "m-1", duration_seconds: "1" })) form.append(k, v);
+        form.append("audio", new Blob([toneWav({ seconds: 1 })], { type: "audio/wav" }), "m.wav");
+        return form;
+      })(),
+    });
+    expect(ingest.status).toBe(201);
+    const lit = await waitFor("the subscription's NOTIFY", () => mine.notifies.slice(before).find((n) => /Messages-Waiting: yes/.test(n.body)), 10_000);
+    expect(lit.subscriptionState).toMatch(/^active/);
+  }, 60_000);
+});
+
+suite("Kamailio when the media application is away", () => {
+  it("without MEDIA_URI, or with nothing answering there, *98 and a voicemail call get 480, within seconds", async () => {
+    const ts = await startTestServer();
+    const role = await createEngineRole(databaseUrl()!, ts.schema);
+    const engines: Kamailio[] = [];
+    const phones: TestPhone[] = [];
+    try {
+      const nobody = await freeUdpPort();
+      engines.push(await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events` }));
+      engines.push(await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events`, defines: [`MEDIA_URI="sip:127.0.0.1:${nobody}"`] }));
+      const tenant = await createTenant(ts);
+      const a = await createExtension(ts, tenant.id);
+      const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+      for (const engine of engines) {
+        const p = await TestPhone.start({ proxy: { host: "127.0.0.1", port: engine.port }, user: a.extensionNumber, domain: tenant.sipDomain, password: "s3cur3p@ss-long" });
+        phones.push(p);
+        const started = Date.now();
+        expect((await p.call("*98")).status).toBe(480);
+        expect((await p.call(b.extensionNumber)).status).toBe(480);
+        expect(Date.now() - started).toBeLessThan(20_000);
+      }
+    } finally {
+      for (const p of phones) await p.stop();
+      for (const engine of engines) await engine.stop();
+      await role.drop();
+      await ts.stop();
+    }
+  }, 90_000);
+});
+
+suite("queue calls through the shipped Kamailio and the media application", () => {
+  let ts: TestServer;
+  let role: EngineRole;
+  let kamailio: Kamailio;
+  let rtpengine: RtpengineProcess;
+  let media: MediaInstance;
+  const phones: TestPhone[] = [];
+
+  beforeAll(async () => {
+    ts = await startTestServer();
+    role = await createEngineRole(databaseUrl()!, ts.schema);
+    const mediaPort = await freeUdpPort();
+    kamailio = await startKamailio({ databaseUrl: role.url, redisUrl: redisUrl()!, streamKey: `${ts.redisPrefix}pbx:events`, defines: [`MEDIA_URI="sip:127.0.0.1:${mediaPort}"`] });
+    rtpengine = await startRtpengine();
+    media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const phone of phones) await phone.stop();
+    await media?.stop();
+    await rtpengine?.stop();
+    await kamailio?.stop();
+    await role?.drop();
+    await ts?.stop();
+  });
+
+  const gql = async <T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
+    const res = await ts.http("/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data: T; errors?: unknown[] };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const sql = <T = any>(text: string, params: unknown[]): Promise<T[]> => ts.server.db.dataSource.query(text, params);
+
+  async function phone(domain: string, user: string): Promise<TestPhone> {
+    const p = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user, domain, password: "s3cur3p@ss-long", displayName: `Phone ${user}` });
+    phones.push(p);
+    return p;
+  }
+
+  /** A tenant with a queue and `agents` registered agents answering with `toneHz` (their devices known to the product). */
+  async function queueWithAgents(strategy: string, agents: number, extra: Record<string, unknown> = {}) {
+    const tenant = await createTenant(ts);
+    const { createQueue: queue } = await gql(`mutation($input: CreateQueueInput!) { createQueue(input: $input) { id number strategy agentRingSeconds maxWaitSeconds timeoutDestination { type target } } }`, {
+      input: { tenantId: tenant.id, name: "Support", number: "700", strategy, ...extra },
+    });
+    const members: Array<{ ext: { id: string; extensionNumber: string }; agentId: string; phone: TestPhone }> = [];
+    for (let i = 0; i < agents; i++) {
+      const ext = await createExtension(ts, tenant.id);
+      const { addQueueAgent } = await gql(`mutation($q: ID!, $e: ID!) { addQueueAgent(queueId: $q, extensionId: $e) { id } }`, { q: queue.id, e: ext.id });
+      const p = await phone(tenant.sipDomain, ext.extensionNumber);
+      p.incoming = { answer: true, toneHz: 1600, afterMs: 1500 };
+      expect(await p.register()).toBe(200);
+      members.push({ ext, agentId: addQueueAgent.id, phone: p });
+    }
+    await waitFor("the agents' devices", async () => {
+      const [{ n }] = await sql(`SELECT count(DISTINCT extension_id)::int AS n FROM device WHERE tenant_id = $1 AND unregistered_at IS NULL`, [Number(tenant.id)]);
+      return n === agents || undefined;
+    });
+    const caller = await createExtension(ts, tenant.id);
+    return { tenant, queue, members, callerPhone: await phone(tenant.sipDomain, caller.extensionNumber), callerNumber: caller.extensionNumber };
+  }
+
+  it("a queue caller hears music on hold, then the agent who answers; each hears the other's tone; the legs and queue events are recorded", async () => {
+    const { queue, members, callerPhone, callerNumber } = await queueWithAgents("LINEAR", 1);
+    expect(queue).toMatchObject({ agentRingSeconds: 15, maxWaitSeconds: 300, timeoutDestination: { type: "HANGUP", target: null } });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(call.status).toBe(200);
+    const agentCall = await members[0].phone.nextAnswered();
+    const onHold = call.heard.length;
+    // Music on hold came first: sound, and none of it the agent's 1.6 kHz.
+    expect(call.heard.slice(0, onHold).some((s) => Math.abs(s) > 1000)).toBe(true);
+    expect(blocksWithTone(call.heard.slice(0, onHold), 1600)).toBe(0);
+    await waitFor("the caller to hear the agent (1.6 kHz)", () => blocksWithTone(call.heard.slice(onHold), 1600) >= 10, 20_000);
+    await waitFor("the agent to hear the caller (1 kHz)", () => blocksWithTone(agentCall.heard, 1000) >= 10, 20_000);
+    await call.hangup();
+    await agentCall.waitEnded();
+    const callId = call.dialog!.callId;
+    const legs = await waitFor("both legs' CDRs", async () => {
+      const rows = await sql(`SELECT extension_number AS "number", disposition, queue_id AS "queueId" FROM cdr WHERE linked_id = $1 ORDER BY extension_number`, [callId]);
+      return rows.length === 2 ? rows : undefined;
+    });
+    expect(legs).toEqual(
+      expect.arrayContaining([
+        { number: callerNumber, disposition: "answered", queueId: Number(queue.id) },
+        { number: members[0].ext.extensionNumber, disposition: "answered", queueId: Number(queue.id) },
+      ]),
+    );
+    const [passage] = await sql(`SELECT joined_at IS NOT NULL AS joined, answered_at IS NOT NULL AS answered, agent_extension_id AS agent FROM queue_call WHERE call_id = $1`, [callId]);
+    expect(passage).toEqual({ joined: true, answered: true, agent: Number(members[0].ext.id) });
+  }, 90_000);
+
+  it("ROUND_ROBIN offers two calls to two agents in turn, LINEAR both to the first; a paused agent, or one on do-not-disturb, never rings", async () => {
+    for (const [strategy, expected] of [["ROUND_ROBIN", [0, 1]], ["LINEAR", [0, 0]]] as const) {
+      const { queue, members, callerPhone } = await queueWithAgents(strategy, 2);
+      for (const [turn, who] of expected.entries()) {
+        const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const agentCall = await members[who].phone.nextAnswered();
+        await waitFor(`${strategy} call ${turn + 1} bridged`, () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+        await call.hangup();
+        await agentCall.waitEnded();
+        // The agent is free again once its leg has ended in the product.
+        await waitFor("the agent's leg to end", async () => ((await sql(`SELECT 1 FROM active_call WHERE extension_id = $1`, [Number(members[who].ext.id)])).length === 0) || undefined);
+      }
+      expect(members.map((m) => m.phone.invites.length)).toEqual(strategy === "LINEAR" ? [2, 0] : [1, 1]);
+      if (strategy === "LINEAR") {
+        await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: true) { id paused } }`, { id: members[0].agentId });
+        const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const agentCall = await members[1].phone.nextAnswered();
+        await waitFor("bridged to the second agent", () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+        await call.hangup();
+        expect(members[0].phone.invites.length).toBe(2);
+        // do-not-disturb takes no queue calls either (§12; the wallboard counts it with the paused)
+        await waitFor("the second agent's leg to end", async () => ((await sql(`SELECT 1 FROM active_call WHERE extension_id = $1`, [Number(members[1].ext.id)])).length === 0) || undefined);
+        await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: false) { id paused } }`, { id: members[0].agentId });
+        await gql(`mutation($id: ID!) { updateCallHandling(extensionId: $id, input: { doNotDisturb: true }) { doNotDisturb } }`, { id: members[0].ext.id });
+        const dndCall = await callerPhone.call(queue.number, { toneHz: 1000 });
+        const dndAgentCall = await members[1].phone.nextAnswered();
+        await waitFor("bridged to the second agent again", () => blocksWithTone(dndAgentCall.heard, 1000) >= 3, 20_000);
+        await dndCall.hangup();
+        expect(members[0].phone.invites.length).toBe(2);
+      }
+    }
+  }, 180_000);
+
+  it("a caller who hangs up while waiting has abandoned; maxWaitSeconds sends the next one to the timeoutDestination (voicemail), which is no abandon", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0, {});
+    const mailbox = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const abandoned = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(abandoned.status).toBe(200);
+    await waitFor("the join", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND joined_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    // The wallboard's view of the real caller: waiting now, then gone with an abandon counted.
+    const waiting = await gql(`query($id: ID!) { queue(id: $id) { waitingCalls { callId } } }`, { id: queue.id });
+    expect(waiting.queue.waitingCalls).toEqual([{ callId: abandoned.dialog!.callId }]);
+    await abandoned.hangup();
+    await waitFor("the abandon", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND abandoned_at IS NOT NULL`, [abandoned.dialog!.callId])).length > 0 || undefined);
+    expect((await gql(`query($id: ID!) { queue(id: $id) { waitingCalls { callId } } }`, { id: queue.id })).queue.waitingCalls).toEqual([]);
+    await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
+      id: queue.id,
+      input: { maxWaitSeconds: 5, timeoutDestination: { type: "VOICEMAIL", target: mailbox.extensionNumber } },
+    });
+    const sentOn = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(sentOn.heard, 1200) >= 2, 30_000);
+    const started = Date.now();
+    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    await sentOn.hangup();
+    await waitFor("the message", async () => (await sql(`SELECT 1 FROM voicemail_message WHERE extension_id = $1`, [Number(mailbox.id)])).length > 0 || undefined);
+    const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [sentOn.dialog!.callId]);
+    expect(passage).toEqual({ notAbandoned: true });
+  }, 90_000);
+
+  it("maxWaitSeconds with an EXTENSION timeoutDestination rings that extension and connects the caller to it", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    const fallback = await createExtension(ts, tenant.id);
+    const fallbackPhone = await phone(tenant.sipDomain, fallback.extensionNumber);
+    fallbackPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await fallbackPhone.register()).toBe(200);
+    await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
+      id: queue.id,
+      input: { maxWaitSeconds: 5, timeoutDestination: { type: "EXTENSION", target: fallback.extensionNumber } },
+    });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    const answered = await fallbackPhone.nextAnswered(30_000);
+    await waitFor("the caller to hear the extension", () => blocksWithTone(call.heard, 1600) >= 5, 20_000);
+    await waitFor("the extension to hear the caller", () => blocksWithTone(answered.heard, 1000) >= 5, 20_000);
+    await answered.hangup();
+    await call.waitEnded();
+    expect(call.endedBy).toBe("them");
+  }, 90_000);
+
+  it("a caller who hangs up while an agent rings: the ring is cancelled, the abandon counts, and nobody is rung again", async () => {
+    const { queue, members, callerPhone } = await queueWithAgents("LINEAR", 1);
+    members[0].phone.incoming = { answer: true, toneHz: 1600, afterMs: 20_000 };
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the agent to ring", () => members[0].phone.invites.length === 1 || undefined, 20_000);
+    await call.hangup();
+    await waitFor("the abandon", async () => (await sql(`SELECT 1 FROM queue_call WHERE call_id = $1 AND abandoned_at IS NOT NULL`, [call.dialog!.callId])).length > 0 || undefined);
+    await waitFor("the media application to be done with the call", () => media.app.calls() === 0 || undefined);
+    expect(members[0].phone.invites.length).toBe(1);
+  }, 90_000);
+});
