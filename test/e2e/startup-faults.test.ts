@@ -164,5 +164,5 @@ describe("the CLIs and .env", () => {
       child.kill("SIGTERM");
       await exited;
     }
-  });
+  }, 180_000);
 });
