@@ -10,9 +10,10 @@ work="$(mktemp -d)"
 stop="$work/stop"
 command -v stress-ng >/dev/null || { echo "stress-ng is missing (apt-get install stress-ng)"; exit 2; }
 # stress-ng restarted if it ever exits; the load and the stressor count logged every 30 s.
-( while [ ! -e "$stop" ]; do stress-ng --cpu 2 --timeout 0 --quiet || true; done ) &
-( while [ ! -e "$stop" ]; do echo "$(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) stressors $(pgrep -c stress-ng || true)"; sleep 30; done ) > "$work/load.log" &
-trap 'touch "$stop"; pkill stress-ng || true' EXIT
+# Each stress-ng's PID is kept in $work/stress.pid, so the trap stops exactly the one this script started.
+( while [ ! -e "$stop" ]; do stress-ng --cpu 2 --timeout 0 --quiet & echo $! > "$work/stress.pid"; wait $! || true; done ) &
+( while [ ! -e "$stop" ]; do echo "$(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) stressor $(cat "$work/stress.pid" 2>/dev/null || echo none)"; sleep 30; done ) > "$work/load.log" &
+trap 'touch "$stop"; [ -s "$work/stress.pid" ] && kill "$(cat "$work/stress.pid")" 2>/dev/null || true' EXIT
 for i in $(seq 1 "$runs"); do
   git clone -q "$repo" "$work/r$i/main" && cp -r "$repo/../shared" "$work/r$i/shared"
   start=$(date +%s)
