@@ -32,6 +32,8 @@ export function restErrors(log: Logger): ErrorRequestHandler {
     if (!req.complete) res.setHeader("Connection", "close");
     error = valueRefusal(error) ?? error;
     if (error instanceof HttpError) return void res.status(error.status).json({ message: error.message });
+    const bodyError = bodyParserRefusal(error);
+    if (bodyError) return void res.status(bodyError.status).json({ message: bodyError.message });
     if (error instanceof AppError) {
       if (error.fields) return void res.status(422).json({ message: error.message, errors: snakeFields(error.fields) });
       if (error.code === ErrorCode.UNAUTHENTICATED) res.setHeader("WWW-Authenticate", "Bearer");
@@ -47,6 +49,19 @@ export function restErrors(log: Logger): ErrorRequestHandler {
     log.error({ err: error, requestId: res.locals.requestId }, "unexpected error in REST request");
     res.status(500).json({ message: "Server Error" });
   };
+}
+
+/**
+ * A body parser's refusal (body-parser marks its client errors with a `type` and `expose`): the
+ * client's 4xx with a message of ours, never a 500. A route that reads its own body type (the raw
+ * WAV of a greeting) gets this for whatever its parser refuses.
+ */
+function bodyParserRefusal(error: unknown): { status: number; message: string } | null {
+  const e = error as { type?: unknown; status?: unknown; expose?: unknown } | null;
+  if (!e || typeof e.type !== "string" || e.expose !== true || typeof e.status !== "number" || e.status < 400 || e.status > 499) return null;
+  if (e.type === "entity.too.large") return { status: 413, message: "The request body is too large." };
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return { status: 415, message: "Unsupported content encoding." };
+  return { status: 400, message: "The request body could not be read." };
 }
 
 /** A known route asked with a method it does not serve: 405 naming the ones it does (OPTIONS just lists them). */

@@ -34,7 +34,8 @@ export const OPENAPI_DOCUMENT = {
   tags: [
     { name: "extensions", description: "SIP endpoints of a tenant." },
     { name: "engine", description: "What a SIP engine reads: digest credentials of active extensions." },
-    { name: "voicemail", description: "Voicemail messages of extensions and their audio." },
+    { name: "voicemail", description: "Voicemail messages of extensions and their audio; an extension's greeting." },
+    { name: "call handling", description: "An extension's do-not-disturb, ring time and forwards (contract §12)." },
   ],
   paths: {
     "/api/openapi.json": {
@@ -410,6 +411,103 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/api/extensions/{id}/voicemail/greeting": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      put: {
+        operationId: "putVoicemailGreeting",
+        tags: ["voicemail"],
+        summary: "Upload (or replace) the greeting callers hear before the beep.",
+        description:
+          "TENANT_ADMIN or ADMIN; another tenant's extension is 404. The WAV as the raw body (`Content-Type: audio/wav`), or " +
+          "`multipart/form-data` with the file in a part named `audio`. At most 60 s of audio (and VOICEMAIL_MAX_BYTES); a body that is " +
+          "not a WAV is 422 on `audio`, storing nothing. 201 when the extension had no greeting, 200 when it replaced one.",
+        requestBody: {
+          required: true,
+          content: {
+            "audio/wav": { schema: { type: "string", format: "binary" } },
+            "multipart/form-data": {
+              schema: { type: "object", required: ["audio"], properties: { audio: { type: "string", format: "binary" } } },
+              encoding: { audio: { contentType: "audio/wav" } },
+            },
+          },
+        },
+        responses: {
+          "200": { description: "Replaced.", content: json(ref("GreetingResource")) },
+          "201": { description: "Stored (the extension had none).", content: json(ref("GreetingResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "413": response("PayloadTooLarge"),
+          "415": { description: "A body that is neither audio/wav nor multipart/form-data.", content: json(ref("Message")) },
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+      get: {
+        operationId: "getVoicemailGreeting",
+        tags: ["voicemail"],
+        summary: "The uploaded greeting's audio, as stored.",
+        description: "TENANT_ADMIN or ADMIN. 404 when the extension has no greeting of its own (callers then hear the shipped default).",
+        responses: {
+          "200": { description: "The WAV.", content: { "audio/wav": { schema: { type: "string", format: "binary" } } } },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+      delete: {
+        operationId: "deleteVoicemailGreeting",
+        tags: ["voicemail"],
+        summary: "Remove the greeting: callers hear the shipped default again.",
+        description: "TENANT_ADMIN or ADMIN. 404 when there is none.",
+        responses: {
+          "204": { description: "Removed." },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+    },
+    "/api/extensions/{id}/call-handling": {
+      parameters: [{ name: "id", in: "path", required: true, schema: { type: "integer", minimum: 1 } }],
+      get: {
+        operationId: "getCallHandling",
+        tags: ["call handling"],
+        summary: "An extension's do-not-disturb, ring time and forwards.",
+        description: "Requires ADMIN, TENANT_ADMIN or VIEWER; another tenant's extension is 404.",
+        responses: {
+          "200": { description: "The extension's call handling.", content: json(ref("CallHandlingResource")) },
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "500": response("ServerError"),
+        },
+      },
+      put: {
+        operationId: "updateCallHandling",
+        tags: ["call handling"],
+        summary: "Change an extension's call handling (the same service as the updateCallHandling mutation).",
+        description:
+          "TENANT_ADMIN or ADMIN. Only the fields given change: a field left out keeps its value, a forward given as null is removed. " +
+          "A destination's type may come in either case. Refused with 422 naming the field, changing nothing: `ring_seconds` outside 5–120, " +
+          "a destination whose target does not exist in the tenant (or is not allowed, contract §11). Applies to the next call within 2 s.",
+        requestBody: { required: true, content: json(ref("CallHandlingInput")) },
+        responses: {
+          "200": { description: "The call handling as saved.", content: json(ref("CallHandlingResource")) },
+          "400": response("BadRequest"),
+          "401": response("Unauthenticated"),
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "413": response("PayloadTooLarge"),
+          "415": response("UnsupportedMediaType"),
+          "422": response("ValidationFailed"),
+          "500": response("ServerError"),
+        },
+      },
+    },
   },
   components: {
     securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key." } },
@@ -595,6 +693,64 @@ export const OPENAPI_DOCUMENT = {
           data: { type: "array", items: ref("VoicemailMessage") },
           links: ref("PageLinks"),
           meta: ref("PageMeta"),
+        },
+      },
+      CallDestination: {
+        type: ["object", "null"],
+        additionalProperties: false,
+        required: ["type", "target"],
+        description: "Where a call goes (contract §11): EXTENSION, RING_GROUP, QUEUE: its dialable number; VOICEMAIL: the extension's number; EXTERNAL: an E.164 number; HANGUP: null.",
+        properties: {
+          type: { type: "string", enum: ["extension", "ring_group", "queue", "voicemail", "external", "hangup"] },
+          target: { type: ["string", "null"] },
+        },
+      },
+      CallHandling: {
+        type: "object",
+        additionalProperties: false,
+        required: ["do_not_disturb", "ring_seconds", "forward_always", "forward_busy", "forward_no_answer"],
+        properties: {
+          do_not_disturb: { type: "boolean" },
+          ring_seconds: { type: "integer", minimum: 5, maximum: 120 },
+          forward_always: ref("CallDestination"),
+          forward_busy: ref("CallDestination"),
+          forward_no_answer: ref("CallDestination"),
+        },
+      },
+      CallHandlingResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: { data: ref("CallHandling") },
+      },
+      CallHandlingInput: {
+        type: "object",
+        description: "Any of the fields of CallHandling; a forward given as null is removed; a destination's type in either case.",
+        properties: {
+          do_not_disturb: { type: "boolean" },
+          ring_seconds: { type: "integer", minimum: 5, maximum: 120 },
+          forward_always: ref("CallDestination"),
+          forward_busy: ref("CallDestination"),
+          forward_no_answer: ref("CallDestination"),
+        },
+      },
+      GreetingResource: {
+        type: "object",
+        additionalProperties: false,
+        required: ["data"],
+        properties: {
+          data: {
+            type: "object",
+            additionalProperties: false,
+            required: ["extension_id", "content_type", "duration_seconds", "size_bytes", "updated_at"],
+            properties: {
+              extension_id: { type: "integer", minimum: 1 },
+              content_type: { type: "string" },
+              duration_seconds: { type: "number", minimum: 0, maximum: 60 },
+              size_bytes: { type: "integer", minimum: 1 },
+              updated_at: { type: "string", format: "date-time" },
+            },
+          },
         },
       },
       Message: {

@@ -143,7 +143,15 @@ export function voicemailRoutes(router: Router, deps: RestDeps, authenticated: (
 
   // An extension's voicemail greeting (contract §13): the WAV as the raw body (audio/wav) or as the
   // multipart part `audio`; at most 60 s of audio, checked by the service.
-  const rawWav = express.raw({ type: ["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"], limit: maxBytes });
+  const readRaw = express.raw({ type: ["audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"], limit: maxBytes });
+  // A raw WAV over the limit is the same 413 as a multipart one (body-parser's own error was a 500).
+  const rawWav: RequestHandler = (req, res, next) =>
+    readRaw(req, res, (error?: unknown) => {
+      if ((error as { type?: string } | undefined)?.type === "entity.too.large") {
+        return void res.status(413).json({ message: `The audio may not be larger than ${maxBytes} bytes.` });
+      }
+      next(error);
+    });
   router
     .route("/extensions/:id/voicemail/greeting")
     .put(authenticated("write"), rawWav, async (req, res) => {
