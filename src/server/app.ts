@@ -113,6 +113,12 @@ function jsonBody(limit: number): Array<RequestHandler | ErrorRequestHandler> {
 
 function finalErrors(log: Logger): ErrorRequestHandler {
   return (error, _req, res, _next) => {
+    // The database lost (a failover under way) wherever it surfaced: 503 + Retry-After, never a 500.
+    if (isDatabaseUnavailable(error) && !res.headersSent) {
+      log.warn({ err: error }, "database unreachable: HTTP request answered 503");
+      res.setHeader("Retry-After", String(DATABASE_RETRY_AFTER_S));
+      return void res.status(503).json({ message: "The database is unreachable right now; retry shortly." });
+    }
     log.error({ err: error }, "unhandled error in HTTP request");
     if (!res.headersSent) res.status(500).json({ message: "Server Error" });
   };
