@@ -37,8 +37,13 @@ async function pgRun(binary: string, args: string[], env: Record<string, string>
   return stdout;
 }
 
+/** The uid/gid PostgreSQL's tools (and pgbouncer) run as: `postgres` when we are root, else ourselves. */
+export function serviceIds(): { uid: number; gid: number } {
+  return asRoot ? { uid: uidOf("postgres"), gid: gidOf("postgres") } : { uid: process.getuid!(), gid: process.getgid!() };
+}
+
 /** A folder the postgres user may own, under TMPDIR (whose run folder must then be traversable). */
-function clusterDir(name: string): string {
+export function clusterDir(name: string): string {
   const base = os.tmpdir();
   const dir = fs.mkdtempSync(path.join(base, `${name}-`));
   if (asRoot) {
