@@ -56,8 +56,9 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
       poolSize: 20,
       applicationName: "pbx-api",
       // While the primary is lost (a failover behind HAProxy or pgbouncer) a request must fail fast
-      // with 503, not wait on a connection that cannot come: 2 s to connect, then the error.
-      connectTimeoutMS: 2_000,
+      // with 503, not wait on a connection that cannot come: 5 s to connect (or to get a pooled
+      // connection under load), then the error. HAProxy without a live server refuses at once.
+      connectTimeoutMS: 5_000,
       extra: {
         // UTC sessions: date arithmetic does not depend on the server's zone, and timestamps print ISO-like.
         options: [`-c statement_timeout=${config.statementTimeoutMs}`, "-c TimeZone=UTC", schema ? `-c search_path=${schema}` : ""].join(" "),

@@ -89,7 +89,7 @@ export class ReplicaRouter {
     this.log = options.log;
     const config: PoolConfig = {
       connectionString: options.url,
-      max: 10,
+      max: 20,
       application_name: "pbx-api-replica",
       connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
