@@ -5,6 +5,10 @@ export interface AppConfig {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** DATABASE_REPLICA_URL (contract §14): a streaming replica for the reads of requests that write nothing. */
+  databaseReplicaUrl: string | undefined;
+  /** REPLICA_WAIT_MS: how long a read with x-pbx-read-after waits for the replica before the primary answers it. */
+  replicaWaitMs: number;
   /** PostgreSQL schema to work in (tests give each server its own); undefined = the connection's default. */
   databaseSchema: string | undefined;
   dataDir: string;
@@ -141,11 +145,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (databaseSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(databaseSchema)) {
     throw new ConfigError("DATABASE_SCHEMA must be a lower-case SQL identifier");
   }
+  const databaseReplicaUrl = url(env, "DATABASE_REPLICA_URL", ["postgres", "postgresql"], "postgres://user:password@replica-host:5432/database");
+  if (databaseReplicaUrl && !optional(env, "DATABASE_URL")) {
+    throw new ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL (the primary): the embedded database has no replicas");
+  }
   return {
     port: int(env, "PORT", 4000, 0, 65535),
     host: optional(env, "HOST") ?? "0.0.0.0",
     databaseUrl: url(env, "DATABASE_URL", ["postgres", "postgresql"], "postgres://user:password@host:5432/database"),
     databaseSchema,
+    databaseReplicaUrl,
+    replicaWaitMs: int(env, "REPLICA_WAIT_MS", 2_000, 0, 60_000),
     dataDir: path.resolve(optional(env, "DATA_DIR") ?? "./.data"),
     redisUrl: url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379"),
     redisPrefix: optional(env, "REDIS_PREFIX") ?? "",

@@ -6,6 +6,7 @@ import { createLoaders } from "../graphql/loaders";
 import type { Services } from "../services";
 import type { PubSubEngine } from "../events/pubsub";
 import type { RequestContext, Transport } from "./request-context";
+import type { DbScope } from "../db/replica";
 
 export interface ContextDeps {
   dataSource: DataSource;
@@ -15,7 +16,7 @@ export interface ContextDeps {
 }
 
 /** The one builder every transport uses (HTTP GraphQL, graphql-ws per event, REST, ingestion). */
-export function buildContext(deps: ContextDeps, principal: Principal | null, transport: Transport, requestId: string = randomUUID()): RequestContext {
+export function buildContext(deps: ContextDeps, principal: Principal | null, transport: Transport, requestId: string = randomUUID(), db?: DbScope): RequestContext {
   const ctx = {
     requestId,
     transport,
@@ -26,6 +27,7 @@ export function buildContext(deps: ContextDeps, principal: Principal | null, tra
     services: deps.services,
     pubsub: deps.pubsub,
     afterCommit: [],
+    ...(db ? { db } : {}),
   } as Omit<RequestContext, "loaders"> as RequestContext;
   ctx.loaders = createLoaders(ctx);
   return ctx;

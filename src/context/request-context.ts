@@ -6,6 +6,7 @@ import type { Loaders } from "../graphql/loaders";
 import type { PubSubEngine } from "../events/pubsub";
 import type { LiveSocketBinding } from "../subscriptions/live";
 import type { PendingEvent } from "../subscriptions/events";
+import type { DbScope } from "../db/replica";
 
 /**
  * Everything one request (or one subscription event) works with. Built once per transport call;
@@ -32,6 +33,8 @@ export interface RequestContext {
   /** Inside `transactional`: the events recorded so far, written to the event log just before COMMIT. */
   outbox?: PendingEvent[];
   pubsub: PubSubEngine;
+  /** HTTP requests on real PostgreSQL: replica routing of its reads, WAL position of its commits (src/db/replica.ts). */
+  db?: DbScope;
   /** Set by the graphql-ws transport for a subscription: hands the subscriber to the shared fan-out. */
   live?: LiveSocketBinding;
 }

@@ -9,6 +9,8 @@ import { SnakeNamingStrategy } from "./naming-strategy";
 import { pgTypes } from "./pg-types";
 import { StartupError } from "../common/startup-error";
 import { DataDirLock, EMBEDDED_START_PARAMS, openEmbedded } from "./embedded";
+import { ReplicaRouter } from "./replica";
+import type { Logger } from "../common/logger";
 
 /** Options shared by the server, the CLI scripts and ormconfig.ts: one description of the schema. */
 export function baseDataSourceOptions(): PostgresDataSourceOptions {
@@ -30,6 +32,8 @@ export interface Database {
   dataSource: DataSource;
   /** "postgres" for a real server, "pglite" for the embedded engine (single connection, serialized transactions). */
   engine: "postgres" | "pglite";
+  /** With DATABASE_REPLICA_URL: the replica that answers the reads of requests that write nothing. */
+  replica?: ReplicaRouter;
   close(): Promise<void>;
 }
 
@@ -38,6 +42,8 @@ export interface OpenDatabaseOptions {
   pglite?: PGlite;
   /** Start an in-memory embedded engine from a dump made by PGlite's dumpDataDir (tests use this to skip initdb). */
   pgliteLoadDataDir?: Blob;
+  /** Where the replica reports that it failed (with DATABASE_REPLICA_URL). */
+  log?: Logger;
 }
 
 export async function openDatabase(config: AppConfig, options: OpenDatabaseOptions = {}): Promise<Database> {
@@ -49,6 +55,10 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
       schema,
       poolSize: 20,
       applicationName: "pbx-api",
+      // While the primary is lost (a failover behind HAProxy or pgbouncer) a request must fail fast
+      // with 503, not wait on a connection that cannot come: 5 s to connect (or to get a pooled
+      // connection under load), then the error. HAProxy without a live server refuses at once.
+      connectTimeoutMS: 5_000,
       extra: {
         // UTC sessions: date arithmetic does not depend on the server's zone, and timestamps print ISO-like.
         options: [`-c statement_timeout=${config.statementTimeoutMs}`, "-c TimeZone=UTC", schema ? `-c search_path=${schema}` : ""].join(" "),
@@ -60,7 +70,18 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
     } catch (error) {
       throw databaseStartupError(error, config.databaseUrl);
     }
-    return { dataSource, engine: "postgres", close: () => dataSource.destroy() };
+    const replica = config.databaseReplicaUrl
+      ? new ReplicaRouter({ url: config.databaseReplicaUrl, schema, statementTimeoutMs: config.statementTimeoutMs, waitMs: config.replicaWaitMs, log: options.log ?? silentLog })
+      : undefined;
+    return {
+      dataSource,
+      engine: "postgres",
+      replica,
+      close: async () => {
+        await replica?.close().catch(() => undefined);
+        await dataSource.destroy();
+      },
+    };
   }
 
   const ownsPglite = !options.pglite;
@@ -104,6 +125,8 @@ export async function openDatabase(config: AppConfig, options: OpenDatabaseOptio
     },
   };
 }
+
+const silentLog = { warn: () => undefined } as unknown as Logger;
 
 /** Why the first connection failed, as one line that names DATABASE_URL (never its password) and the fix. */
 function databaseStartupError(error: unknown, databaseUrl: string): StartupError {

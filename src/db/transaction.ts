@@ -20,6 +20,8 @@ export async function transactional<T>(ctx: RequestContext, work: (tx: RequestCo
     return value;
   });
   if (logged.length) ctx.services.events.committed(logged);
+  // The answer's x-pbx-write-lsn: a read sent with it as x-pbx-read-after sees this commit.
+  await ctx.db?.recordCommit(ctx.dataSource);
   // Started one after another, so notices leave in commit order (each hook sends at once, on one
   // connection), then awaited together: many notices wait one round trip, not one each.
   const settled = await Promise.allSettled(afterCommit.map(async (hook) => hook()));

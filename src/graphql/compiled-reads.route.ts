@@ -3,6 +3,7 @@ import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema,
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../auth/principal";
 import { buildContext, type ContextDeps } from "../context/build-context";
+import type { DbScope } from "../db/replica";
 import { boundedOperationName, type Metrics } from "../observability/metrics";
 import { compileRead, type CompiledRead } from "./compiled-reads";
 import { assertComplexity, parseOptions, type QueryLimits } from "./limits";
@@ -85,7 +86,10 @@ export function compiledReads(
       plan.withinLimits.add(inputsKey);
     }
     void (async () => {
-      const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()));
+      // A query writes nothing: its reads may go to the replica (contract §14).
+      const db = res.locals.db as DbScope | undefined;
+      db?.allowReplica();
+      const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()), db);
       const answer = await plan.read.run(ctx, coerced.coerced);
       if (answer === null) return next();
       metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });

@@ -3,6 +3,7 @@ import { GraphQLError } from "graphql";
 import { unwrapResolverError } from "@apollo/server/errors";
 import { AppError, ErrorCode, valueRefusal } from "../common/errors";
 import type { Logger } from "../common/logger";
+import { databaseUnavailable, isDatabaseUnavailable } from "../db/replica";
 import { redactLiteralAt, redactMessage, redactVariableInSource } from "../common/redact";
 
 /** GraphQL-side codes of client mistakes, passed through as they are (parse, validation, variable coercion, a bad request). */
@@ -41,11 +42,15 @@ export function safeMessage(message: string, error: unknown): string {
 export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const unwrapped = unwrapResolverError(error);
-    const original = valueRefusal(unwrapped) ?? unwrapped;
+    // The primary lost (a failover under way): SERVICE_UNAVAILABLE, and the HTTP answer is 503 + Retry-After (app.ts).
+    const original = valueRefusal(unwrapped) ?? (isDatabaseUnavailable(unwrapped) ? databaseUnavailable() : unwrapped);
     if (original instanceof AppError) {
       return { message: safeMessage(original.message, original), locations: formatted.locations, path: formatted.path, extensions: appErrorExtensions(original) };
     }
     const code = formatted.extensions?.code;
+    if (code === ErrorCode.SERVICE_UNAVAILABLE && original instanceof GraphQLError) {
+      return { message: formatted.message.replace(/^Context creation failed: /, ""), locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
     if (typeof code === "string" && CLIENT_CODES.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
       const message = safeMessage(formatted.message, error instanceof GraphQLError ? error : original);
       log.debug({ code, message }, "client error in GraphQL operation");

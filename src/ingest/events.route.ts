@@ -1,5 +1,6 @@
 import { ingestTypeLabel } from "../observability/platform-gauges";
-import { Router, type Request, type Response } from "express";
+import { Router, type ErrorRequestHandler, type Request, type Response } from "express";
+import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from "../db/replica";
 import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
 import { AppError, ErrorCode, HTTP_STATUS } from "../common/errors";
@@ -86,6 +87,12 @@ export function createEventsRouter(deps: ContextDeps, metrics: Metrics, drain: D
       data: results,
     });
   });
+  // The database lost before the batch began (the key's look-up, the first transaction): 503 + Retry-After, as for a batch cut short.
+  router.use(((error, _req, res, next) => {
+    if (res.headersSent || !isDatabaseUnavailable(error)) return next(error);
+    res.set("Retry-After", String(DATABASE_RETRY_AFTER_S));
+    res.status(503).json({ message: "The database did not answer: no event was applied. Send them again." });
+  }) as ErrorRequestHandler);
   router.all("/", (_req, res) => void res.status(405).set("Allow", "POST").json({ message: "The method is not allowed for this route." }));
   return router;
 }

@@ -37,6 +37,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly dbReads = new Counter({
+    name: "pbx_db_reads_total",
+    help: "Requests that may read on the replica (DATABASE_REPLICA_URL), by where their reads went: replica, primary_lagging (x-pbx-read-after not replayed within REPLICA_WAIT_MS), primary_replica_down.",
+    labelNames: ["target"] as const,
+    registers: [this.registry],
+  });
+
   readonly websocketsOpen = new Gauge({
     name: "websocket_connections_open",
     help: "Open graphql-ws connections.",

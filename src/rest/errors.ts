@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { AppError, ErrorCode, HTTP_STATUS, valueRefusal, type FieldErrors } from "../common/errors";
 import type { Logger } from "../common/logger";
+import { DATABASE_RETRY_AFTER_S, isDatabaseUnavailable } from "../db/replica";
 
 /** extensionNumber → extension_number: service field names as the REST body spells them. */
 export const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -44,7 +45,14 @@ export function restErrors(log: Logger): ErrorRequestHandler {
       if (error.code === ErrorCode.CONFLICT && Array.isArray(error.details?.references)) {
         return void res.status(409).json({ message: error.message, references: error.details.references });
       }
+      if (error.code === ErrorCode.SERVICE_UNAVAILABLE) res.setHeader("Retry-After", String(DATABASE_RETRY_AFTER_S));
       if (error.code !== ErrorCode.INTERNAL_SERVER_ERROR) return void res.status(HTTP_STATUS[error.code]).json({ message: error.message });
+    }
+    // The primary lost (a failover under way): fail fast and say when to come back, never a 500.
+    if (isDatabaseUnavailable(error)) {
+      log.warn({ err: error, requestId: res.locals.requestId }, "database unreachable: REST request answered 503");
+      res.setHeader("Retry-After", String(DATABASE_RETRY_AFTER_S));
+      return void res.status(503).json({ message: "The database is unreachable right now; retry shortly." });
     }
     log.error({ err: error, requestId: res.locals.requestId }, "unexpected error in REST request");
     res.status(500).json({ message: "Server Error" });

@@ -5,6 +5,7 @@ import { requireRole } from "../auth/access";
 import { Role } from "../auth/role";
 import { badInput, unauthenticated } from "../common/errors";
 import { buildContext } from "../context/build-context";
+import type { DbScope } from "../db/replica";
 import { bearerKey } from "../modules/api-key/api-key.service";
 import { CreateExtensionInput, UpdateExtensionInput } from "../modules/extension/extension.inputs";
 import { readCsvRecords, readJsonRecords } from "../modules/extension/extension-import";
@@ -79,7 +80,7 @@ export function createRestRouter(deps: RestDeps): Router {
       const principal = await deps.services.apiKeys.authenticate(bearerKey(req.headers.authorization));
       if (!principal) throw unauthenticated();
       // The engine's hand-overs (voicemail) are ingestion, whatever door they come through.
-      const ctx = buildContext(deps, principal, access === "ingest" ? "ingest" : "rest", String(res.locals.requestId ?? randomUUID()));
+      const ctx = buildContext(deps, principal, access === "ingest" ? "ingest" : "rest", String(res.locals.requestId ?? randomUUID()), res.locals.db as DbScope | undefined);
       if (access === "ingest") requireRole(ctx, Role.INGEST, Role.ADMIN);
       else ctx.services.extensions.authorize(ctx, access);
       res.locals.ctx = ctx;

@@ -43,6 +43,8 @@ import { dropPrototypeKeys, markPrototypeKeys } from "../common/json";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
 import { ensureDemoPhone, type DemoPhone } from "../pbx/demo";
+import { unwrapResolverError } from "@apollo/server/errors";
+import { DATABASE_RETRY_AFTER_S, DbScope, isDatabaseUnavailable, parseLsn, READ_AFTER_HEADER, WRITE_LSN_HEADER, type ReplicaRouter } from "../db/replica";
 
 export interface RunningServer {
   url: string;
@@ -111,6 +113,12 @@ function jsonBody(limit: number): Array<RequestHandler | ErrorRequestHandler> {
 
 function finalErrors(log: Logger): ErrorRequestHandler {
   return (error, _req, res, _next) => {
+    // The database lost (a failover under way) wherever it surfaced: 503 + Retry-After, never a 500.
+    if (isDatabaseUnavailable(error) && !res.headersSent) {
+      log.warn({ err: error }, "database unreachable: HTTP request answered 503");
+      res.setHeader("Retry-After", String(DATABASE_RETRY_AFTER_S));
+      return void res.status(503).json({ message: "The database is unreachable right now; retry shortly." });
+    }
     log.error({ err: error }, "unhandled error in HTTP request");
     if (!res.headersSent) res.status(500).json({ message: "Server Error" });
   };
@@ -150,6 +158,8 @@ function operationsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppCo
     async requestDidStart() {
       return {
         async didResolveOperation({ document, request, operationName, operation, contextValue }) {
+          // A query writes nothing: its reads may go to the replica (contract §14); a mutation's never do.
+          if (operation?.operation === "query") contextValue.db?.allowReplica();
           if (operation?.operation === "subscription") {
             throw new GraphQLError("Subscriptions are served over WebSocket only (graphql-transport-ws on /graphql).", {
               extensions: { code: "BAD_REQUEST", http: { status: 400 } },
@@ -162,7 +172,18 @@ function operationsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppCo
           }
           assertComplexity(schema, document, request.variables, operationName, config.graphql);
         },
-        async willSendResponse({ operation, operationName, errors, response, document }) {
+        async willSendResponse({ operation, operationName, errors, response, document, contextValue }) {
+          const db = contextValue?.db;
+          // Every mutation's answer carries the primary's WAL position (also one that committed nothing).
+          if (operation?.operation === "mutation" && db?.tracksWrites) {
+            if (!db.writeLsn) await db.recordCommit(contextValue.dataSource);
+            if (db.writeLsn) response.http.headers.set(WRITE_LSN_HEADER, db.writeLsn);
+          }
+          // The database unreachable (the primary lost, a failover under way): 503 + Retry-After, not a 200 with errors.
+          if (errors?.some((e) => isDatabaseUnavailable(unwrapResolverError(e)))) {
+            response.http.status = 503;
+            response.http.headers.set("retry-after", String(DATABASE_RETRY_AFTER_S));
+          }
           metrics.graphqlOperations.inc({
             operation: boundedOperationName(operationName),
             type: operation?.operation ?? "unknown",
@@ -178,6 +199,37 @@ function operationsPlugin(metrics: Metrics, schema: GraphQLSchema, config: AppCo
         },
       };
     },
+  };
+}
+
+/**
+ * Per HTTP request on real PostgreSQL (contract §14): a DbScope in res.locals.db (replica routing of
+ * its reads after `x-pbx-read-after`, the WAL position of its commits), and `x-pbx-write-lsn` on the
+ * answer of a request that committed. A malformed `x-pbx-read-after` is refused with 400.
+ */
+function databaseScope(engine: "postgres" | "pglite", replica: ReplicaRouter | undefined, transport: "graphql" | "rest"): RequestHandler {
+  return (req, res, next) => {
+    if (engine !== "postgres") return next();
+    let readAfter: bigint | undefined;
+    const raw = req.headers[READ_AFTER_HEADER];
+    if (raw !== undefined && replica) {
+      const parsed = typeof raw === "string" ? parseLsn(raw) : null;
+      if (parsed === null) {
+        const message = `The ${READ_AFTER_HEADER} header must be a WAL position as ${WRITE_LSN_HEADER} gives it (like 0/16B3748).`;
+        return void res.status(400).json(transport === "graphql" ? { errors: [{ message, extensions: { code: "BAD_USER_INPUT" } }] } : { message });
+      }
+      readAfter = parsed;
+    }
+    const scope = new DbScope(replica, readAfter, true);
+    // A REST read writes nothing; GraphQL decides per operation (operationsPlugin, compiled reads).
+    if (transport === "rest" && (req.method === "GET" || req.method === "HEAD")) scope.allowReplica();
+    res.locals.db = scope;
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: typeof res, ...args: unknown[]) {
+      if (scope.writeLsn && !this.headersSent && !this.hasHeader(WRITE_LSN_HEADER)) this.setHeader(WRITE_LSN_HEADER, scope.writeLsn);
+      return (writeHead as (...a: unknown[]) => typeof res).apply(this, args);
+    } as typeof res.writeHead;
+    next();
   };
 }
 
@@ -205,7 +257,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
   }
   await assertPortFree(config.host, config.port);
   if (config.redisUrl) await assertRedisReachable(config.redisUrl);
-  const db = await openDatabase(config, options.database);
+  const db = await openDatabase(config, { ...options.database, log });
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   try {
     if (config.migrateOnStart) {
@@ -219,6 +271,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const generatedAdminKey = config.adminApiKey ? null : await services.apiKeys.ensureBootstrapAdmin();
     const metrics = new Metrics();
     services.events.registerMetrics(metrics);
+    if (db.replica) db.replica.onRead = (target) => metrics.dbReads.inc({ target });
     const deps: ContextDeps = { dataSource: db.dataSource, services, log, pubsub };
     const demoPhone = config.pbxDemoDomain ? await ensureDemoPhone(deps, config.pbxDemoDomain, log) : null;
     const schema = await buildAppSchema(pubsub);
@@ -266,7 +319,10 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
         db.dataSource.query("SELECT 1").then(() => true, () => false),
         pubsub.isReady(),
       ]);
-      res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events });
+      if (!(database && events)) res.setHeader("Retry-After", String(DATABASE_RETRY_AFTER_S));
+      // The replica is reported, not required: without it reads go to the primary.
+      const replica = db.replica ? { replica: db.replica.up } : {};
+      res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events, ...replica });
     });
     const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
     const metricsServer = config.metricsPort === undefined ? null : express().disable("x-powered-by").get("/metrics", metricsHandler(metrics, config));
@@ -274,12 +330,25 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const explorer = createExplorer(log);
     app.use("/graphiql", explorer.assets);
     app.get("/graphql", explorer.page);
+    app.use("/graphql", databaseScope(db.engine, db.replica, "graphql"));
+    app.use("/api", databaseScope(db.engine, db.replica, "rest"));
     app.use(
       "/graphql",
       ...jsonBody(config.bodyLimitBytes),
       ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
       expressMiddleware(apollo, {
-        context: async ({ req }) => buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(req.res?.locals.requestId ?? randomUUID())),
+        context: async ({ req }) => {
+          let principal: Principal | null;
+          try {
+            principal = await authenticate(req.headers.authorization);
+          } catch (error) {
+            if (!isDatabaseUnavailable(error)) throw error;
+            throw new GraphQLError("The database is unreachable right now; retry shortly.", {
+              extensions: { code: "SERVICE_UNAVAILABLE", http: { status: 503, headers: new Map([["retry-after", String(DATABASE_RETRY_AFTER_S)]]) } },
+            });
+          }
+          return buildContext(deps, principal, "graphql", String(req.res?.locals.requestId ?? randomUUID()), req.res?.locals.db as DbScope | undefined);
+        },
       }),
     );
     app.use("/api/events", ...jsonBody(config.bodyLimitBytes), createEventsRouter(deps, metrics, drain));
