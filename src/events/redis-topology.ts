@@ -50,8 +50,8 @@ export function describeTopology(topology: RedisTopology): string {
 
 /**
  * Opens one connection. With Sentinel it asks the sentinels for the master and follows a failover
- * (ioredis re-resolves the master on every reconnect, and `failoverDetector` listens for
- * +switch-master so it moves at once); with Cluster it follows MOVED/ASK and slot changes.
+ * (ioredis re-resolves the master on every reconnect); with Cluster it follows MOVED/ASK and slot
+ * changes.
  */
 export function connectRedis(topology: RedisTopology, options: RedisConnectionOptions): RedisClient {
   const { shardedSubscriber, noRetry, ...common } = options;
@@ -66,8 +66,12 @@ export function connectRedis(topology: RedisTopology, options: RedisConnectionOp
         ...redisOptions,
         sentinels: topology.sentinels,
         name: topology.name,
-        // Moves to the new master as soon as a sentinel announces it, not at the next failed command.
-        failoverDetector: !noRetry,
+        // Not ioredis's failoverDetector: its disconnect on +switch-master, landing while a connection
+        // is still (re)connecting to the dead master, ends that connection for good (seen with 6.0.0:
+        // "connecting -> end", the publisher and the stream reader never came back). Reconnecting
+        // asks the sentinels again, so the dead master's connections find the new one; a connection
+        // to an old master that was demoted alive gets READONLY on its next write and reconnects.
+        reconnectOnError: (error: Error) => (/^READONLY/.test(error.message) ? 2 : false),
         sentinelRetryStrategy: noRetry ? () => null : (times: number) => Math.min(100 * times, 2_000),
         // A sentinel that does not answer must not hold the (re)connection: try the next one.
         sentinelCommandTimeout: 1_000,
