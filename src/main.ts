@@ -172,7 +172,7 @@ async function main(): Promise<void> {
   try {
     loadDotEnv();
     config = loadConfig();
-    if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redisUrl)) {
+    if (config.webConcurrency > 1 && (!config.databaseUrl || !config.redis)) {
       throw new ConfigError("WEB_CONCURRENCY > 1 needs DATABASE_URL and REDIS_URL: the embedded database and in-process pub/sub serve one process only");
     }
   } catch (error) {

@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { HostPort, RedisTopology } from "../events/redis-topology";
 
 /** The process configuration, read once from the environment and validated at boot. */
 export interface AppConfig {
@@ -12,7 +13,10 @@ export interface AppConfig {
   /** PostgreSQL schema to work in (tests give each server its own); undefined = the connection's default. */
   databaseSchema: string | undefined;
   dataDir: string;
+  /** REDIS_URL only (one server); `redis` says whether and how Redis is used on every topology. */
   redisUrl: string | undefined;
+  /** Redis on any topology (REDIS_URL, REDIS_SENTINELS + REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES); undefined: in-process pub/sub. */
+  redis: RedisTopology | undefined;
   /** Prefix for every Redis key and channel this instance uses (isolates test runs sharing one Redis). */
   redisPrefix: string;
   adminApiKey: string | undefined;
@@ -132,6 +136,45 @@ function url(env: NodeJS.ProcessEnv, name: string, schemes: string[], example: s
   return raw;
 }
 
+/** `host:port,host:port`: each a host name or IPv4 address (IPv6 in brackets) and a port. */
+function hostPorts(env: NodeJS.ProcessEnv, name: string, example: string): HostPort[] | undefined {
+  const raw = optional(env, name);
+  if (raw === undefined) return undefined;
+  const out: HostPort[] = [];
+  for (const item of raw.split(",").map((x) => x.trim())) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) {
+      throw new ConfigError(`${name} must list host:port pairs separated by commas, like ${example}; "${item}" is not one`);
+    }
+    out.push({ host: m[1].replace(/^\[|\]$/g, ""), port });
+  }
+  return out;
+}
+
+/** Which Redis, if any (contract §14): exactly one of the three ways, each complete. */
+function redisTopology(env: NodeJS.ProcessEnv, redisUrl: string | undefined, prefix: string): RedisTopology | undefined {
+  const sentinels = hostPorts(env, "REDIS_SENTINELS", "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379");
+  const sentinelName = optional(env, "REDIS_SENTINEL_NAME");
+  const clusterNodes = hostPorts(env, "REDIS_CLUSTER_NODES", "10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379");
+  const given = [redisUrl && "REDIS_URL", sentinels && "REDIS_SENTINELS", clusterNodes && "REDIS_CLUSTER_NODES"].filter(Boolean);
+  if (given.length > 1) {
+    throw new ConfigError(`${given.join(" and ")} are both set: set one of REDIS_URL (one server), REDIS_SENTINELS with REDIS_SENTINEL_NAME (Sentinel), or REDIS_CLUSTER_NODES (Cluster)`);
+  }
+  if (sentinelName !== undefined && !sentinels) throw new ConfigError("REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: list the sentinels as host:port,… or unset REDIS_SENTINEL_NAME");
+  if (sentinels) {
+    if (sentinelName === undefined) throw new ConfigError("REDIS_SENTINELS needs REDIS_SENTINEL_NAME: the master name the sentinels monitor (sentinel monitor <name> …)");
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(sentinelName)) throw new ConfigError(`REDIS_SENTINEL_NAME must be a master name of letters, digits, dots, dashes or underscores, got "${sentinelName}"`);
+    return { kind: "sentinel", sentinels, name: sentinelName };
+  }
+  if (clusterNodes) {
+    // A brace in the prefix would become every key's and channel's hash tag: one shard for everything.
+    if (/[{}]/.test(prefix)) throw new ConfigError("REDIS_PREFIX must not contain { or } with REDIS_CLUSTER_NODES: the product places keys and channels on shards with its own hash tags");
+    return { kind: "cluster", nodes: clusterNodes };
+  }
+  return redisUrl ? { kind: "single", url: redisUrl } : undefined;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const adminApiKey = optional(env, "ADMIN_API_KEY");
   if (adminApiKey !== undefined && adminApiKey.length < 16) {
@@ -149,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (databaseReplicaUrl && !optional(env, "DATABASE_URL")) {
     throw new ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL (the primary): the embedded database has no replicas");
   }
+  const redisUrl = url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379");
+  const redisPrefix = optional(env, "REDIS_PREFIX") ?? "";
   return {
     port: int(env, "PORT", 4000, 0, 65535),
     host: optional(env, "HOST") ?? "0.0.0.0",
@@ -157,8 +202,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     databaseReplicaUrl,
     replicaWaitMs: int(env, "REPLICA_WAIT_MS", 2_000, 0, 60_000),
     dataDir: path.resolve(optional(env, "DATA_DIR") ?? "./.data"),
-    redisUrl: url(env, "REDIS_URL", ["redis", "rediss"], "redis://host:6379"),
-    redisPrefix: optional(env, "REDIS_PREFIX") ?? "",
+    redisUrl,
+    redis: redisTopology(env, redisUrl, redisPrefix),
+    redisPrefix,
     adminApiKey,
     engineApiKey,
     pbxDemoDomain: optional(env, "PBX_DEMO_DOMAIN")?.toLowerCase(),

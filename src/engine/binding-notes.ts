@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { connectRedis, type RedisClient, type RedisTopology } from "../events/redis-topology";
 import type { Logger } from "../common/logger";
 import type { LoggedEvent, RelaySink } from "../events/event-log";
 import { ExtensionStatus } from "../modules/extension/extension.entity";
@@ -25,16 +25,16 @@ export const UNBIND_SUFFIX = ":unbind:";
 export const UNBIND_TTL_SECONDS = 86_400;
 
 export class EngineBindingNotes {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   /** `streamKey`: the stream as the engine names it (REDIS_PREFIX included). */
   constructor(
-    redisUrl: string,
+    redis: RedisTopology,
     private readonly streamKey: string,
     private readonly log: Logger,
   ) {
     // Connects on the first note; a command waits at most a second (redis/ioredis#2197).
-    this.redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
+    this.redis = connectRedis(redis, { connectionName: "pbx-api:binding-notes", lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
     this.redis.on("error", () => undefined); // the pub/sub reports Redis outages; a lost note is logged below
   }
 
@@ -50,9 +50,8 @@ export class EngineBindingNotes {
 
   private async note(aors: string[]): Promise<void> {
     try {
-      const batch = this.redis.multi();
-      for (const aor of aors) batch.set(`${this.streamKey}${UNBIND_SUFFIX}${aor}`, "1", "EX", UNBIND_TTL_SECONDS);
-      await batch.exec();
+      // One SET per key, not a MULTI: in a Redis Cluster the keys lie in different slots.
+      await Promise.all(aors.map((aor) => this.redis.set(`${this.streamKey}${UNBIND_SUFFIX}${aor}`, "1", "EX", UNBIND_TTL_SECONDS)));
     } catch (error) {
       this.log.warn({ err: error, aors }, "could not leave the SIP engine its note to drop these bindings");
     }

@@ -1,13 +1,18 @@
 import { EventEmitter } from "node:events";
-import { Redis } from "ioredis";
 import type { Logger } from "../common/logger";
 import { closeRedis, RedisHealth } from "./redis-health";
+import { connectRedis, topicHashTag, type RedisClient, type RedisTopology } from "./redis-topology";
 import { parseJson } from "../common/json";
 
 /** /readyz waits this long for Redis at most. */
 const READY_TIMEOUT_MS = 500;
 
 export type Listener = (payload: unknown) => void;
+
+export interface InterruptionWatcher {
+  interrupted(): void;
+  restored(since: number): void;
+}
 
 /**
  * Topic pub/sub between API instances. Listeners get the decoded payload; one message is decoded
@@ -20,6 +25,12 @@ export interface PubSubEngine {
   subscribe(topic: string, listener: Listener): () => void;
   /** Resolves once every subscribe() issued so far is in effect (Redis acknowledges SUBSCRIBE asynchronously). */
   flushSubscriptions?(): Promise<void>;
+  /**
+   * Tells `watcher` when this instance's subscriptions are interrupted (a reconnect, a Sentinel
+   * failover, a Cluster shard's failover) and when they are in effect again: what was published
+   * from `since` (epoch ms) on may have been lost and must be read from the event log.
+   */
+  watchInterruptions?(watcher: InterruptionWatcher): () => void;
   /** Whether the engine can deliver right now (for /readyz). */
   isReady(): Promise<boolean>;
   close(): Promise<void>;
@@ -53,34 +64,79 @@ export class InProcessPubSub implements PubSubEngine {
 /**
  * Redis engine: one publisher and one subscriber connection per instance, SUBSCRIBE ref-counted
  * per topic so an instance only receives topics it has listeners for. ioredis re-subscribes by
- * itself after a reconnect.
+ * itself after a reconnect (and, with Sentinel, on the new master after a failover).
+ *
+ * In a Redis Cluster, classic pub/sub is broadcast to every node; this engine uses sharded pub/sub
+ * instead (SPUBLISH/SSUBSCRIBE, ioredis `shardedSubscribers`: one subscriber connection per shard),
+ * each channel carrying its topic's hash tag (`{tenant.42}`): a tenant's events stay on its shard.
  */
 export class RedisPubSub implements PubSubEngine {
   readonly kind = "redis" as const;
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  private readonly publisher: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly sharded: boolean;
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly watchers = new Set<InterruptionWatcher>();
+  /** When the subscriber lost its connection (a shard's, in a cluster); undefined while subscribed. */
+  private interruptedAt: number | undefined;
+  private closing = false;
   /** Outage tracking shared by every Redis connection of this instance (the stream consumer's too). */
   readonly health: RedisHealth;
 
   constructor(
-    url: string,
+    readonly topology: RedisTopology,
     private readonly prefix: string,
     private readonly log: Logger,
   ) {
     this.health = new RedisHealth(log);
+    this.sharded = topology.kind === "cluster";
     // Commands fail at once while Redis is away (no offline queue that grows and makes callers
     // wait until it is back); a command Redis does not answer fails after a second.
-    this.publisher = new Redis(url, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
+    this.publisher = connectRedis(topology, { connectionName: "pbx-api:publisher", enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_000 });
     // SUBSCRIBE is replayed by ioredis after a reconnect; nothing waits on this connection's queue.
-    this.subscriber = new Redis(url, { maxRetriesPerRequest: null });
+    this.subscriber = connectRedis(topology, { connectionName: "pbx-api:subscriber", maxRetriesPerRequest: null, shardedSubscriber: this.sharded });
     this.health.attach(this.publisher, "publisher");
     this.health.attach(this.subscriber, "subscriber");
-    this.subscriber.on("message", (channel: string, message: string) => this.dispatch(channel, message));
+    if (this.sharded) {
+      this.subscriber.on("smessage", (channel: string, message: string) => this.dispatch(channel, message));
+      // A shard's subscriber connection ended (its master died, or the slots moved); ioredis
+      // refreshes the slots and starts subscribers on the new masters, then says subscribersReady.
+      this.subscriber.on("-node", () => this.interrupted());
+      this.subscriber.on("-subscriber", () => this.interrupted());
+      this.subscriber.on("subscribersReady", () => this.restored());
+    } else {
+      this.subscriber.on("message", (channel: string, message: string) => this.dispatch(channel, message));
+      this.subscriber.on("close", () => this.interrupted());
+      this.subscriber.on("ready", () => this.restored());
+    }
+  }
+
+  private interrupted(): void {
+    if (this.closing || this.listeners.size === 0 || this.interruptedAt !== undefined) return;
+    this.interruptedAt = Date.now();
+    for (const watcher of [...this.watchers]) watcher.interrupted();
+  }
+
+  /** Subscriptions are back: once ioredis's re-SUBSCRIBE is acknowledged, listeners catch up from `since`. */
+  private restored(): void {
+    const since = this.interruptedAt;
+    if (since === undefined || this.closing) return;
+    this.interruptedAt = undefined;
+    void this.flushSubscriptions()
+      .catch(() => undefined)
+      .then(() => {
+        this.log.info({ since: new Date(since).toISOString() }, "Redis subscriptions restored; relaying again from the event log what was published meanwhile");
+        for (const watcher of [...this.watchers]) watcher.restored(since);
+      });
+  }
+
+  watchInterruptions(watcher: InterruptionWatcher): () => void {
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
   }
 
   private channel(topic: string): string {
-    return `${this.prefix}pbx:topic:${topic}`;
+    return this.sharded ? `${this.prefix}pbx:{${topicHashTag(topic)}}:topic:${topic}` : `${this.prefix}pbx:topic:${topic}`;
   }
 
   private dispatch(channel: string, message: string): void {
@@ -98,11 +154,14 @@ export class RedisPubSub implements PubSubEngine {
 
   /**
    * Publishes, or drops the event while Redis is away (counted and logged once per outage): the
-   * change it reports is already committed and its request must still answer.
+   * change it reports is already committed and its request must still answer; subscribers read
+   * what they missed from the event log once their subscription is back (onResubscribed).
    */
   async publish(topic: string, payload: unknown): Promise<void> {
     try {
-      await this.publisher.publish(this.channel(topic), JSON.stringify(payload));
+      const channel = this.channel(topic);
+      const message = JSON.stringify(payload);
+      await (this.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message));
     } catch {
       this.health.dropped(topic);
     }
@@ -113,20 +172,31 @@ export class RedisPubSub implements PubSubEngine {
     let set = this.listeners.get(channel);
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
-      this.subscriber.subscribe(channel).catch((error: unknown) => this.log.error({ err: error, channel }, "redis SUBSCRIBE failed"));
+      (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel)).catch((error: unknown) =>
+        this.log.error({ err: error, channel }, "redis SUBSCRIBE failed"),
+      );
     }
     set.add(listener);
     return () => {
       const current = this.listeners.get(channel);
       if (!current?.delete(listener) || current.size > 0) return;
       this.listeners.delete(channel);
-      this.subscriber.unsubscribe(channel).catch((error: unknown) => this.log.warn({ err: error, channel }, "redis UNSUBSCRIBE failed"));
+      (this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel)).catch((error: unknown) =>
+        this.log.warn({ err: error, channel }, "redis UNSUBSCRIBE failed"),
+      );
     };
   }
 
   /** Resolves once every SUBSCRIBE issued so far has been acknowledged by Redis. */
   async flushSubscriptions(): Promise<void> {
-    await this.subscriber.ping();
+    if (!this.sharded) {
+      await this.subscriber.ping();
+      return;
+    }
+    // Each shard has its own subscriber connection; an SSUBSCRIBE is acknowledged on it. Re-issuing
+    // SSUBSCRIBE for the channels (idempotent in Redis) and awaiting the replies does the same as a PING.
+    const channels = [...this.listeners.keys()];
+    await Promise.all(channels.map((channel) => this.subscriber.ssubscribe(channel)));
   }
 
   async isReady(): Promise<boolean> {
@@ -142,22 +212,19 @@ export class RedisPubSub implements PubSubEngine {
     }
   }
 
-  /** The publisher connection, for other Redis work of this instance (streams). */
-  get client(): Redis {
-    return this.publisher;
-  }
-
   async close(): Promise<void> {
+    this.closing = true;
     this.listeners.clear();
+    this.watchers.clear();
     this.health.close();
     await Promise.allSettled([closeRedis(this.subscriber), closeRedis(this.publisher)]);
   }
 }
 
-export function createPubSub(redisUrl: string | undefined, prefix: string, log: Logger): PubSubEngine {
-  if (!redisUrl) {
+export function createPubSub(redis: RedisTopology | undefined, prefix: string, log: Logger): PubSubEngine {
+  if (!redis) {
     log.warn("REDIS_URL is not set: using in-process pub/sub; run a single API instance only");
     return new InProcessPubSub();
   }
-  return new RedisPubSub(redisUrl, prefix, log);
+  return new RedisPubSub(redis, prefix, log);
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-topology";
 import type { Logger } from "../common/logger";
 
 /** How often a continuing Redis outage is logged again after its first warning. */
@@ -25,7 +25,7 @@ export class RedisHealth {
     return this.down.size > 0;
   }
 
-  attach(conn: Redis, name: string): void {
+  attach(conn: RedisClient, name: string): void {
     conn.on("error", (error: Error) => this.lost(name, error));
     conn.on("close", () => {
       if (conn.status !== "end" || this.down.has(name)) this.lost(name);
@@ -78,7 +78,7 @@ export class RedisHealth {
 }
 
 /** Closes a connection without waiting for a Redis that is away (quit would wait for a reconnect). */
-export async function closeRedis(conn: Redis, timeoutMs = 1_000): Promise<void> {
+export async function closeRedis(conn: RedisClient, timeoutMs = 1_000): Promise<void> {
   if (conn.status !== "ready") return void conn.disconnect();
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../events/redis-topology";
 import { Role } from "../auth/role";
 import type { Logger } from "../common/logger";
 import { buildContext, type ContextDeps } from "../context/build-context";
@@ -98,7 +98,7 @@ export interface ReconcileOutcome {
 export class EngineReconciler {
   constructor(
     private readonly deps: ContextDeps,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     /** ENGINE_RECONCILE_S: how long a node's set counts after it was taken; 0 turns reconciliation off. */
     private readonly periodS: number,
@@ -190,9 +190,10 @@ export class EngineReconciler {
     });
     // ...and whose extension was not disabled or deleted since (the engine drops such a binding at
     // its next call or REGISTER, src/engine/binding-notes.ts): it must not come back as registered
-    const noted = missing.length ? ((await this.redis.pipeline(missing.map((b) => ["exists", `${this.prefix}${STREAM_KEY}${UNBIND_SUFFIX}${b.aor}`])).exec()) ?? []) : [];
+    // One EXISTS per key (ioredis pipelines them), not a pipeline object: in a Redis Cluster the keys lie in different slots.
+    const noted = await Promise.all(missing.map((b) => this.redis.exists(`${this.prefix}${STREAM_KEY}${UNBIND_SUFFIX}${b.aor}`).catch(() => 1)));
     for (const [i, b] of missing.entries()) {
-      if (Number(noted[i]?.[1] ?? 1) !== 0) continue;
+      if (Number(noted[i] ?? 1) !== 0) continue;
       const at = b.aor.lastIndexOf("@");
       const transport = b.socket?.split(":")[0]?.toLowerCase();
       const source = /^sip:([^;]+)/.exec(b.received ?? "")?.[1];

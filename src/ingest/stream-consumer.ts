@@ -1,7 +1,6 @@
 import { ingestTypeLabel } from "../observability/platform-gauges";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { Redis } from "ioredis";
 import { Role } from "../auth/role";
 import { ErrorCode, type FieldErrors } from "../common/errors";
 import type { Logger } from "../common/logger";
@@ -10,6 +9,7 @@ import { buildContext, type ContextDeps } from "../context/build-context";
 import type { Metrics } from "../observability/metrics";
 import { RedisPubSub } from "../events/pubsub";
 import { closeRedis, RedisHealth } from "../events/redis-health";
+import { connectRedis, type RedisClient, type RedisTopology } from "../events/redis-topology";
 import { EngineReconciler, isSnapshotEntry, parseSnapshotPart, type SnapshotPart } from "./engine-snapshot";
 import { IngestInterrupted, type IngestOutcome } from "./ingest.service";
 import { parseJson } from "../common/json";
@@ -64,8 +64,8 @@ export class StreamConsumer {
   readonly consumer = `${os.hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   private readonly log: Logger;
   /** Only ever runs the blocking XREADGROUP, so stop() can cut it without touching other commands. */
-  private readonly reader: Redis;
-  private readonly commands: Redis;
+  private readonly reader: RedisClient;
+  private readonly commands: RedisClient;
   private readonly claimIdleMs: number;
   private readonly claimIntervalMs: number;
   private readonly blockMs: number;
@@ -82,7 +82,7 @@ export class StreamConsumer {
     private readonly deps: ContextDeps,
     private readonly metrics: Metrics,
     private readonly config: Pick<AppConfig, "redisPrefix" | "streamClaimIdleMs" | "streamMaxDeliveries" | "bodyLimitBytes" | "engineReconcileS">,
-    redisUrl: string,
+    redis: RedisTopology,
   ) {
     this.key = `${config.redisPrefix}${STREAM_KEY}`;
     this.log = deps.log.child({ component: "stream-consumer", stream: this.key, consumer: this.consumer });
@@ -91,11 +91,13 @@ export class StreamConsumer {
     // New entries end the block at once and stop() cuts it, so it only has to come round for claims.
     this.blockMs = this.claimIntervalMs;
     this.stopped = new Promise((resolve) => (this.signalStopped = () => resolve(null)));
-    this.reader = new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: `pbx-api:stream-reader:${this.consumer}` });
+    // blockingTimeoutGrace: a read blocked on a connection that died silently (a failover behind a
+    // partition) settles after its BLOCK instead of waiting for TCP to notice (ioredis 5.9+).
+    this.reader = connectRedis(redis, { maxRetriesPerRequest: null, blockingTimeoutGrace: 2_000, connectionName: `pbx-api:stream-reader:${this.consumer}` });
     // Fails at once while Redis is away, so the loop backs off (and stop() is not held by a queue). A
     // command in flight when the connection drops is not settled by ioredis until it reconnects
     // (redis/ioredis#2197): the timeout ends it, so a batch's XACK cannot hold stop() for the outage.
-    this.commands = new Redis(redisUrl, {
+    this.commands = connectRedis(redis, {
       connectionName: `pbx-api:stream:${this.consumer}`,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -199,7 +201,7 @@ export class StreamConsumer {
    * for its next connection and never settled once disconnect() cancels that reconnect
    * (redis/ioredis#2197), so awaiting it alone would hang stop() for as long as Redis is away.
    */
-  private async read(conn: Redis, from: ">" | "0"): Promise<StreamEntry[]> {
+  private async read(conn: RedisClient, from: ">" | "0"): Promise<StreamEntry[]> {
     const reply = (
       from === ">"
         ? await Promise.race([conn.xreadgroup("GROUP", CONSUMER_GROUP, this.consumer, "COUNT", BATCH, "BLOCK", this.blockMs, "STREAMS", this.key, ">"), this.stopped])

@@ -22,9 +22,9 @@ async function main(): Promise<void> {
   const media = loadMediaConfig();
   if (!config.databaseUrl) throw new ConfigError("the media application needs DATABASE_URL: it shares the API's PostgreSQL (the embedded database serves one process only)");
   const log = createLogger(config.logLevel).child({ component: "media" });
-  if (!config.redisUrl) log.warn("REDIS_URL is not set: changes made through the API (a message marked heard) do not reach this process, so phones' lamps follow only what it does itself");
+  if (!config.redis) log.warn("REDIS_URL is not set: changes made through the API (a message marked heard) do not reach this process, so phones' lamps follow only what it does itself");
   const db = await openDatabase(config);
-  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
+  const pubsub = createPubSub(config.redis, config.redisPrefix, log);
   const services = createServices({ dataSource: db.dataSource, config, secretBox: new SecretBox(loadEncryptionKey(config).key), log, pubsub });
   const app = await startMediaApp(media, services, { dataSource: db.dataSource, services, log, pubsub }, log);
   log.info({ sip: `udp:${media.sipHost}:${media.sipPort}`, rtpengine: `udp:${media.rtpengineHost}:${media.rtpenginePort}`, engine: media.engineUri }, "media application listening");

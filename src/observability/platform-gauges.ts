@@ -1,5 +1,5 @@
 import { Counter, Gauge } from "prom-client";
-import { Redis } from "ioredis";
+import { connectRedis, type RedisClient, type RedisTopology } from "../events/redis-topology";
 import type { DataSource } from "typeorm";
 import type { Metrics } from "./metrics";
 import { CONSUMER_GROUP, STREAM_KEY } from "../ingest/stream-consumer";
@@ -10,7 +10,7 @@ import { CONSUMER_GROUP, STREAM_KEY } from "../ingest/stream-consumer";
  * Database gauges are one statement per scrape; the stream's lag and pending entries come from
  * XINFO GROUPS when REDIS_URL is set.
  */
-export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource, options: { redisUrl?: string; redisPrefix: string }): { close(): void } {
+export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource, options: { redis?: RedisTopology; redisPrefix: string }): { close(): void } {
   const registry = metrics.registry;
   let snapshot: Promise<{ devices: number; calls: number; waiting: number }> | undefined;
   // The three gauges share one statement per scrape.
@@ -36,10 +36,10 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
   dbGauge("pbx_active_calls", "Call legs in progress, every tenant.", (s) => s.calls);
   dbGauge("pbx_queue_callers_waiting", "Callers waiting in queues (joined, neither answered nor abandoned), every tenant.", (s) => s.waiting);
 
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   let connecting: Promise<void> | undefined;
   // One connect for the collectors of a scrape (they run side by side; a second connect() would fail).
-  const ready = (conn: Redis) => (conn.status === "wait" ? (connecting ??= conn.connect()) : Promise.resolve());
+  const ready = (conn: RedisClient) => (conn.status === "wait" ? (connecting ??= conn.connect()) : Promise.resolve());
   // Kept by the SIP engine itself (deploy/kamailio/routes/calls.cfg, CALL_UNROUTED): a call to no
   // active extension has no tenant data to record, so the engine INCRs this key beside the stream.
   const unroutedKey = `${options.redisPrefix}${STREAM_KEY}${UNROUTED_CALLS_SUFFIX}`;
@@ -59,9 +59,9 @@ export function registerPlatformGauges(metrics: Metrics, dataSource: DataSource,
       this.inc(count);
     },
   });
-  if (options.redisUrl) {
+  if (options.redis) {
     // commandTimeout: an XINFO in flight when Redis drops is otherwise held until Redis returns (redis/ioredis#2197).
-    redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 });
+    redis = connectRedis(options.redis, { connectionName: "pbx-api:gauges", lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 1_000 });
     redis.on("error", () => undefined); // the pub/sub reports Redis outages; a scrape just lacks these figures
     const key = `${options.redisPrefix}${STREAM_KEY}`;
     const conn = redis;

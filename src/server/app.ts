@@ -256,9 +256,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     log.warn({ file: encryption.file }, "SECRET_ENCRYPTION_KEY is not set: generated a key beside the data; back it up, or SIP secrets cannot be read");
   }
   await assertPortFree(config.host, config.port);
-  if (config.redisUrl) await assertRedisReachable(config.redisUrl);
+  if (config.redis) await assertRedisReachable(config.redis);
   const db = await openDatabase(config, { ...options.database, log });
-  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
+  const pubsub = createPubSub(config.redis, config.redisPrefix, log);
   try {
     if (config.migrateOnStart) {
       const applied = await migrate(db);
@@ -324,7 +324,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
       const replica = db.replica ? { replica: db.replica.up } : {};
       res.status(database && events ? 200 : 503).json({ status: database && events ? "ready" : "unavailable", database, pubsub: events, ...replica });
     });
-    const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
+    const platformGauges = registerPlatformGauges(metrics, db.dataSource, { redis: config.redis, redisPrefix: config.redisPrefix });
     const metricsServer = config.metricsPort === undefined ? null : express().disable("x-powered-by").get("/metrics", metricsHandler(metrics, config));
     if (!metricsServer) app.get("/metrics", metricsHandler(metrics, config));
     const explorer = createExplorer(log);
@@ -380,7 +380,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const expiry = new RegistrationExpiry(deps, log, config.expirySweepMs, metrics);
     expiry.start();
     // The SIP engine shares the stream's Redis: it is told there which extensions lost their bindings.
-    const bindingNotes = config.redisUrl ? new EngineBindingNotes(config.redisUrl, `${config.redisPrefix}${STREAM_KEY}`, log) : null;
+    const bindingNotes = config.redis ? new EngineBindingNotes(config.redis, `${config.redisPrefix}${STREAM_KEY}`, log) : null;
     if (bindingNotes) services.events.onRelay(bindingNotes.relaySink);
     services.events.start();
     const webhookDispatcher = new WebhookDispatcher(db.dataSource, secretBox, config, metrics, log);
@@ -391,7 +391,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     void auditPruner?.start();
     const voicemailPruner = voicemailRetention(deps, log, config.voicemail.retentionDays, config.voicemail.sweepMs);
     void voicemailPruner?.start();
-    const streamConsumer = config.redisUrl ? new StreamConsumer(deps, metrics, config, config.redisUrl) : null;
+    const streamConsumer = config.redis ? new StreamConsumer(deps, metrics, config, config.redis) : null;
     streamConsumer?.start();
 
     let stopping: Promise<void> | undefined;

@@ -1,29 +1,38 @@
-import { Redis } from "ioredis";
 import net from "node:net";
 import { StartupError } from "../common/startup-error";
+import { connectRedis, describeTopology, type RedisTopology } from "../events/redis-topology";
 
 /**
- * Before the pub/sub opens its long-lived connections (which retry for ever): one connection to
- * REDIS_URL that does not retry, so a wrong or unreachable Redis is one clear line at start.
+ * Before the pub/sub opens its long-lived connections (which retry for ever): one connection that
+ * does not retry, so a wrong or unreachable Redis (or no master behind the sentinels, or no
+ * cluster node answering) is one clear line at start.
  */
-export async function assertRedisReachable(redisUrl: string): Promise<void> {
-  const parsed = new URL(redisUrl);
-  const where = `${parsed.hostname || "localhost"}:${parsed.port || 6379}`;
-  const probe = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5_000, enableOfflineQueue: false });
+export async function assertRedisReachable(topology: RedisTopology): Promise<void> {
+  const where = describeTopology(topology);
+  const probe = connectRedis(topology, { lazyConnect: true, maxRetriesPerRequest: 0, noRetry: true, connectTimeout: 5_000, enableOfflineQueue: false });
   let first: (Error & { code?: string }) | undefined;
   probe.on("error", (error: Error) => (first ??= error)); // reported below, once
   try {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    const e = (first ?? error) as { code?: string; message?: string };
+    const e = (first ?? error) as { code?: string; message?: string; lastNodeError?: { message?: string } };
+    const host = topology.kind === "single" ? new URL(topology.url).hostname : "";
     const reason =
       e.code === "ENOTFOUND" || e.code === "EAI_AGAIN"
-        ? `the host "${parsed.hostname}" does not resolve`
+        ? topology.kind === "single"
+          ? `the host "${host}" does not resolve`
+          : "a host does not resolve"
         : e.code === "ECONNREFUSED"
           ? "nothing accepts connections there"
-          : (e.message ?? String(error)).split("\n")[0].replace(/\.$/, "");
-    throw new StartupError(`cannot connect to Redis in REDIS_URL (${where}): ${reason}. Start Redis there or fix the URL, or unset REDIS_URL for in-process pub/sub (one instance).`);
+          : (e.lastNodeError?.message ?? e.message ?? String(error)).split("\n")[0].replace(/\.$/, "");
+    const fix =
+      topology.kind === "single"
+        ? "Start Redis there or fix the URL, or unset REDIS_URL for in-process pub/sub (one instance)."
+        : topology.kind === "sentinel"
+          ? "Check that the sentinels run there and monitor that master name (SENTINEL GET-MASTER-ADDR-BY-NAME), and that its master is up."
+          : "Check that the cluster nodes run there with cluster-enabled yes and that the cluster is formed (redis-cli --cluster check).";
+    throw new StartupError(`cannot connect to Redis in ${where}: ${reason}. ${fix}`);
   } finally {
     probe.disconnect();
   }

@@ -7,12 +7,24 @@ import type { PubSubEngine } from "../events/pubsub";
 import type { Metrics } from "../observability/metrics";
 import { clientError } from "../graphql/prepare";
 import { replayLog, sequenceOf, type LivePlan } from "./live";
+import { EVENT_KINDS } from "./events";
 import { mergeTree, normalizeSubscription, project, unionDocument, type CanonicalTree, type NormalizedSubscription } from "./selection";
 
 /** A socket whose unsent data grows past this is too slow to follow: it is cut off, not buffered for. */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Events waiting to be executed for one group; beyond this the oldest are dropped (and counted). */
 const MAX_PENDING_EVENTS = 10_000;
+/**
+ * After a pub/sub interruption, the log is read from this long before it began: an event committed
+ * just before may have been published into the dying connection. What was delivered is skipped by
+ * sequence, so the margin costs a read, never a duplicate.
+ */
+const CATCH_UP_MARGIN_MS = 5_000;
+/** A feed waits this long at most for its subscription to come back before reading the log anyway. */
+const CATCH_UP_MAX_WAIT_MS = 30_000;
+const CATCH_UP_PAGE = 500;
+/** `tenant.<id>.<kind>` or `all.<kind>`: the topics whose events the event log holds. */
+const LOGGED_TOPIC = /^(?:tenant\.(\d+)|all)\.([a-z]+)$/;
 
 interface Subscriber {
   socket: WebSocket;
@@ -80,6 +92,12 @@ class Feed {
   private readonly unsubscribeTopic: () => void;
   /** The union of the shareable groups' selections, rebuilt when a group joins or leaves. */
   private union: ExecutionArgs | undefined;
+  /** While pub/sub is interrupted and the log is read: live events held back, delivered after the log's. */
+  private held: unknown[] | undefined;
+  private heldTimer: NodeJS.Timeout | undefined;
+  private catchingUp = false;
+  private readonly createdAt = Date.now();
+  private readonly stopWatching: () => void;
 
   constructor(
     readonly key: string,
@@ -89,6 +107,63 @@ class Feed {
     private readonly schema: GraphQLSchema,
   ) {
     this.unsubscribeTopic = hub.pubsub.subscribe(plan.topic, (payload) => this.onEvent(payload));
+    this.stopWatching = LOGGED_TOPIC.test(plan.topic)
+      ? (hub.pubsub.watchInterruptions?.({ interrupted: () => this.hold(), restored: (since) => void this.catchUp(since) }) ?? (() => undefined))
+      : () => undefined;
+  }
+
+  /** Pub/sub is interrupted: live events that come before the log is read are held back. */
+  private hold(): void {
+    this.held ??= [];
+    clearTimeout(this.heldTimer);
+    // The subscription may not come back (a shard gone for good): do not hold events for ever.
+    this.heldTimer = setTimeout(() => void this.catchUp(Date.now() - CATCH_UP_MAX_WAIT_MS), CATCH_UP_MAX_WAIT_MS);
+    this.heldTimer.unref();
+  }
+
+  /**
+   * Pub/sub is back (Redis reconnected, a Sentinel or Cluster failover): what was published from
+   * `since` on may be lost. The events of the log committed since then are delivered first (those
+   * already delivered are skipped by sequence), then the live events held meanwhile.
+   */
+  private async catchUp(since: number): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    this.held ??= [];
+    clearTimeout(this.heldTimer);
+    let relayed = 0;
+    try {
+      const [, tenant, live] = LOGGED_TOPIC.exec(this.plan.topic)!;
+      const kinds = [...EVENT_KINDS.values()].filter((k) => k.live === live).map((k) => k.name);
+      const from = new Date(Math.max(since - CATCH_UP_MARGIN_MS, this.createdAt));
+      let after = { at: from.toISOString(), tenant: 0, seq: "0" };
+      for (;;) {
+        const rows: Array<{ tenantId: number; sequence: string; payload: object; at: string }> = await this.hub.deps.dataSource.query(
+          `SELECT e.tenant_id AS "tenantId", e.sequence::text AS sequence, e.payload, to_char(e.committed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+           FROM event_log e
+           WHERE e.kind = ANY($1) AND ($2::int IS NULL OR e.tenant_id = $2)
+             AND (e.committed_at, e.tenant_id, e.sequence) > ($3::timestamptz, $4::int, $5::bigint)
+           ORDER BY e.committed_at, e.tenant_id, e.sequence LIMIT ${CATCH_UP_PAGE}`,
+          [kinds, tenant === undefined ? null : Number(tenant), after.at, after.tenant, after.seq],
+        );
+        for (const row of rows) {
+          const before = this.pending;
+          this.accept({ ...row.payload, sequence: row.sequence });
+          if (this.pending > before) relayed++;
+        }
+        if (rows.length < CATCH_UP_PAGE) break;
+        const last = rows[rows.length - 1];
+        after = { at: last.at, tenant: last.tenantId, seq: last.sequence };
+      }
+      if (relayed) this.hub.log.info({ topic: this.plan.topic, relayed }, "relayed again from the event log the events pub/sub lost while it was interrupted");
+    } catch (error) {
+      this.hub.log.error({ err: error, topic: this.plan.topic }, "could not read the event log after a pub/sub interruption; events published meanwhile may be missing");
+    } finally {
+      const held = this.held ?? [];
+      this.held = undefined;
+      this.catchingUp = false;
+      for (const payload of held) this.accept(payload);
+    }
   }
 
   changed(): void {
@@ -105,6 +180,15 @@ class Feed {
   }
 
   private onEvent(payload: unknown): void {
+    if (this.held) {
+      if (this.held.length < MAX_PENDING_EVENTS) this.held.push(payload);
+      else this.hub.metrics.subscriptionEventsDropped.inc();
+      return;
+    }
+    this.accept(payload);
+  }
+
+  private accept(payload: unknown): void {
     if (this.plan.filter && !this.plan.filter(payload)) return;
     // The scope is re-checked on every event, for every subscriber of the feed (they share it): a
     // tenant's subscriber never receives another tenant's event, whatever reached the topic.
@@ -161,6 +245,8 @@ class Feed {
   }
 
   close(): void {
+    clearTimeout(this.heldTimer);
+    this.stopWatching();
     this.unsubscribeTopic();
   }
 }
@@ -180,7 +266,7 @@ export class FanoutHub {
 
   constructor(
     readonly pubsub: PubSubEngine,
-    private readonly deps: ContextDeps,
+    readonly deps: ContextDeps,
     readonly metrics: Metrics,
     readonly log: Logger,
     private readonly formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError,
