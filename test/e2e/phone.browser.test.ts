@@ -8,9 +8,9 @@ import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { blocksWithTone, toneShare } from "../support/goertzel";
-import { startRtpengine, type RtpengineProcess } from "../support/media";
+import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, freeTcpPort, startKamailio, startPhone, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { createEngineRole, freeTcpPort, freeUdpPort, startKamailio, startPhone, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 import { waitFor } from "../support/wait";
 
 /**
@@ -87,6 +87,7 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
   let ts: TestServer;
   let role: EngineRole;
   let rtpengine: RtpengineProcess;
+  let media: MediaInstance;
   let kamailio: Kamailio;
   let browser: Browser;
   let desk: Phone;
@@ -108,12 +109,15 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     ts = await startTestServer({ env: { PHONE_WS_URL: wsUrl } });
     role = await createEngineRole(databaseUrl()!, ts.schema);
     rtpengine = await startRtpengine();
+    // the media application too: the page shows the extension's voicemail count (message-summary)
+    const mediaPort = await freeUdpPort();
     kamailio = await startKamailio({
       databaseUrl: role.url,
       redisUrl: redisUrl()!,
       streamKey: `${ts.redisPrefix}pbx:events`,
-      defines: [`WS_LISTEN=tcp:127.0.0.1:${wsPort}`, `RTPENGINE_NG="udp:127.0.0.1:${rtpengine.ngPort}"`],
+      defines: [`WS_LISTEN=tcp:127.0.0.1:${wsPort}`, `RTPENGINE_NG="udp:127.0.0.1:${rtpengine.ngPort}"`, `MEDIA_URI="sip:127.0.0.1:${mediaPort}"`],
     });
+    media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
     tenant = await createTenant(ts);
     browserExt = (await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1001", secret: "browser-secret-1001", displayName: "Browser" } })).createExtension;
     await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1002", secret: "desk-secret-1002", displayName: "Desk" } });
@@ -147,6 +151,7 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
   afterAll(async () => {
     await browser?.close();
     await desk?.stop();
+    await media?.stop();
     await kamailio?.stop();
     await rtpengine?.stop();
     await role?.drop();
@@ -169,9 +174,9 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     return page;
   }
 
-  async function signIn(page: Page, secret: string) {
+  async function signIn(page: Page, secret: string, number = "1001") {
     await page.fill("#domain", tenant.sipDomain);
-    await page.fill("#number", "1001");
+    await page.fill("#number", number);
     await page.fill("#secret", secret);
     await page.click("#login button[type=submit]");
   }
@@ -306,4 +311,24 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     expect(problems).toEqual([]);
     expect(kamailio.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
   }, 120_000);
+
+  it("shows the extension's unheard voicemail count from the engine's message-summary, and follows it", async () => {
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1003", secret: "mailbox-secret-1003", voicemailEnabled: true } });
+    const page = await openPage(390, 844);
+    await signIn(page, "mailbox-secret-1003", "1003");
+    await page.waitForSelector('#reg[data-state="registered"]', { timeout: 15_000 });
+    await page.waitForSelector('#mwi[data-count="0"]', { timeout: 15_000 });
+    expect(await page.textContent("#mwi")).toBe("Voicemail: no new messages");
+    for (const id of ["m-1", "m-2"]) {
+      const form = new FormData();
+      for (const [k, v] of Object.entries({ domain: tenant.sipDomain, extension: "1003", message_id: id, duration_seconds: "1" })) form.append(k, v);
+      form.append("audio", new Blob([toneWav({ seconds: 1 })], { type: "audio/wav" }), "m.wav");
+      expect((await ts.http("/api/voicemail", { method: "POST", body: form })).status).toBe(201);
+    }
+    await page.waitForSelector('#mwi[data-count="2"]', { timeout: 15_000 });
+    expect(await page.textContent("#mwi")).toBe("Voicemail: 2 new messages");
+    await page.screenshot({ path: path.join(SHOTS, "phone-390-voicemail.png") });
+    await page.click("#signout");
+    await page.close();
+  }, 60_000);
 });
