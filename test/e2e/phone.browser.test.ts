@@ -11,6 +11,7 @@ import { blocksWithTone, toneShare } from "../support/goertzel";
 import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
 import { startTestServer, type TestServer } from "../support/server";
 import { createEngineRole, freeTcpPort, freeUdpPort, startKamailio, startPhone, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { TestPhone } from "../support/test-phone";
 import { waitFor } from "../support/wait";
 
 /**
@@ -312,7 +313,7 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     expect(kamailio.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
   }, 120_000);
 
-  it("shows the extension's unheard voicemail count from the engine's message-summary, and follows it", async () => {
+  it("shows the extension's unheard voicemail count (message-summary) and follows it; *98 from the page plays the newest message", async () => {
     await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1003", secret: "mailbox-secret-1003", voicemailEnabled: true } });
     const page = await openPage(390, 844);
     await signIn(page, "mailbox-secret-1003", "1003");
@@ -321,14 +322,67 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     expect(await page.textContent("#mwi")).toBe("Voicemail: no new messages");
     for (const id of ["m-1", "m-2"]) {
       const form = new FormData();
-      for (const [k, v] of Object.entries({ domain: tenant.sipDomain, extension: "1003", message_id: id, duration_seconds: "1" })) form.append(k, v);
-      form.append("audio", new Blob([toneWav({ seconds: 1 })], { type: "audio/wav" }), "m.wav");
+      for (const [k, v] of Object.entries({ domain: tenant.sipDomain, extension: "1003", message_id: id, duration_seconds: "6" })) form.append(k, v);
+      form.append("audio", new Blob([toneWav({ seconds: 6, frequency: 700 })], { type: "audio/wav" }), "m.wav");
       expect((await ts.http("/api/voicemail", { method: "POST", body: form })).status).toBe(201);
     }
     await page.waitForSelector('#mwi[data-count="2"]', { timeout: 15_000 });
     expect(await page.textContent("#mwi")).toBe("Voicemail: 2 new messages");
     await page.screenshot({ path: path.join(SHOTS, "phone-390-voicemail.png") });
+
+    // *98 from the page: the media application answers a WebRTC caller (its answer turned into
+    // DTLS-SRTP by the engine), the page hears the newest message's 700 Hz, and once it has been
+    // played the count drops
+    await page.fill("#target", "*98");
+    await page.click("#call-button");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+    const blocks = await waitFor("700 Hz in the page", async () => {
+      const n = await pageHears(page, 700);
+      return n >= 6 ? n : undefined;
+    }, 20_000, 200);
+    expect(blocks).toBeGreaterThanOrEqual(6);
+    await page.waitForSelector('#mwi[data-count="1"]', { timeout: 20_000 });
+    await page.click("#hangup");
+    await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
     await page.click("#signout");
     await page.close();
   }, 60_000);
+
+  it("anchors a NATed desk phone's media too: it claims a private address, rtpengine finds it at its real source (both ways)", async () => {
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1004", secret: "natted-secret-1004" } });
+    // 192.0.2.x (TEST-NET-1) would not do: nathelper's private-address test wants RFC 1918
+    const natted = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "1004", domain: tenant.sipDomain, password: "natted-secret-1004", natAddress: "192.168.77.10" });
+    try {
+      expect(await natted.register()).toBe(200);
+      // out: the NATed phone (1 kHz) calls the desk phone (1.6 kHz)
+      let before = recordings().length;
+      const rings = () => (desk.output().match(/Incoming call/gi) ?? []).length;
+      const rang = rings();
+      const callOut = natted.call("1002", { toneHz: 1000 });
+      await waitFor("the desk phone to ring", () => rings() > rang || undefined, 15_000);
+      await desk.command("/accept");
+      const out = await callOut;
+      expect(out.status).toBe(200);
+      await waitFor("1.6 kHz at the NATed phone", () => blocksWithTone(out.heard, 1600) >= 10 || undefined, 15_000, 100);
+      await out.hangup();
+      let file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+      let wav = readWav(path.join(dir, "recordings", file));
+      expect(blocksWithTone(wav.samples, 1000, 0.5, wav.rate)).toBeGreaterThanOrEqual(5);
+
+      // in: the desk phone calls the NATed phone, which answers with 1 kHz
+      natted.incoming = { answer: true, toneHz: 1000 };
+      before = recordings().length;
+      await desk.command("/dial 1004");
+      const inbound = await natted.nextAnswered(15_000);
+      await waitFor("1.6 kHz at the NATed phone", () => blocksWithTone(inbound.heard, 1600) >= 10 || undefined, 15_000, 100);
+      // the BYE reaches it through its alias (handle_ruri_alias), not the private address
+      await desk.command("/hangup");
+      await inbound.waitEnded(10_000);
+      file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+      wav = readWav(path.join(dir, "recordings", file));
+      expect(blocksWithTone(wav.samples, 1000, 0.5, wav.rate)).toBeGreaterThanOrEqual(5);
+    } finally {
+      await natted.stop();
+    }
+  }, 90_000);
 });
