@@ -59,6 +59,8 @@ export interface AppConfig {
   metricsToken: string | undefined;
   /** /metrics on this port of HOST instead of the API's port, when set. */
   metricsPort: number | undefined;
+  /** The engine's SIP-over-WebSocket listener that the softphone page (GET /phone) registers to; undefined: the page asks. */
+  phoneWsUrl: string | undefined;
   /** Event log entries older than this are pruned; an `after` older than what is kept is refused. */
   eventLogRetentionHours: number;
   /** How often each instance relays events committed but not yet published (a crashed committer's). */
@@ -223,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webConcurrency: int(env, "WEB_CONCURRENCY", 1, 1, 64),
     metricsToken: optional(env, "METRICS_TOKEN"),
     metricsPort: optional(env, "METRICS_PORT") === undefined ? undefined : int(env, "METRICS_PORT", 0, 0, 65535),
+    phoneWsUrl: url(env, "PHONE_WS_URL", ["ws", "wss"], "ws://127.0.0.1:8080 (Kamailio's WS_LISTEN)"),
     eventLogRetentionHours: int(env, "EVENT_LOG_RETENTION_HOURS", 72, 1, 24 * 366),
     eventRelayPollMs: int(env, "EVENT_RELAY_POLL_MS", 1000, 10, 600_000),
     eventRelayDelayMs: int(env, "EVENT_RELAY_DELAY_MS", 0, 0, 3_600_000),

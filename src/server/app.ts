@@ -36,6 +36,7 @@ import { StreamConsumer, STREAM_KEY } from "../ingest/stream-consumer";
 import { EngineBindingNotes } from "../engine/binding-notes";
 import { createExplorer } from "../explorer/explorer.route";
 import { createWallboardRouter } from "../wallboard/wallboard.route";
+import { createPhoneRouter } from "../phone/phone.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import { Drain } from "./drain";
 import { requestScope } from "./request-scope";
@@ -356,6 +357,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     app.use("/api/extensions/import", ...jsonBody(config.importBodyLimitBytes));
     app.use("/api", ...jsonBody(config.bodyLimitBytes), createRestRouter({ ...deps, config }));
     app.use("/wallboard", createWallboardRouter(log));
+    app.use("/phone", createPhoneRouter(log, config.phoneWsUrl));
     if (config.testFaultRoutes) app.use("/__faults", faultRoutes());
     app.use((_req, res) => void res.status(404).json({ message: "Not Found" }));
     app.use(finalErrors(log));

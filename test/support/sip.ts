@@ -272,11 +272,20 @@ function baresipModulePath(): string {
   throw new Error("baresip modules not found (apt-get install baresip-core)");
 }
 
+/** Real audio for a baresip phone: what it plays (a WAV, 8 kHz mono) and where it records what it hears. */
+export interface PhoneAudio {
+  /** aufile: the WAV it sends in every call (make it longer than the call). */
+  play: string;
+  /** sndfile: a folder where each call's received audio lands as dump-…-dec.wav. */
+  recordDir: string;
+}
+
 /**
- * A headless baresip phone registered through Kamailio: silent audio (aubridge), no DNS, commands
- * over its UDP console. Resolves once Kamailio has accepted its registration.
+ * A headless baresip phone registered through Kamailio: silent audio (aubridge) unless `audio` says
+ * what to play and where to record, no DNS, commands over its UDP console. Resolves once Kamailio
+ * has accepted its registration.
  */
-export async function startPhone(kamailioPort: number, number: string, domain: string, secret: string, displayName: string): Promise<Phone> {
+export async function startPhone(kamailioPort: number, number: string, domain: string, secret: string, displayName: string, audio?: PhoneAudio): Promise<Phone> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-baresip-"));
   const sipPort = await freeSipPortPair();
   const consolePort = await freeUdpPort();
@@ -290,11 +299,12 @@ export async function startPhone(kamailioPort: number, number: string, domain: s
       "dns_server 127.0.0.1:53",
       `rtp_ports ${rtp}-${rtp + 9}`,
       "audio_player aubridge,nil",
-      "audio_source aubridge,nil",
+      audio ? `audio_source aufile,${audio.play}` : "audio_source aubridge,nil",
       "audio_alert aubridge,nil",
       `module_path ${baresipModulePath()}`,
       "module g711.so",
       "module aubridge.so",
+      ...(audio ? ["module aufile.so", "module sndfile.so", `snd_path ${audio.recordDir}`] : []),
       "module cons.so",
       "module_app account.so",
       "module_app menu.so",

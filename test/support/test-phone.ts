@@ -23,6 +23,12 @@ export interface PhoneOptions {
   domain: string;
   password?: string;
   displayName?: string;
+  /**
+   * Behave as a phone behind NAT: claim this (private) address in Contact and SDP while sending from
+   * 127.0.0.1, so only a proxy that uses the source address (nathelper) and a relay that latches onto
+   * where the media really comes from (rtpengine) can reach it.
+   */
+  natAddress?: string;
 }
 
 export class TestCall extends EventEmitter {
@@ -134,7 +140,7 @@ export class TestPhone {
   }
 
   private get contact(): string {
-    return `sip:${this.options.user}@127.0.0.1:${this.port}`;
+    return `sip:${this.options.user}@${this.options.natAddress ?? "127.0.0.1"}:${this.port}`;
   }
 
   private onRequest(rq: sip.SipMessage): void {
@@ -226,7 +232,7 @@ export class TestPhone {
 
   private sdp(rtpPort: number): string {
     return [
-      "v=0", `o=test 1 1 IN IP4 127.0.0.1`, "s=test", "c=IN IP4 127.0.0.1", "t=0 0",
+      "v=0", `o=test 1 1 IN IP4 ${this.options.natAddress ?? "127.0.0.1"}`, "s=test", `c=IN IP4 ${this.options.natAddress ?? "127.0.0.1"}`, "t=0 0",
       `m=audio ${rtpPort} RTP/AVP 0 101`, "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
     ].join("\r\n");
   }

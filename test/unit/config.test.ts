@@ -16,6 +16,11 @@ describe("loadConfig", () => {
     expect(c.port).toBe(8080);
   });
 
+  it("reads PHONE_WS_URL, the engine's WebSocket listener the softphone page uses", () => {
+    expect(loadConfig({}).phoneWsUrl).toBeUndefined();
+    expect(loadConfig({ PHONE_WS_URL: "wss://sip.example.com:8443/ws" }).phoneWsUrl).toBe("wss://sip.example.com:8443/ws");
+  });
+
   it.each([
     [{ PORT: "http" }, /PORT/],
     [{ PORT: "70000" }, /PORT/],
@@ -23,6 +28,8 @@ describe("loadConfig", () => {
     [{ ADMIN_API_KEY: "short" }, /ADMIN_API_KEY/],
     [{ ENGINE_API_KEY: "short" }, /ENGINE_API_KEY/],
     [{ DATABASE_SCHEMA: "Robert'); DROP" }, /DATABASE_SCHEMA/],
+    [{ PHONE_WS_URL: "http://127.0.0.1:8080" }, /PHONE_WS_URL must be a ws:\/\/ or wss:\/\/ URL/],
+    [{ PHONE_WS_URL: "127.0.0.1:8080" }, /PHONE_WS_URL is not a valid URL/],
   ])("fails fast on %j", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

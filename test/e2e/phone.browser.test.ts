@@ -1,0 +1,388 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { CreateExtensionDocument, ExtensionDevicesDocument } from "../graphql/generated";
+import { toneWav } from "../../src/modules/voicemail/wav";
+import { databaseUrl, redisUrl, requireReal } from "../support/env";
+import { createTenant } from "../support/factories";
+import { blocksWithTone, toneShare } from "../support/goertzel";
+import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
+import { startTestServer, type TestServer } from "../support/server";
+import { createEngineRole, freeTcpPort, freeUdpPort, startKamailio, startPhone, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { TestPhone } from "../support/test-phone";
+import { waitFor } from "../support/wait";
+
+/**
+ * The softphone page (contract §15) in a real browser talking to a real desk phone: Debian's
+ * Chromium (playwright-core, no browser download) opens GET /phone, registers over the shipped
+ * Kamailio's WebSocket listener, and calls a baresip phone through rtpengine (WebRTC's ICE and
+ * DTLS-SRTP on the browser's side, plain RTP on the phone's). The browser's fake microphone plays
+ * 1 kHz, the desk phone 1.6 kHz; each side must hear the other's tone (Goertzel).
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const SHOTS = path.resolve(__dirname, "../../test-results");
+
+function onPath(binary: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${binary}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toolsAvailable(): boolean {
+  const missing = [
+    ...(fs.existsSync(CHROMIUM) ? [] : [`chromium (${CHROMIUM})`]),
+    ...["kamailio", "rtpengine", "baresip"].filter((b) => !onPath(b)),
+  ];
+  if (missing.length === 0) return true;
+  if (process.env.CI === "true" || process.env.REQUIRE_REAL_SERVICES === "1") {
+    throw new Error(`The softphone browser test needs ${missing.join(", ")} (Debian packages chromium, kamailio, rtpengine-daemon, baresip).`);
+  }
+  process.stderr.write(`SKIPPED: the softphone browser test needs ${missing.join(", ")}; it did not run.\n`);
+  return false;
+}
+
+const real = requireReal("postgres") && requireReal("redis") && toolsAvailable();
+const suite = real ? describe : describe.skip;
+
+/** 16-bit PCM samples of a WAV file (the data chunk), and its rate. */
+function readWav(file: string): { samples: number[]; rate: number } {
+  const wav = fs.readFileSync(file);
+  const rate = wav.readUInt32LE(24);
+  let at = 12;
+  while (at + 8 <= wav.length && wav.toString("latin1", at, at + 4) !== "data") at += 8 + wav.readUInt32LE(at + 4);
+  const samples: number[] = [];
+  for (let i = at + 8; i + 1 < wav.length; i += 2) samples.push(wav.readInt16LE(i));
+  return { samples, rate };
+}
+
+/**
+ * What the page hears: an AnalyserNode on the call's remote stream, ten snapshots of its time-domain
+ * data 150 ms apart (evaluated in the page; this project's TypeScript has no DOM types).
+ */
+const LISTEN_IN_PAGE = `(async () => {
+  const stream = window.pbxPhone.remoteStream();
+  if (!stream) return null;
+  const context = new AudioContext();
+  await context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 4096;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  const blocks = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    analyser.getFloatTimeDomainData(data);
+    blocks.push(Array.from(data));
+  }
+  const rate = context.sampleRate;
+  await context.close();
+  return { rate, blocks };
+})()`;
+
+suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
+  let ts: TestServer;
+  let role: EngineRole;
+  let rtpengine: RtpengineProcess;
+  let media: MediaInstance;
+  let kamailio: Kamailio;
+  let browser: Browser;
+  let desk: Phone;
+  let dir: string;
+  let wsUrl: string;
+  let tenant: { id: string; sipDomain: string };
+  let browserExt: { id: string };
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-phone-page-"));
+    fs.mkdirSync(SHOTS, { recursive: true });
+    fs.mkdirSync(path.join(dir, "recordings"));
+    // the browser's microphone: 1 kHz (Chromium loops the file); the desk phone's: 1.6 kHz for longer than any call
+    fs.writeFileSync(path.join(dir, "mic-1000.wav"), toneWav({ seconds: 10, sampleRate: 48000, frequency: 1000 }));
+    fs.writeFileSync(path.join(dir, "desk-1600.wav"), toneWav({ seconds: 120, sampleRate: 8000, frequency: 1600 }));
+    const wsPort = await freeTcpPort();
+    wsUrl = `ws://127.0.0.1:${wsPort}`;
+    ts = await startTestServer({ env: { PHONE_WS_URL: wsUrl } });
+    role = await createEngineRole(databaseUrl()!, ts.schema);
+    rtpengine = await startRtpengine();
+    // the media application too: the page shows the extension's voicemail count (message-summary)
+    const mediaPort = await freeUdpPort();
+    kamailio = await startKamailio({
+      databaseUrl: role.url,
+      redisUrl: redisUrl()!,
+      streamKey: `${ts.redisPrefix}pbx:events`,
+      defines: [`WS_LISTEN=tcp:127.0.0.1:${wsPort}`, `RTPENGINE_NG="udp:127.0.0.1:${rtpengine.ngPort}"`, `MEDIA_URI="sip:127.0.0.1:${mediaPort}"`],
+    });
+    media = await startMedia(ts, rtpengine, { ENGINE_SIP_URI: `sip:127.0.0.1:${kamailio.port}` }, mediaPort);
+    tenant = await createTenant(ts);
+    browserExt = (await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1001", secret: "browser-secret-1001", displayName: "Browser" } })).createExtension;
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1002", secret: "desk-secret-1002", displayName: "Desk" } });
+    desk = await startPhone(kamailio.port, "1002", tenant.sipDomain, "desk-secret-1002", "Desk", {
+      play: path.join(dir, "desk-1600.wav"),
+      recordDir: path.join(dir, "recordings"),
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        `--use-file-for-fake-audio-capture=${path.join(dir, "mic-1000.wav")}`,
+        "--autoplay-policy=no-user-gesture-required",
+        // the only interface is loopback: without this Chromium gathers no ICE candidate (engine-notes §8)
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+      ],
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await desk?.stop();
+    await media?.stop();
+    await kamailio?.stop();
+    await rtpengine?.stop();
+    await role?.drop();
+    await ts?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function openPage(width: number, height: number): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height } });
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("request", (request) => {
+      // everything the page loads comes from the product itself (and the WebSocket goes to the engine)
+      const url = new URL(request.url());
+      if (url.origin !== new URL(ts.url).origin) problems.push(`loaded from elsewhere: ${request.url()}`);
+    });
+    await page.goto(`${ts.url}/phone`);
+    return page;
+  }
+
+  async function signIn(page: Page, secret: string, number = "1001") {
+    await page.fill("#domain", tenant.sipDomain);
+    await page.fill("#number", number);
+    await page.fill("#secret", secret);
+    await page.click("#login button[type=submit]");
+  }
+
+  /** Blocks of what the page hears in which `hz` dominates. */
+  async function pageHears(page: Page, hz: number): Promise<number> {
+    const heard = (await page.evaluate(LISTEN_IN_PAGE)) as { rate: number; blocks: number[][] } | null;
+    if (!heard) return 0;
+    return heard.blocks.filter((block) => toneShare(block, hz, heard.rate) > 0.5).length;
+  }
+
+  /** The newest recording of the desk phone (what it heard in its last call), once written. */
+  const recordings = () => fs.readdirSync(path.join(dir, "recordings")).filter((f) => f.endsWith("-dec.wav"));
+
+  const devices = async () => (await ts.ok(ExtensionDevicesDocument, { id: browserExt.id })).extension;
+
+  it("refuses a wrong secret with a clear error, registers nothing, and never sends the secret to the API", async () => {
+    const page = await openPage(1280, 800);
+    const toApi: string[] = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).origin === new URL(ts.url).origin) toApi.push(`${request.url()} ${request.postData() ?? ""}`);
+    });
+    // the engine's address comes from PHONE_WS_URL
+    expect(await page.inputValue("#ws")).toBe(wsUrl);
+    await signIn(page, "not-the-secret");
+    await page.waitForSelector('#reg[data-state="failed"]', { timeout: 15_000 });
+    expect(await page.textContent("#login-error")).toMatch(/Registration refused: 403 wrong extension number or secret/);
+    expect(await page.isVisible("#phone")).toBe(false);
+    expect((await devices())?.devices ?? []).toEqual([]);
+    expect(toApi.join("\n")).not.toContain("not-the-secret");
+    await page.close();
+  }, 60_000);
+
+  it("registers (a WS device in the product), calls the desk phone: the phone hears 1 kHz, the page hears 1.6 kHz; the page hangs up", async () => {
+    const page = await openPage(1280, 800);
+    await signIn(page, "browser-secret-1001");
+    await page.waitForSelector('#reg[data-state="registered"]', { timeout: 15_000 });
+    expect(await page.textContent("#aor")).toBe(`1001@${tenant.sipDomain}`);
+    expect(await page.textContent("#ws-shown")).toBe(wsUrl);
+    const registered = await waitFor("the browser's device in the product", async () => {
+      const ext = await devices();
+      return ext?.devices?.find((d: { registered: boolean }) => d.registered);
+    }, 10_000);
+    expect(registered).toMatchObject({ transport: "WS", registered: true, userAgent: "pbx-phone (SIP.js)" });
+    await page.screenshot({ path: path.join(SHOTS, "phone.png") });
+
+    const before = recordings().length;
+    // typed and keyed: "100" typed, "2" from the keypad
+    await page.fill("#target", "100");
+    await page.click('#pad button[data-key="2"]');
+    expect(await page.inputValue("#target")).toBe("1002");
+    await page.click("#call-button");
+    await waitFor("the desk phone to ring", () => /Incoming call|ringing/i.test(desk.output()) || undefined, 15_000);
+    await desk.command("/accept");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+    await page.screenshot({ path: path.join(SHOTS, "phone-in-call.png") });
+
+    // the page hears the desk phone's 1.6 kHz (not its own 1 kHz)
+    const blocks = await waitFor("1.6 kHz in the page", async () => {
+      const n = await pageHears(page, 1600);
+      return n >= 6 ? n : undefined;
+    }, 20_000, 200);
+    expect(blocks).toBeGreaterThanOrEqual(6);
+
+    // DTMF during the call does not break it; mute is a toggle
+    await page.click('#pad button[data-key="5"]');
+    expect(await page.textContent("#dtmf-sent")).toContain("5");
+    await page.click("#mute");
+    expect(await page.getAttribute("#mute", "aria-pressed")).toBe("true");
+    await page.click("#mute");
+    expect(await page.getAttribute("#mute", "aria-pressed")).toBe("false");
+
+    // hold and resume: re-INVITEs through rtpengine, acknowledged by the desk phone
+    await page.click("#hold");
+    await page.waitForSelector('#call-state[data-state="held"]', { timeout: 10_000 });
+    await page.click("#hold");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 10_000 });
+
+    await page.click("#hangup");
+    await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+    await waitFor("the desk phone to see the hang-up", () => /closed|terminated|Call with .* terminated/i.test(desk.output()) || undefined, 10_000);
+
+    // the desk phone's recording of the call holds the browser's 1 kHz
+    const file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+    const { samples, rate } = readWav(path.join(dir, "recordings", file));
+    expect(blocksWithTone(samples, 1000, 0.5, rate)).toBeGreaterThanOrEqual(10);
+
+    // signing out unregisters: the product no longer shows the browser registered
+    await page.click("#signout");
+    await page.waitForSelector("#login", { state: "visible", timeout: 10_000 });
+    await waitFor("the browser's device to be unregistered", async () => ((await devices())?.registered === false ? true : undefined), 10_000);
+    await page.close();
+  }, 120_000);
+
+  it("rings on a call from the desk phone: declined, then answered with audio both ways; the desk phone hangs up (phone-sized screen)", async () => {
+    const page = await openPage(390, 844);
+    await signIn(page, "browser-secret-1001");
+    await page.waitForSelector('#reg[data-state="registered"]', { timeout: 15_000 });
+
+    await desk.command("/dial 1001");
+    await page.waitForSelector("#incoming", { state: "visible", timeout: 15_000 });
+    expect(await page.textContent("#incoming-from")).toContain("1002");
+    await page.click("#decline");
+    await page.waitForSelector("#incoming", { state: "hidden", timeout: 10_000 });
+    // declined (603): the engine's call handling treats it as busy and, with no voicemail, answers the caller 486
+    await waitFor("the desk phone to be declined", () => /session closed: 486 Busy Here/.test(desk.output()) || undefined, 10_000);
+
+    const before = recordings().length;
+    await desk.command("/dial 1001");
+    await page.waitForSelector("#incoming", { state: "visible", timeout: 15_000 });
+    await page.screenshot({ path: path.join(SHOTS, "phone-390-incoming.png") });
+    await page.click("#answer");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+    const blocks = await waitFor("1.6 kHz in the page", async () => {
+      const n = await pageHears(page, 1600);
+      return n >= 6 ? n : undefined;
+    }, 20_000, 200);
+    expect(blocks).toBeGreaterThanOrEqual(6);
+    await page.screenshot({ path: path.join(SHOTS, "phone-390-call.png") });
+
+    await desk.command("/hangup");
+    await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+    const file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+    const { samples, rate } = readWav(path.join(dir, "recordings", file));
+    expect(blocksWithTone(samples, 1000, 0.5, rate)).toBeGreaterThanOrEqual(10);
+
+    // the page is laid out for the width: nothing wider than the screen
+    expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+    await page.click("#signout");
+    await waitFor("the browser's device to be unregistered", async () => ((await devices())?.registered === false ? true : undefined), 10_000);
+    await page.close();
+    expect(problems).toEqual([]);
+    expect(kamailio.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
+  }, 120_000);
+
+  it("shows the extension's unheard voicemail count (message-summary) and follows it; *98 from the page plays the newest message", async () => {
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1003", secret: "mailbox-secret-1003", voicemailEnabled: true } });
+    const page = await openPage(390, 844);
+    await signIn(page, "mailbox-secret-1003", "1003");
+    await page.waitForSelector('#reg[data-state="registered"]', { timeout: 15_000 });
+    await page.waitForSelector('#mwi[data-count="0"]', { timeout: 15_000 });
+    expect(await page.textContent("#mwi")).toBe("Voicemail: no new messages");
+    for (const id of ["m-1", "m-2"]) {
+      const form = new FormData();
+      for (const [k, v] of Object.entries({ domain: tenant.sipDomain, extension: "1003", message_id: id, duration_seconds: "6" })) form.append(k, v);
+      form.append("audio", new Blob([toneWav({ seconds: 6, frequency: 700 })], { type: "audio/wav" }), "m.wav");
+      expect((await ts.http("/api/voicemail", { method: "POST", body: form })).status).toBe(201);
+    }
+    await page.waitForSelector('#mwi[data-count="2"]', { timeout: 15_000 });
+    expect(await page.textContent("#mwi")).toBe("Voicemail: 2 new messages");
+    await page.screenshot({ path: path.join(SHOTS, "phone-390-voicemail.png") });
+
+    // *98 from the page: the media application answers a WebRTC caller (its answer turned into
+    // DTLS-SRTP by the engine), the page hears the newest message's 700 Hz, and once it has been
+    // played the count drops
+    await page.fill("#target", "*98");
+    await page.click("#call-button");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+    const blocks = await waitFor("700 Hz in the page", async () => {
+      const n = await pageHears(page, 700);
+      return n >= 6 ? n : undefined;
+    }, 20_000, 200);
+    expect(blocks).toBeGreaterThanOrEqual(6);
+    await page.waitForSelector('#mwi[data-count="1"]', { timeout: 20_000 });
+    await page.click("#hangup");
+    await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+    await page.click("#signout");
+    await page.close();
+  }, 60_000);
+
+  it("anchors a NATed desk phone's media too: it claims a private address, rtpengine finds it at its real source (both ways)", async () => {
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1004", secret: "natted-secret-1004" } });
+    // 192.0.2.x (TEST-NET-1) would not do: nathelper's private-address test wants RFC 1918
+    const natted = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "1004", domain: tenant.sipDomain, password: "natted-secret-1004", natAddress: "192.168.77.10" });
+    try {
+      expect(await natted.register()).toBe(200);
+      // out: the NATed phone (1 kHz) calls the desk phone (1.6 kHz)
+      let before = recordings().length;
+      const rings = () => (desk.output().match(/Incoming call/gi) ?? []).length;
+      const rang = rings();
+      const callOut = natted.call("1002", { toneHz: 1000 });
+      await waitFor("the desk phone to ring", () => rings() > rang || undefined, 15_000);
+      await desk.command("/accept");
+      const out = await callOut;
+      expect(out.status).toBe(200);
+      await waitFor("1.6 kHz at the NATed phone", () => blocksWithTone(out.heard, 1600) >= 10 || undefined, 15_000, 100);
+      await out.hangup();
+      let file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+      let wav = readWav(path.join(dir, "recordings", file));
+      expect(blocksWithTone(wav.samples, 1000, 0.5, wav.rate)).toBeGreaterThanOrEqual(5);
+
+      // in: the desk phone calls the NATed phone, which answers with 1 kHz
+      natted.incoming = { answer: true, toneHz: 1000 };
+      before = recordings().length;
+      await desk.command("/dial 1004");
+      const inbound = await natted.nextAnswered(15_000);
+      await waitFor("1.6 kHz at the NATed phone", () => blocksWithTone(inbound.heard, 1600) >= 10 || undefined, 15_000, 100);
+      // the BYE reaches it through its alias (handle_ruri_alias), not the private address
+      await desk.command("/hangup");
+      await inbound.waitEnded(10_000);
+      file = await waitFor("the desk phone's recording", () => (recordings().length > before ? recordings().sort().at(-1) : undefined), 10_000);
+      wav = readWav(path.join(dir, "recordings", file));
+      expect(blocksWithTone(wav.samples, 1000, 0.5, wav.rate)).toBeGreaterThanOrEqual(5);
+    } finally {
+      await natted.stop();
+    }
+  }, 90_000);
+});
