@@ -4,10 +4,12 @@
  * pbx-api → devices), measured end to end.
  *
  *   DATABASE_URL=… REDIS_URL=… npm run bench:engine -- [--rates 250,500,1000] [--duration 30]
- *     [--extensions 2000] [--tenants 10] [--children 4]
+ *     [--extensions 2000] [--tenants 10] [--children 4] [--cpu-prof DIR (the server's CPU profile)]
  *
- * For each rate it prints: the registrations per second Kamailio answered with 200 OK (first to
- * last XADD of the round), how many reached the product (a REGISTERED event on the
+ * For each rate it runs two rounds, each on a fresh Kamailio: first Kamailio alone (auth against
+ * PostgreSQL and XADD to a stream no consumer reads, the product idle: the ceiling), then the same
+ * load into the product. It prints the registrations per second Kamailio answered with 200 OK in
+ * each (first to last XADD of the round) and their ratio, how many reached the product (a REGISTERED event on the
  * registrationEvents subscription; must be all), and the delay from the 200 OK to that event
  * (p50/p99/max). Kamailio adds the stream entry right after it sends the 200 OK; the entry's id is
  * Redis's clock in ms, the event's arrival the bench's clock: both are this host's clock.
@@ -33,6 +35,8 @@ interface Options {
   extensions: number;
   tenants: number;
   children: number;
+  /** A directory: the server runs with --cpu-prof and writes its profile there when it stops. */
+  cpuProf?: string;
 }
 
 function options(): Options {
@@ -44,6 +48,7 @@ function options(): Options {
       extensions: { type: "string", default: "2000" },
       tenants: { type: "string", default: "10" },
       children: { type: "string", default: "4" },
+      "cpu-prof": { type: "string" },
     },
   });
   const positive = (name: string, text: string) => {
@@ -57,6 +62,7 @@ function options(): Options {
     extensions: positive("extensions", values.extensions),
     tenants: positive("tenants", values.tenants),
     children: positive("children", values.children),
+    cpuProf: values["cpu-prof"],
   };
 }
 
@@ -92,7 +98,7 @@ async function main(): Promise<void> {
     cleanups.push(() => redis.del(streamKey));
 
     const port = await freeTcpPort();
-    const server: ChildProcess = spawn(process.execPath, [path.resolve(__dirname, "../../src/main.js")], {
+    const server: ChildProcess = spawn(process.execPath, [...(o.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(o.cpuProf)}`] : []), path.resolve(__dirname, "../../src/main.js")], {
       env: {
         ...process.env,
         PORT: String(port),
@@ -152,12 +158,11 @@ async function main(): Promise<void> {
 
     const role = await createEngineRole(databaseUrl, schema);
     cleanups.push(() => role.drop());
-    const kamailio = await startKamailio({ databaseUrl: role.url, redisUrl, streamKey, defines: [`CHILDREN=${o.children}`] });
-    cleanups.push(() => kamailio.stop());
 
     // The product's REGISTERED events, as a wallboard receives them; arrival time by device contact.
     const arrivals = new Map<string, number>();
-    let duplicates = 0;
+    let refreshed = 0;
+    let otherEvents = 0;
     const ws = createClient({ url: `${url.replace(/^http/, "ws")}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${adminKey}` } });
     cleanups.push(async () => ws.dispose());
     await new Promise<void>((resolve, reject) => {
@@ -168,7 +173,8 @@ async function main(): Promise<void> {
           next: ({ data }) => {
             if (!data) return;
             const contact = data.registrationEvents.device.contactUri;
-            if (data.registrationEvents.type !== "REGISTERED" || arrivals.has(contact)) duplicates++;
+            if (data.registrationEvents.type === "REFRESHED") refreshed++;
+            else if (data.registrationEvents.type !== "REGISTERED" || arrivals.has(contact)) otherEvents++;
             else arrivals.set(contact, Date.now());
           },
           error: reject,
@@ -187,44 +193,72 @@ async function main(): Promise<void> {
     const usersFile = path.join(dir, "users.csv");
     fs.writeFileSync(usersFile, sippUsers(users));
 
-    say("");
-    say(`SIPp REGISTER (digest) → Kamailio (${o.children} workers) → stream → pbx-api → devices; ${o.duration} s per rate; host: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-    say("| target/s | 200 OK/s sustained | answered 200 | failed | reached product | p50 ms | p99 ms | max ms |");
-    say("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (const rate of o.rates) {
-      const [last] = (await redis.xrevrange(streamKey, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
-      const from = last ? last[0] : "0-0";
-      const calls = rate * o.duration;
-      const result = await sippRegister(kamailio.port, usersFile, calls, rate);
-      const entries = (await redis.xrange(streamKey, `(${from}`, "+")) as Array<[string, string[]]>;
-      const added = new Map<string, number>();
-      for (const [id, fields] of entries) {
-        const event = JSON.parse(fields[1]) as { type: string; action: string; contact: string };
-        if (event.type === "registration" && event.action === "register" && !added.has(event.contact)) added.set(event.contact, Number(id.split("-")[0]));
+    /**
+     * One round: a fresh Kamailio (no bindings of earlier rounds) writing to `key`, SIPp at `rate`.
+     * Answers the registrations Kamailio added to the stream (first entry per contact, by entry time),
+     * SIPp's counts, and how many contacts had more than one register entry (retransmissions that
+     * reached save()).
+     */
+    const round = async (rate: number, key: string) => {
+      const kamailio = await startKamailio({ databaseUrl: role.url, redisUrl, streamKey: key, defines: [`CHILDREN=${o.children}`] });
+      try {
+        const [last] = (await redis.xrevrange(key, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
+        const from = last ? last[0] : "0-0";
+        const result = await sippRegister(kamailio.port, usersFile, rate * o.duration, rate);
+        const entries = (await redis.xrange(key, `(${from}`, "+")) as Array<[string, string[]]>;
+        const added = new Map<string, number>();
+        let repeated = 0;
+        for (const [id, fields] of entries) {
+          const event = JSON.parse(fields[1]) as { type: string; action: string; contact: string };
+          if (event.type !== "registration" || event.action !== "register") continue;
+          if (added.has(event.contact)) repeated++;
+          else added.set(event.contact, Number(id.split("-")[0]));
+        }
+        const times = [...added.values()];
+        const span = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : NaN;
+        const errors = kamailio.output().split("\n").filter((l) => /\b(ERROR|CRITICAL):/.test(l));
+        return { added, perSecond: added.size / span, result, repeated, errors };
+      } finally {
+        await kamailio.stop();
       }
+    };
+    const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
+
+    say("");
+    say(`SIPp REGISTER (digest) → Kamailio (${o.children} workers) → stream → pbx-api → devices; ${o.duration} s per rate; host: ${os.cpus().length} cores, load ${load()}`);
+    say("Each rate runs twice on a fresh Kamailio: alone (its stream read by no one: auth + XADD only, the product idle), then into the product.");
+    say("| target/s | alone: 200 OK/s | product: 200 OK/s | ratio | answered 200 | failed | reached product | p50 ms | p99 ms | max ms | repeated entries | load |");
+    say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    const aloneKey = `${prefix}alone`;
+    cleanups.push(() => redis.del(aloneKey));
+    for (const rate of o.rates) {
+      const alone = await round(rate, aloneKey);
+      await redis.del(aloneKey);
+      const refreshedBefore = refreshed;
+      const fed = await round(rate, streamKey);
       // Everything Kamailio answered must reach the product; wait (on the condition) until it has, or stops progressing.
       let seen = -1;
       let still = 0;
       for (;;) {
-        const reached = [...added.keys()].filter((c) => arrivals.has(c)).length;
-        if (reached === added.size) break;
+        const reached = [...fed.added.keys()].filter((c) => arrivals.has(c)).length;
+        if (reached === fed.added.size) break;
         still = reached === seen ? still + 1 : 0;
         seen = reached;
         if (still > 100) break; // nothing new for 10 s
         await new Promise((r) => setTimeout(r, 100));
       }
-      const times = [...added.values()];
-      const span = times.length > 1 ? (Math.max(...times) - Math.min(...times)) / 1000 : NaN;
-      const delays = [...added].filter(([c]) => arrivals.has(c)).map(([c, at]) => arrivals.get(c)! - at).sort((a, b) => a - b);
+      const delays = [...fed.added].filter(([c]) => arrivals.has(c)).map(([c, at]) => arrivals.get(c)! - at).sort((a, b) => a - b);
       const reached = delays.length;
       say(
-        `| ${rate} | ${(added.size / span).toFixed(0)} | ${result.successful} | ${result.failed} | ${reached} of ${added.size}${reached === added.size ? "" : " (LOST)"} | ` +
-          `${percentile(delays, 50)} | ${percentile(delays, 99)} | ${delays.at(-1)} |`,
+        `| ${rate} | ${alone.perSecond.toFixed(0)} (${alone.result.failed} failed) | ${fed.perSecond.toFixed(0)} | ${(fed.perSecond / alone.perSecond).toFixed(2)} | ` +
+          `${fed.result.successful} | ${fed.result.failed} | ${reached} of ${fed.added.size}${reached === fed.added.size ? "" : " (LOST)"} | ` +
+          `${percentile(delays, 50)} | ${percentile(delays, 99)} | ${delays.at(-1)} | ${fed.repeated} (alone ${alone.repeated}), REFRESHED ${refreshed - refreshedBefore} | ${load()} |`,
       );
+      for (const [what, errors] of [["alone", alone.errors], ["product", fed.errors]] as const) {
+        if (errors.length) say(`  Kamailio (${what}) logged ${errors.length} errors, the first: ${errors[0]}`);
+      }
     }
-    if (duplicates) say(`(${duplicates} repeated registration events: SIP retransmissions re-registered a contact, reported as REFRESHED)`);
-    const kamailioErrors = kamailio.output().split("\n").filter((l) => /\b(ERROR|CRITICAL):/.test(l));
-    if (kamailioErrors.length) say(`Kamailio logged ${kamailioErrors.length} errors, the first: ${kamailioErrors[0]}`);
+    if (otherEvents) say(`(${otherEvents} other registration events: a contact registered twice, or unregistered)`);
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`));
     redis.disconnect();

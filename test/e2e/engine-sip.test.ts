@@ -17,7 +17,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, freeTcpPort, registerOverWebSocket, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio } from "../support/sip";
+import { createEngineRole, freeTcpPort, registerOverWebSocket, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, udpRegistration, waitFor, type EngineRole, type Kamailio } from "../support/sip";
 
 /**
  * Contract §7 end to end with real SIP clients: Kamailio runs the shipped deploy/kamailio/kamailio.cfg
@@ -299,6 +299,33 @@ suite("phones through the shipped Kamailio", () => {
       await guarded.stop();
     }
     expect((await devices(ext.id))?.registered).toBe(true);
+  });
+
+  it("a retransmitted REGISTER (same Call-ID and CSeq) adds no event: the product sees REGISTERED, then one REFRESHED for the real refresh", async () => {
+    const ext = await create(tenant.id, "1009", "retransmit-secret-1009");
+    const events = await subscribe(ts, RegistrationEventsDocument, { tenantId: tenant.id }, ts.adminKey);
+    const phone = await udpRegistration(kamailio.port, "1009", tenant.sipDomain, "retransmit-secret-1009");
+    const ofPhone = () => events.received.map((m) => m.data!.registrationEvents).filter((e) => e.extension.id === ext.id);
+    const entriesOfPhone = async () =>
+      ((await redis.xrange(kamailio.streamKey, "-", "+")) as Array<[string, string[]]>)
+        .map(([, fields]) => JSON.parse(fields[1]) as { action: string; contact: string })
+        .filter((e) => e.contact === phone.contact && e.action === "register").length;
+    try {
+      expect(await phone.register()).toBe(200);
+      await events.next((e) => e.registrationEvents.extension.id === ext.id);
+      // the phone missed the 200 OK and sends the same request again: answered again, nothing new
+      expect(await phone.retransmit()).toBe(200);
+      expect(await phone.retransmit()).toBe(200);
+      // a real refresh (a new CSeq) is an event; it follows the retransmissions in the stream, so once
+      // it arrived, any event of theirs would have arrived before it
+      expect(await phone.register()).toBe(200);
+      await events.next((e) => e.registrationEvents.extension.id === ext.id && e.registrationEvents.type === "REFRESHED");
+      expect(ofPhone().map((e) => e.type)).toEqual(["REGISTERED", "REFRESHED"]);
+      expect(await entriesOfPhone()).toBe(2);
+    } finally {
+      phone.close();
+      await events.close();
+    }
   });
 
   it("SIPp registers 100 extensions with digest auth, and each reaches the product exactly once", async () => {

@@ -449,6 +449,79 @@ export async function registerOverWebSocket(wsPort: number, number: string, doma
   }
 }
 
+/**
+ * A phone's registration over UDP with digest authentication, done by hand so a test can repeat the
+ * exact bytes of a REGISTER (a SIP retransmission: same Via branch, Call-ID and CSeq). `register()`
+ * runs a challenge and an authenticated REGISTER (two CSeqs) on the one Call-ID and answers the final
+ * status; `retransmit()` sends the last authenticated REGISTER again as it was and answers the status
+ * of the reply it gets.
+ */
+export async function udpRegistration(kamailioPort: number, number: string, domain: string, secret: string): Promise<{
+  contact: string;
+  register(): Promise<number>;
+  retransmit(): Promise<number>;
+  close(): void;
+}> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const local = socket.address().port;
+  const contact = `sip:${number}@127.0.0.1:${local}`;
+  const callId = randomBytes(8).toString("hex");
+  const tag = randomBytes(4).toString("hex");
+  const md5 = (t: string) => createHash("md5").update(t).digest("hex");
+  let cseq = 0;
+  let last = "";
+  const replies: string[] = [];
+  socket.on("message", (data) => replies.push(data.toString()));
+  const request = (n: number, authorization?: string) =>
+    [
+      `REGISTER sip:${domain} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK${randomBytes(6).toString("hex")};rport`,
+      "Max-Forwards: 70",
+      `From: <sip:${number}@${domain}>;tag=${tag}`,
+      `To: <sip:${number}@${domain}>`,
+      `Call-ID: ${callId}`,
+      `CSeq: ${n} REGISTER`,
+      `Contact: <${contact}>;expires=600`,
+      "User-Agent: pbx-test-udp",
+      ...(authorization ? [`Authorization: ${authorization}`] : []),
+      "Content-Length: 0",
+      "",
+      "",
+    ].join("\r\n");
+  const send = async (message: string, n: number): Promise<string> => {
+    const before = replies.length;
+    socket.send(message, kamailioPort, "127.0.0.1");
+    return waitFor(`a final reply to REGISTER ${n}`, () => replies.slice(before).find((r) => /^SIP\/2\.0 [2-6]\d\d/.test(r) && r.includes(`CSeq: ${n} REGISTER`)), 5000, 20);
+  };
+  return {
+    contact,
+    async register() {
+      const challenge = await send(request(++cseq), cseq);
+      if (!challenge.startsWith("SIP/2.0 401")) return Number(challenge.slice(8, 11));
+      const header = /^WWW-Authenticate: Digest (.*)$/im.exec(challenge)![1];
+      const param = (name: string) => new RegExp(`${name}="?([^",\\r]+)"?`).exec(header)?.[1];
+      const realm = param("realm")!;
+      const nonce = param("nonce")!;
+      const uri = `sip:${domain}`;
+      const ha1 = md5(`${number}:${realm}:${secret}`);
+      const ha2 = md5(`REGISTER:${uri}`);
+      const cnonce = randomBytes(4).toString("hex");
+      const qop = param("qop") ? "auth" : undefined;
+      const response = qop ? md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+      const authorization =
+        `Digest username="${number}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5` +
+        (qop ? `, qop=auth, nc=00000001, cnonce="${cnonce}"` : "");
+      last = request(++cseq, authorization);
+      return Number((await send(last, cseq)).slice(8, 11));
+    },
+    async retransmit() {
+      return Number((await send(last, cseq)).slice(8, 11));
+    },
+    close: () => socket.close(),
+  };
+}
+
 export interface DialogWatcher {
   /** The final status of the (authenticated) SUBSCRIBE. */
   status: number;

@@ -141,6 +141,11 @@ export class RegistrationBook {
   private readonly devices = new Map<number, Map<string, DeviceRow>>();
   /** Devices changed since the last write. */
   private readonly changed = new Set<DeviceRow>();
+  /**
+   * New contacts not inserted yet, by extension id and contact: every state the batch gave the row,
+   * the last one being what write() inserts (each state's event carries the id it gets).
+   */
+  private readonly pending = new Map<string, DeviceRow[]>();
 
   constructor(
     extensions: LockedExtension[],
@@ -176,11 +181,23 @@ export class RegistrationBook {
     const expiresAt = new Date(input.occurredAt.getTime() + input.expiresInSeconds * 1000);
     const details = { userAgent: input.userAgent ?? null, sourceAddress: input.sourceAddress ?? null, transport: input.transport ?? null };
     if (!existing) {
-      const [device]: DeviceRow[] = await tx.manager.query(
-        `INSERT INTO device AS d (tenant_id, extension_id, contact_uri, user_agent, source_address, transport, registered_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${DEVICE_COLUMNS}`,
-        [extension.tenantId, extension.id, input.contactUri, details.userAgent, details.sourceAddress, details.transport, input.occurredAt, expiresAt],
-      );
+      // Inserted by write(), with the batch's other new contacts, in one statement: the row carries
+      // what the database assigns (id, created_at) once written, which is before the transaction's
+      // events are logged (the outbox is written after the owner's write()).
+      const device: DeviceRow = {
+        id: 0,
+        tenantId: extension.tenantId,
+        extensionId: extension.id,
+        contactUri: input.contactUri,
+        ...details,
+        registeredAt: input.occurredAt,
+        expiresAt,
+        unregisteredAt: null,
+        createdAt: this.now,
+        updatedAt: this.now,
+        registered: expiresAt > this.now,
+      } as DeviceRow;
+      this.pending.set(pendingKey(device), [device]);
       this.devices.get(extensionId)!.set(device.contactUri, device);
       return { device, change: "REGISTERED" };
     }
@@ -200,8 +217,39 @@ export class RegistrationBook {
     return { device: this.change(existing, { unregisteredAt: input.occurredAt }), change: "UNREGISTERED" };
   }
 
-  /** Writes every device changed since the last write, in one statement. */
+  /**
+   * Writes what the batch changed: the new contacts in one INSERT, the changed devices in one UPDATE
+   * (a refresh costs no statement of its own, however many there are).
+   */
   async write(tx: RequestContext): Promise<void> {
+    if (this.pending.size > 0) {
+      const states = [...this.pending.values()];
+      this.pending.clear();
+      const rows = states.map((all) => all[all.length - 1]);
+      const inserted: DeviceRow[] = await tx.manager.query(
+        `INSERT INTO device AS d (tenant_id, extension_id, contact_uri, user_agent, source_address, transport, registered_at, expires_at, unregistered_at)
+         SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+         RETURNING ${DEVICE_COLUMNS}`,
+        [
+          rows.map((d) => d.tenantId),
+          rows.map((d) => d.extensionId),
+          rows.map((d) => d.contactUri),
+          rows.map((d) => d.userAgent),
+          rows.map((d) => d.sourceAddress),
+          rows.map((d) => d.transport),
+          rows.map((d) => d.registeredAt),
+          rows.map((d) => d.expiresAt),
+          rows.map((d) => d.unregisteredAt),
+        ],
+      );
+      const byKey = new Map(inserted.map((row) => [pendingKey(row), row]));
+      for (const all of states) {
+        const row = byKey.get(pendingKey(all[0]))!;
+        for (const state of all) Object.assign(state, { id: row.id, createdAt: row.createdAt, updatedAt: row.updatedAt });
+        // the book goes on with the row as written
+        this.devices.get(row.extensionId)!.set(row.contactUri, { ...all[all.length - 1], ...row });
+      }
+    }
     if (this.changed.size === 0) return;
     const rows = [...this.changed];
     this.changed.clear();
@@ -227,9 +275,19 @@ export class RegistrationBook {
   private change(existing: DeviceRow, set: Partial<DeviceRow>): DeviceRow {
     const device: DeviceRow = { ...existing, ...set, updatedAt: this.now };
     device.registered = device.unregisteredAt === null && new Date(device.expiresAt) > this.now;
-    this.changed.delete(existing);
-    this.changed.add(device);
+    const unwritten = this.pending.get(pendingKey(existing));
+    if (unwritten?.includes(existing)) {
+      // not inserted yet: the insert takes this state
+      unwritten.push(device);
+    } else {
+      this.changed.delete(existing);
+      this.changed.add(device);
+    }
     this.devices.get(device.extensionId)!.set(device.contactUri, device);
     return device;
   }
+}
+
+function pendingKey(device: Pick<DeviceRow, "extensionId" | "contactUri">): string {
+  return `${device.extensionId} ${device.contactUri}`;
 }
