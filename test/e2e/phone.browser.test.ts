@@ -341,7 +341,10 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
       return n >= 6 ? n : undefined;
     }, 20_000, 200);
     expect(blocks).toBeGreaterThanOrEqual(6);
-    await page.waitForSelector('#mwi[data-count="1"]', { timeout: 20_000 });
+    // the 6 s message, the beep, 1.5 s for a "7": then it is marked heard
+    await page.waitForSelector('#mwi[data-count="1"]', { timeout: 30_000 }).catch(async (error) => {
+      throw new Error(`${error}\nmwi: ${await page.textContent("#mwi")}; call: ${await page.textContent("#call-state")} ${await page.isVisible("#call")}`);
+    });
     await page.click("#hangup");
     await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
     await page.click("#signout");
