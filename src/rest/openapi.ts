@@ -27,7 +27,9 @@ export const OPENAPI_DOCUMENT = {
     version: "1.0.0",
     description:
       "Laravel API-resource conventions: a `data` wrapper, snake_case fields, integer ids, `links`/`meta` pagination, " +
-      "422 with `errors` per field, 404 with `message`. Every request except this document carries `Authorization: Bearer <api key>`.",
+      "422 with `errors` per field, 404 with `message`. Every request except this document carries `Authorization: Bearer <api key>`. " +
+      "A write that committed answers `x-pbx-write-lsn` (on PostgreSQL); a read that sends it back as `x-pbx-read-after` sees that write " +
+      "(with a read replica; a malformed value is 400). While the database is unreachable any request answers 503 with `Retry-After`.",
   },
   servers: [{ url: "/" }],
   security: [{ bearer: [] }],
