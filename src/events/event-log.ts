@@ -144,6 +144,7 @@ export class EventLog {
             setTimeout(() => this.nudge(tenantId, 0), BUSY_RETRY_MS).unref();
             break;
           }
+          if (outcome === "waiting") break;
           if (outcome === 0 && !this.again.has(tenantId)) break;
           if (this.stopped) break;
         }
@@ -156,10 +157,16 @@ export class EventLog {
     this.running.set(tenantId, run);
   }
 
-  /** One relay pass of one tenant in one short transaction: claim, publish in order, hand to sinks, advance. */
-  private async pass(tenantId: number): Promise<number | "busy"> {
+  /**
+   * One relay pass of one tenant in one short transaction: claim, publish in order, hand to sinks,
+   * advance. While pub/sub cannot publish (Redis away, a Sentinel failover under way) the relay
+   * waits ("waiting"): the poller comes back every EVENT_RELAY_POLL_MS, and what was committed
+   * meanwhile is published, in order, once Redis is back — not dropped.
+   */
+  private async pass(tenantId: number): Promise<number | "busy" | "waiting"> {
+    if (this.pubsub?.canPublish && !this.pubsub.canPublish()) return "waiting";
     const touched: RelaySink[] = [];
-    const outcome = await this.dataSource.transaction(async (manager): Promise<number | "busy"> => {
+    const outcome = await this.dataSource.transaction(async (manager): Promise<number | "busy" | "waiting"> => {
       let [claim]: Array<{ relayed: string }> = await manager.query(
         `SELECT relayed::text AS relayed FROM event_relay WHERE tenant_id = $1 FOR UPDATE SKIP LOCKED`,
         [tenantId],

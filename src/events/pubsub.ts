@@ -31,6 +31,11 @@ export interface PubSubEngine {
    * from `since` (epoch ms) on may have been lost and must be read from the event log.
    */
   watchInterruptions?(watcher: InterruptionWatcher): () => void;
+  /**
+   * Whether a publish can reach Redis now (undefined: always). The event log's relay waits while it
+   * cannot, so what is committed meanwhile is published once Redis is back instead of dropped.
+   */
+  canPublish?(): boolean;
   /** Whether the engine can deliver right now (for /readyz). */
   isReady(): Promise<boolean>;
   close(): Promise<void>;
@@ -165,6 +170,10 @@ export class RedisPubSub implements PubSubEngine {
     } catch {
       this.health.dropped(topic);
     }
+  }
+
+  canPublish(): boolean {
+    return this.publisher.status === "ready";
   }
 
   subscribe(topic: string, listener: Listener): () => void {

@@ -21,7 +21,7 @@ const MAX_PENDING_EVENTS = 10_000;
  */
 const CATCH_UP_MARGIN_MS = 5_000;
 /** A feed waits this long at most for its subscription to come back before reading the log anyway. */
-const CATCH_UP_MAX_WAIT_MS = 30_000;
+const CATCH_UP_MAX_WAIT_MS = 10_000;
 const CATCH_UP_PAGE = 500;
 /** `tenant.<id>.<kind>` or `all.<kind>`: the topics whose events the event log holds. */
 const LOGGED_TOPIC = /^(?:tenant\.(\d+)|all)\.([a-z]+)$/;
@@ -114,10 +114,12 @@ class Feed {
 
   /** Pub/sub is interrupted: live events that come before the log is read are held back. */
   private hold(): void {
-    this.held ??= [];
-    clearTimeout(this.heldTimer);
-    // The subscription may not come back (a shard gone for good): do not hold events for ever.
-    this.heldTimer = setTimeout(() => void this.catchUp(Date.now() - CATCH_UP_MAX_WAIT_MS), CATCH_UP_MAX_WAIT_MS);
+    if (this.held) return;
+    this.held = [];
+    const since = Date.now();
+    // The interruption may not concern this feed (another shard's subscriber), or not end soon:
+    // live events are not held for longer than this; the log is read once more when it does end.
+    this.heldTimer = setTimeout(() => void this.catchUp(since), CATCH_UP_MAX_WAIT_MS);
     this.heldTimer.unref();
   }
 

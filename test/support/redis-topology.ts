@@ -157,8 +157,8 @@ export interface ClusterSetup {
   stop(): Promise<void>;
 }
 
-/** Three masters (no replicas), formed with redis-cli --cluster create. */
-export async function startCluster(ports: number[]): Promise<ClusterSetup> {
+/** Masters (and with `replicas: 1`, one replica each: twice the ports), formed with redis-cli --cluster create. */
+export async function startCluster(ports: number[], replicas = 0): Promise<ClusterSetup> {
   await assertPortsFree(ports);
   const dir = tempDir("cluster");
   const nodes: RedisProcess[] = [];
@@ -166,12 +166,14 @@ export async function startCluster(ports: number[]): Promise<ClusterSetup> {
     for (const port of ports) {
       nodes.push(await startRedis(dir, port, ["cluster-enabled yes", `cluster-config-file nodes-${port}.conf`, "cluster-node-timeout 2000"]));
     }
-    const created = spawnSync("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"], { encoding: "utf8", timeout: 20_000 });
+    const created = spawnSync("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", String(replicas), "--cluster-yes"], { encoding: "utf8", timeout: 20_000 });
     if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
     await waitFor("the cluster to be ok on every node", async () => {
       for (const port of ports) if (!/cluster_state:ok/.test(String(await command(port, "CLUSTER", "INFO")))) return undefined;
+      // every replica attached and in sync with its master
+      if (replicas > 0 && (await Promise.all(ports.map(async (port) => String(await command(port, "INFO", "replication"))))).filter((info) => /master_link_status:up/.test(info)).length < ports.length / 2) return undefined;
       return true;
-    }, 20_000, 200);
+    }, 30_000, 200);
     return {
       nodes,
       nodeList: ports.map((p) => `127.0.0.1:${p}`).join(","),
