@@ -252,7 +252,8 @@ suite("call handling through the shipped Kamailio", () => {
       await phone("5002").command("/accept");
       await waitFor("the lamp to show confirmed", () => states().includes("confirmed") || undefined, 10_000);
       await phone("5001").command("/hangup");
-      await waitFor("the lamp to show terminated", () => states().includes("terminated") || undefined, 10_000);
+      // (an extension that was on do-not-disturb before keeps a terminated dialog on its lamp: idle)
+      await waitFor("the lamp to show terminated", () => (states().lastIndexOf("terminated") > states().lastIndexOf("confirmed") && states().includes("confirmed")) || undefined, 10_000);
       const seen = states().filter((s) => s !== "idle");
       expect(seen.indexOf("early")).toBeLessThan(seen.indexOf("confirmed"));
       expect(seen.lastIndexOf("confirmed")).toBeLessThan(seen.lastIndexOf("terminated"));
@@ -273,4 +274,32 @@ suite("call handling through the shipped Kamailio", () => {
     wrongEvent.close();
     expect(wrongEvent.status).toBe(489);
   }, 90_000);
+
+  it("do-not-disturb on the lamp: switched on over GraphQL, watchers see the extension busy (confirmed) within 2 s; switched off, the lamp goes back", async () => {
+    await reset();
+    const lamp = await watchDialogs(kamailio.port, "5004", tenant.sipDomain, "secret-5004-sip", "5003");
+    let late: Awaited<ReturnType<typeof watchDialogs>> | undefined;
+    try {
+      expect([200, 202]).toContain(lamp.status);
+      const stateOf = (body: string) => /<state[^>]*>([a-z]+)<\/state>/.exec(body)?.[1] ?? "idle";
+      const last = (w: typeof lamp) => (w.notifies.length ? stateOf(w.notifies[w.notifies.length - 1]) : "none");
+      await waitFor("the first NOTIFY", () => lamp.notifies.length > 0 || undefined, 5_000);
+      expect(last(lamp)).not.toBe("confirmed");
+      await handle("5003", { doNotDisturb: true });
+      const switched = Date.now();
+      await waitFor("the lamp to show busy", () => last(lamp) === "confirmed" || undefined, 5_000, 50);
+      expect(Date.now() - switched).toBeLessThan(2_500);
+      expect(lamp.notifies.at(-1)).toContain(`entity="sip:5003@${tenant.sipDomain}"`);
+      // a key subscribed while DND is on starts busy
+      late = await watchDialogs(kamailio.port, "5002", tenant.sipDomain, "secret-5002-sip", "5003");
+      await waitFor("the late watcher's NOTIFY", () => late!.notifies.length > 0 || undefined, 5_000);
+      expect(last(late)).toBe("confirmed");
+      await handle("5003", { doNotDisturb: false });
+      await waitFor("the lamp to go back", () => (last(lamp) !== "confirmed" && last(late!) !== "confirmed") || undefined, 5_000, 50);
+    } finally {
+      lamp.close();
+      late?.close();
+      await handle("5003", { doNotDisturb: false });
+    }
+  }, 60_000);
 });
