@@ -1,3 +1,4 @@
+import { compileCache } from "./boot";
 import "reflect-metadata";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, SHUTDOWN_CLOSE_MS, type AppConfig } from "./config/config";
@@ -82,6 +83,11 @@ function onTermination(log: Logger, graceMs: number, stop: () => Promise<number>
   process.on("SIGINT", shutdown);
 }
 
+/** The code cache is written once the server serves, off the start's path (a second later, idle or not). */
+function saveCompileCacheSoon(): void {
+  setTimeout(() => compileCache?.save(), 1000).unref();
+}
+
 /** One server in this process (the default). */
 async function runServer(config: AppConfig, log: Logger): Promise<void> {
   guardProcess(log);
@@ -89,6 +95,7 @@ async function runServer(config: AppConfig, log: Logger): Promise<void> {
   const pubsubReady = await server.pubsub.isReady();
   log.info({ url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady }, "listening");
   printBanner(config, { url: server.url, database: server.db.engine, pubsub: server.pubsub.kind, pubsubReady, generatedAdminKey: server.generatedAdminKey, demoPhone: server.demoPhone }, 1);
+  saveCompileCacheSoon();
   onTermination(log, config.shutdownGraceMs, async () => {
     await server.stop();
     return 0;
@@ -115,6 +122,7 @@ async function runWorker(config: AppConfig, log: Logger): Promise<void> {
   process.on("disconnect", stop);
   const server = (worker.server = await startServer(config, { log }));
   log.info({ url: server.url, pid: process.pid }, "worker listening");
+  saveCompileCacheSoon();
   if (worker.stopRequested) stop();
   else process.send?.({ type: "listening", url: server.url });
 }

@@ -255,7 +255,14 @@ async function main(): Promise<void> {
           `${percentile(delays, 50)} | ${percentile(delays, 99)} | ${delays.at(-1)} | ${fed.repeated} (alone ${alone.repeated}), REFRESHED ${refreshed - refreshedBefore} | ${load()} |`,
       );
       for (const [what, errors] of [["alone", alone.errors], ["product", fed.errors]] as const) {
-        if (errors.length) say(`  Kamailio (${what}) logged ${errors.length} errors, the first: ${errors[0]}`);
+        if (!errors.length) continue;
+        // the distinct kinds (the text after the module and function), with a count each
+        const kinds = new Map<string, number>();
+        for (const line of errors) {
+          const kind = line.replace(/^.*?(ERROR|CRITICAL):/, "$1:").replace(/\d+/g, "N").slice(0, 160);
+          kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+        }
+        say(`  Kamailio (${what}) logged ${errors.length} errors: ${[...kinds].map(([k, n]) => `${n}× ${k}`).join("; ")}`);
       }
     }
     if (otherEvents) say(`(${otherEvents} other registration events: a contact registered twice, or unregistered)`);
