@@ -21,14 +21,20 @@ export function buildContext(deps: ContextDeps, principal: Principal | null, tra
     requestId,
     transport,
     principal,
-    log: deps.log.child({ requestId }),
     dataSource: deps.dataSource,
     manager: deps.dataSource.manager,
     services: deps.services,
     pubsub: deps.pubsub,
     afterCommit: [],
     ...(db ? { db } : {}),
-  } as Omit<RequestContext, "loaders"> as RequestContext;
-  ctx.loaders = createLoaders(ctx);
+  } as Omit<RequestContext, "loaders" | "log"> as RequestContext;
+  // Made on first use: a compiled read (one statement, no resolver) needs neither its loaders nor a
+  // child logger, and they were a measurable share of its server time.
+  let log: RequestContext["log"] | undefined;
+  let loaders: RequestContext["loaders"] | undefined;
+  Object.defineProperties(ctx, {
+    log: { enumerable: true, get: () => (log ??= deps.log.child({ requestId })), set: (value: RequestContext["log"]) => void (log = value) },
+    loaders: { enumerable: true, get: () => (loaders ??= createLoaders(ctx)), set: (value: RequestContext["loaders"]) => void (loaders = value) },
+  });
   return ctx;
 }

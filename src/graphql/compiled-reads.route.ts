@@ -1,4 +1,5 @@
 import type { RequestHandler } from "express";
+import type { IncomingHttpHeaders } from "node:http";
 import { getVariableValues, parse, specifiedRules, validate, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from "graphql";
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../auth/principal";
@@ -23,12 +24,33 @@ const MAX_PLANS = 500;
 /** Only plain JSON answers are served here; any other Accept (graphql-response+json, multipart) goes to Apollo. */
 const plainJson = (accept: string | undefined) => accept === undefined || accept === "*/*" || accept === "application/json";
 
+/** What a POST /graphql body may hold; anything else in it is Apollo's to judge. */
+export interface GraphQLBody {
+  query?: unknown;
+  variables?: unknown;
+  operationName?: unknown;
+  extensions?: unknown;
+}
+
+/** Marks a request the compiled path already tried (and left to Apollo), so it is not planned twice. */
+export const TRIED = Symbol("compiledReadTried");
+
+export interface CompiledReads {
+  /**
+   * The response body of a plannable read, or null when Apollo must answer (unplannable, refused,
+   * an error likely, any doubt). Counts the operation in the metrics when it answers.
+   */
+  /** `db`: the request's database scope (replica routing, contract §14), where the server has one. */
+  answer(body: GraphQLBody | undefined, headers: IncomingHttpHeaders, requestId: string, db?: DbScope): Promise<string | null>;
+  /** The same in front of Apollo inside Express (for requests the node:http front left to Express). */
+  middleware: RequestHandler;
+}
+
 /**
- * The HTTP door of compiled reads (see compiled-reads.ts), in front of Apollo on POST /graphql. A
- * document is parsed and validated once (the same rules as Apollo's, depth included); then, per
- * request, its variables are coerced and its complexity judged exactly as Apollo does, and any
- * refusal, any unplannable document and any doubt at run time fall through to Apollo, which
- * answers as it always has.
+ * Compiled reads over HTTP, in front of Apollo on POST /graphql. A document is parsed and validated
+ * once (the same rules as Apollo's, depth included); then, per request, its variables are coerced
+ * and its complexity judged exactly as Apollo does, and any refusal, any unplannable document and
+ * any doubt at run time fall through to Apollo, which answers as it always has.
  */
 export function compiledReads(
   schema: GraphQLSchema,
@@ -36,7 +58,7 @@ export function compiledReads(
   options: { limits: QueryLimits; /** Apollo's own validationRules, run besides graphql's specified rules. */ validationRules: ValidationRule[] },
   metrics: Metrics,
   authenticate: (header: unknown) => Promise<Principal | null>,
-): RequestHandler {
+): CompiledReads {
   const plans = new Map<string, Plan | null>();
   const { limits } = options;
   const rules = [...specifiedRules, ...options.validationRules];
@@ -61,43 +83,52 @@ export function compiledReads(
     return plan;
   };
 
-  return (req, res, next) => {
-    const body = req.body as { query?: unknown; variables?: unknown; operationName?: unknown; extensions?: unknown } | undefined;
+  const answer = async (body: GraphQLBody | undefined, headers: IncomingHttpHeaders, requestId: string, db?: DbScope): Promise<string | null> => {
     if (
-      req.method !== "POST" || !body || typeof body.query !== "string" || body.extensions !== undefined || !plainJson(req.headers.accept) ||
+      !body || typeof body !== "object" || Array.isArray(body) || typeof body.query !== "string" || body.extensions !== undefined || !plainJson(headers.accept) ||
       (body.operationName !== undefined && body.operationName !== null && typeof body.operationName !== "string") ||
       (body.variables !== undefined && body.variables !== null && (typeof body.variables !== "object" || Array.isArray(body.variables)))
     ) {
-      return next();
+      return null;
     }
     const plan = planFor(body.query, (body.operationName as string | null | undefined) ?? null);
-    if (!plan) return next();
+    if (!plan) return null;
     const inputs = (body.variables ?? {}) as Record<string, unknown>;
     const coerced = getVariableValues(schema, plan.operation.variableDefinitions ?? [], inputs, { maxErrors: 1 });
-    if (coerced.errors) return next();
+    if (coerced.errors) return null;
     const inputsKey = JSON.stringify(inputs);
     if (!plan.withinLimits.has(inputsKey)) {
       try {
         assertComplexity(schema, plan.document, inputs, plan.operationName, limits);
       } catch {
-        return next();
+        return null;
       }
       if (plan.withinLimits.size >= MAX_PLANS) plan.withinLimits.clear();
       plan.withinLimits.add(inputsKey);
     }
-    void (async () => {
-      // A query writes nothing: its reads may go to the replica (contract §14).
-      const db = res.locals.db as DbScope | undefined;
-      db?.allowReplica();
-      const ctx = buildContext(deps, await authenticate(req.headers.authorization), "graphql", String(res.locals.requestId ?? randomUUID()), db);
-      const answer = await plan.read.run(ctx, coerced.coerced);
-      if (answer === null) return next();
-      metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });
-      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(answer) });
-      res.end(answer);
-    })().catch(() => {
-      // Any doubt goes to Apollo, unless this path already answered.
-      if (!res.headersSent) next();
-    });
+    // A query writes nothing: its reads may go to the replica (contract §14).
+    db?.allowReplica();
+    const ctx = buildContext(deps, await authenticate(headers.authorization), "graphql", requestId, db);
+    const text = await plan.read.run(ctx, coerced.coerced);
+    if (text === null) return null;
+    metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });
+    return text;
   };
+
+  const middleware: RequestHandler = (req, res, next) => {
+    if (req.method !== "POST" || (req as unknown as Record<symbol, boolean>)[TRIED]) return next();
+    answer(req.body as GraphQLBody | undefined, req.headers, String(res.locals.requestId ?? randomUUID()), res.locals.db as DbScope | undefined).then(
+      (text) => {
+        if (text === null) return next();
+        res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+        res.end(text);
+      },
+      // Any doubt goes to Apollo, unless this path already answered.
+      () => {
+        if (!res.headersSent) next();
+      },
+    );
+  };
+
+  return { answer, middleware };
 }

@@ -40,6 +40,7 @@ import { createPhoneRouter } from "../phone/phone.route";
 import { WebhookDispatcher } from "../modules/webhook/webhook-dispatcher";
 import { Drain } from "./drain";
 import { requestScope } from "./request-scope";
+import { FRONT_LOGGED, graphqlFront, logRequest, requestIdOf } from "./graphql-front";
 import { dropPrototypeKeys, markPrototypeKeys } from "../common/json";
 import type { Principal } from "../auth/principal";
 import { auditRetention } from "../modules/audit/audit.service";
@@ -74,17 +75,13 @@ export interface StartOptions {
 
 function requestLogging(log: Logger, metrics: Metrics): RequestHandler {
   return (req, res, next) => {
-    const started = process.hrtime.bigint();
-    const incoming = req.headers["x-request-id"];
-    const requestId = typeof incoming === "string" && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    // A POST /graphql the node:http front read and left to Apollo already has its id, metric and log line.
+    const front = (res as unknown as Record<symbol, string | undefined>)[FRONT_LOGGED];
+    const requestId = front ?? requestIdOf(req);
     res.locals.requestId = requestId;
-    res.setHeader("x-request-id", requestId);
-    res.on("finish", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = req.baseUrl + (req.route?.path ?? "") || (req.path.startsWith("/graphql") ? "/graphql" : "unmatched");
-      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-      log.info({ requestId, method: req.method, url: req.originalUrl.split("?")[0], status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
-    });
+    if (front === undefined) {
+      logRequest(req, res, requestId, log, metrics, () => req.baseUrl + (req.route?.path ?? "") || (req.path.startsWith("/graphql") ? "/graphql" : "unmatched"));
+    }
     // Everything this request starts runs in its scope: the process guard finds it there.
     requestScope.run({ requestId, res }, next);
   };
@@ -280,7 +277,9 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     const app = express();
     app.disable("x-powered-by");
     app.set("trust proxy", true);
-    const httpServer = http.createServer(app);
+    // Express serves every request, unless the compiled-read front (set below) answers it first.
+    let listener: http.RequestListener = app;
+    const httpServer = http.createServer((req, res) => listener(req, res));
     const authenticate = (header: unknown): Promise<Principal | null> => services.apiKeys.authenticate(bearerKey(header));
     const formatError = createFormatError(log);
     const ws = attachWebSockets(httpServer, schema, deps, config, metrics, log, formatError);
@@ -313,6 +312,16 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     });
     await apollo.start();
 
+    const reads = config.graphql.compiledReads ? compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate) : null;
+    if (reads) listener = graphqlFront({
+        reads,
+        bodyLimitBytes: config.bodyLimitBytes,
+        log,
+        metrics,
+        next: app,
+        // As databaseScope gives Express's requests: a compiled read is a query, its reads may use the replica.
+        dbScope: db.engine === "postgres" ? () => new DbScope(db.replica, undefined, true) : undefined,
+      });
     app.use(requestLogging(log, metrics));
     app.get("/healthz", (_req, res) => void res.json({ status: "ok" }));
     app.get("/readyz", async (_req, res) => {
@@ -336,7 +345,7 @@ export async function startServer(config: AppConfig, options: StartOptions): Pro
     app.use(
       "/graphql",
       ...jsonBody(config.bodyLimitBytes),
-      ...(config.graphql.compiledReads ? [compiledReads(schema, deps, { limits: config.graphql, validationRules }, metrics, authenticate)] : []),
+      ...(reads ? [reads.middleware] : []),
       expressMiddleware(apollo, {
         context: async ({ req }) => {
           let principal: Principal | null;
