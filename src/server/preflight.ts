@@ -25,6 +25,10 @@ export async function assertRedisReachable(topology: RedisTopology): Promise<voi
           : "a host does not resolve"
         : e.code === "ECONNREFUSED"
           ? "nothing accepts connections there"
+          : topology.kind === "sentinel" && /All sentinels are unreachable/.test(e.message ?? "")
+            ? "no sentinel answers there"
+            : topology.kind === "cluster" && /Connection is closed|Failed to refresh slots cache/.test(e.message ?? "")
+              ? "no cluster node answers there"
           : (e.lastNodeError?.message ?? e.message ?? String(error)).split("\n")[0].replace(/\.$/, "");
     const fix =
       topology.kind === "single"
