@@ -270,7 +270,9 @@ export class Supervisor {
       return;
     }
     if (media) {
-      this.start("rtpengine", media.rtpengine, ["--table=-1", "--interface=127.0.0.1", `--listen-ng=127.0.0.1:${media.ngPort}`, "--foreground", "--log-stderr", "--port-min=30000", "--port-max=30999"], { PATH: env.PATH });
+      // --config-file=none: Debian's /etc/rtpengine/rtpengine.conf would add its CLI, HTTP and TCP
+      // control ports (2224, 2225, …), which a second rtpengine on the machine already holds.
+      this.start("rtpengine", media.rtpengine, ["--config-file=none", "--table=-1", "--interface=127.0.0.1", `--listen-ng=127.0.0.1:${media.ngPort}`, "--foreground", "--log-stderr", "--port-min=30000", "--port-max=30999"], { PATH: env.PATH });
       this.start("media", process.execPath, [media.main], { ...env, MEDIA_SIP_LISTEN: `udp:127.0.0.1:${media.sipPort}`, RTPENGINE_NG: `udp:127.0.0.1:${media.ngPort}`, ENGINE_SIP_URI: `sip:${sip.host}:${sip.port}` });
     }
     this.start("kamailio", kamailio, args, kamailioEnv);
