@@ -12,7 +12,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe, type LiveSubscription } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, sipsakRegister, sipUnauthenticated, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { answerCall, createEngineRole, sipsakRegister, sipUnauthenticated, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 import { scrapeMetric } from "../support/wait";
 
 /**
@@ -231,7 +231,7 @@ suite("calls through the shipped Kamailio: who rings, and what is recorded", () 
     const seen = calls.received.length;
     await alicePhone.command("/dial 5031");
     await waitFor("Bob's phone to ring", () => /Incoming call/.test(bobPhone.output()) || undefined);
-    await bobPhone.command("/accept");
+    await answerCall(bobPhone);
     const linkedId = (await bothLegs("ANSWERED", "5030", "5031", seen))[0].call.linkedId;
     const states = async () => Promise.all([alice.id, bob.id].map(async (id) => (await ts.ok(ExtensionLiveDocument, { id })).extension?.activeCalls.map((c) => c.state)));
     // What the engine reported of this call, in the stream's order: it adds an event before it relays the

@@ -4,7 +4,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe, type LiveSubscription } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, freeUdpPort, sipsakRegister, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { answerCall, createEngineRole, freeUdpPort, sipsakRegister, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 
 /**
  * Contract §14, "a second Kamailio": two registrars started from the shipped configuration with
@@ -123,8 +123,10 @@ suite("two Kamailio registrars sharing registrations (DMQ)", () => {
     // through node 1 to a phone registered on node 2
     await caller.command("/dial 7502");
     await waitFor("7502 to ring", () => /Incoming call/.test(callee.output()) || undefined, 20_000);
-    await callee.command("/accept");
-    await waitFor("the call answered", () => calls.received.some((m) => m.data?.activeCallEvents.type === "ANSWERED") || undefined, 20_000);
+    await answerCall(callee);
+    await waitFor("the call answered", () => calls.received.some((m) => m.data?.activeCallEvents.type === "ANSWERED") || undefined, 20_000).catch((error: Error) => {
+      throw new Error(`${error.message}\nnode 1 printed:\n${n1.output().slice(-4000)}\ncaller printed:\n${caller.output().slice(-2000)}`, { cause: error });
+    });
     await caller.command("/hangup");
     await waitFor("the call ended (both legs)", () => calls.received.filter((m) => m.data?.activeCallEvents.type === "ENDED").length >= 2 || undefined, 20_000);
 

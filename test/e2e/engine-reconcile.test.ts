@@ -15,7 +15,7 @@ import { createKey, createTenant } from "../support/factories";
 import { postEvents, subscribe, type LiveSubscription } from "../support/live";
 import { trackChild } from "../support/run";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, freeTcpPort, startKamailio, startPhone, stopProcess, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { answerCall, createEngineRole, freeTcpPort, startKamailio, startPhone, stopProcess, waitFor, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 
 /**
  * Contract §14, "the engine's view converges": the shipped Kamailio publishes snapshots of what it
@@ -133,7 +133,7 @@ suite("reconciliation with the engine's snapshots (Redis away, Kamailio restarte
 
     await caller.command("/dial 7102");
     await waitFor("7102 to ring", () => /Incoming call/.test(callee.output()) || undefined, 20_000);
-    await callee.command("/accept");
+    await answerCall(callee);
     await waitFor("the call answered in the product (both legs)", async () => {
       const calls = await activeCalls();
       return calls.length === 2 && calls.every((call) => call.state === "ANSWERED") || undefined;

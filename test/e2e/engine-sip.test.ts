@@ -17,7 +17,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, freeTcpPort, registerOverWebSocket, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, udpRegistration, waitFor, type EngineRole, type Kamailio } from "../support/sip";
+import { answerCall, createEngineRole, freeTcpPort, registerOverWebSocket, sippRegister, sippUsers, sipsakRegister, startKamailio, startPhone, udpRegistration, waitFor, type EngineRole, type Kamailio } from "../support/sip";
 
 /**
  * Contract §7 end to end with real SIP clients: Kamailio runs the shipped deploy/kamailio/kamailio.cfg
@@ -232,7 +232,7 @@ suite("phones through the shipped Kamailio", () => {
           return found.every(Boolean) ? (found as Array<NonNullable<CallEvent["data"]>>) : undefined;
         });
       const started = await both("STARTED");
-      await bobPhone.command("/accept");
+      await answerCall(bobPhone);
       const answered = await both("ANSWERED");
       await alicePhone.command("/hangup");
       const ended = await both("ENDED");

@@ -344,6 +344,29 @@ export async function startPhone(kamailioPort: number, number: string, domain: s
   return phone;
 }
 
+/**
+ * `callee` answers the call ringing it: /accept, sent again every few seconds until baresip says the
+ * call is established (a console datagram that lands while the phone is still setting up the
+ * incoming call is lost on a loaded machine). Fails with both phones' last output when it never is.
+ */
+export async function answerCall(callee: Phone, ms = 30_000): Promise<void> {
+  const established = () => (callee.output().match(/Call established/g) ?? []).length;
+  const before = established();
+  let sent = 0;
+  try {
+    await waitFor(`${callee.number} to answer`, async () => {
+      if (established() > before) return true;
+      if (Date.now() >= sent + 3_000) {
+        sent = Date.now();
+        await callee.command("/accept");
+      }
+      return undefined;
+    }, ms, 100);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; ${callee.number} printed:\n${callee.output().slice(-3000)}`, { cause: error });
+  }
+}
+
 export interface SippResult {
   code: number | null;
   output: string;
