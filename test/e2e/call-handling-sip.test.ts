@@ -11,7 +11,7 @@ import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
 import dgram from "node:dgram";
-import { createEngineRole, freeUdpPort, startKamailio, startPhone, waitFor, watchDialogs, type EngineRole, type Kamailio, type Phone } from "../support/sip";
+import { answerCall, createEngineRole, freeUdpPort, startKamailio, startPhone, waitFor, watchDialogs, type EngineRole, type Kamailio, type Phone } from "../support/sip";
 
 /**
  * Contract §12 with real phones (baresip) through the shipped Kamailio, on what was provisioned
@@ -78,7 +78,7 @@ suite("call handling through the shipped Kamailio", () => {
   /** `accepting` answers the call that rings it; resolves once the caller's phone has the answer (no fixed sleep). */
   const accept = async (accepting: string, caller = "5001") => {
     const before = established(caller);
-    await phone(accepting).command("/accept");
+    await answerCall(phone(accepting));
     await waitFor(`${caller}'s call to be answered by ${accepting}`, () => established(caller) > before || undefined, 20_000);
   };
   const handle = (n: string, input: Record<string, unknown>) => ts.ok(UpdateCallHandlingDocument, { extensionId: ids.get(n)!, input: input as never });
@@ -249,7 +249,7 @@ suite("call handling through the shipped Kamailio", () => {
       await phone("5001").command("/dial 5002");
       await waitFor("5002 to ring", () => incoming("5002") > before || undefined);
       await waitFor("the lamp to show early", () => states().includes("early") || undefined, 10_000);
-      await phone("5002").command("/accept");
+      await answerCall(phone("5002"));
       await waitFor("the lamp to show confirmed", () => states().includes("confirmed") || undefined, 10_000);
       await phone("5001").command("/hangup");
       // (an extension that was on do-not-disturb before keeps a terminated dialog on its lamp: idle)

@@ -85,7 +85,7 @@ suite("two instances", () => {
     extensionId = (await gql(a, CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1001", secret: "s3cur3p@ss-long" } })).createExtension.id;
     ingestKey = (await gql(a, CreateApiKeyDocument, { input: { name: "engine", role: "INGEST" } })).createApiKey.key;
     viewerKey = (await gql(a, CreateApiKeyDocument, { input: { name: "wallboard", role: "VIEWER", tenantId: tenant.id } })).createApiKey.key;
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     if (a && b) expect(await Promise.all([a.stop(), b.stop()])).toEqual([0, 0]);
@@ -208,7 +208,7 @@ suite("SIGTERM with a batch of events in flight", () => {
       SHUTDOWN_GRACE_MS: String(GRACE_MS),
       LOG_LEVEL: "info",
     });
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     if (server && server.child.exitCode === null) await server.stop();

@@ -78,7 +78,7 @@ describe("compiled reads with several roots (item 1)", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(rejections).toEqual([]);
     expect((await ts.http("/healthz", { key: null })).status).toBe(200);
-  }, 120_000);
+  }, 240_000);
 });
 
 /** The server as `npm start` runs it (one process, or a cluster), with the test-only fault routes. */
@@ -144,7 +144,7 @@ describe("the process guard (item 1): a failure in a request never ends the proc
     } finally {
       await cleanup();
     }
-  }, 120_000);
+  }, 240_000);
 
   const real = requireReal("redis") && requireReal("postgres");
   (real ? it : it.skip)("WEB_CONCURRENCY=2: both workers survive the same requests, no worker is replaced", async () => {
@@ -157,7 +157,7 @@ describe("the process guard (item 1): a failure in a request never ends the proc
     } finally {
       await cleanup();
     }
-  }, 150_000);
+  }, 240_000);
 });
 
 /** A complete voicemail hand-over, as raw multipart bytes, to cut anywhere. */

@@ -15,7 +15,7 @@ import { SIPP, header, sippCall, startSippServer, type SippServer } from "../sup
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
 import { startTestServer, type TestServer } from "../support/server";
-import { createEngineRole, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio } from "../support/sip";
+import { answerCall, createEngineRole, startKamailio, startPhone, waitFor, type EngineRole, type Kamailio } from "../support/sip";
 
 /**
  * Contract §11 through the shipped Kamailio with real SIP peers on loopback (research §7.6):
@@ -133,7 +133,7 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
       for (const dialled of [did, did.slice(1)]) {
         const pending = sippCall(`127.0.0.1:${kamailio.port}`, SIPP.carrierCalls, [dialled, "+447700900123", "300"], answering.ip);
         await waitFor("the phone to ring", () => (phone.output().match(/Incoming call/g)?.length ?? 0) >= (dialled === did ? 1 : 2) || undefined);
-        await phone.command("/accept");
+        await answerCall(phone);
         const r = await pending;
         expect([dialled, r.status]).toEqual([dialled, 200]);
       }
@@ -177,7 +177,7 @@ suite("calls to and from carriers through the shipped Kamailio", () => {
         const pending = sippCall(`127.0.0.1:${kamailio.port}`, SIPP.carrierCalls, [dialled, "+447700900124", "300"], answering.ip);
         await waitFor("1001 to ring", () => (phone.output().match(/Incoming call/g)?.length ?? 0) > rung || undefined);
         rung += 1;
-        await phone.command("/accept");
+        await answerCall(phone);
         expect([dialled, (await pending).status]).toEqual([dialled, 200]);
         const [leg] = await cdrsOf((c) => c.direction === "INBOUND" && c.phoneNumber === dialled);
         expect(leg).toMatchObject({
