@@ -15,6 +15,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
+  // test/ha/ is the opt-in high-availability suite: `npm run test:ha` (jest.ha.config.js), not `npm test`.
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/test/ha/"],
   transform: { "^.+\\.ts$": swc },
   setupFiles: ["<rootDir>/test/support/setup-env.ts"],
   globalSetup: "<rootDir>/test/support/global-setup.ts",
