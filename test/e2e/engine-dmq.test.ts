@@ -124,8 +124,14 @@ suite("two Kamailio registrars sharing registrations (DMQ)", () => {
     await caller.command("/dial 7502");
     await waitFor("7502 to ring", () => /Incoming call/.test(callee.output()) || undefined, 20_000);
     await answerCall(callee);
-    await waitFor("the call answered", () => calls.received.some((m) => m.data?.activeCallEvents.type === "ANSWERED") || undefined, 20_000).catch((error: Error) => {
-      throw new Error(`${error.message}\nnode 1 printed:\n${n1.output().slice(-4000)}\ncaller printed:\n${caller.output().slice(-2000)}`, { cause: error });
+    await waitFor("the call answered", () => calls.received.some((m) => m.data?.activeCallEvents.type === "ANSWERED") || undefined, 30_000).catch(async (error: Error) => {
+      // where it stopped: the engine's call events on the stream, what the subscription got, node 1's log
+      const engine = (await redis.xrange(stream, "-", "+")).map(([, fields]) => fields[1]).filter((e) => e.includes('"type":"call"'));
+      const live = calls.received.map((m) => m.data?.activeCallEvents.type ?? JSON.stringify(m.errors));
+      throw new Error(
+        `${error.message}\ncall events on the stream: ${engine.join("\n")}\nsubscription got: ${live.join(", ")}\nnode 1 printed:\n${n1.output().slice(-4000)}`,
+        { cause: error },
+      );
     });
     await caller.command("/hangup");
     await waitFor("the call ended (both legs)", () => calls.received.filter((m) => m.data?.activeCallEvents.type === "ENDED").length >= 2 || undefined, 20_000);
