@@ -8,8 +8,9 @@ import path from "node:path";
 import { ensureEngineRoleAt } from "./engine-db";
 
 /**
- * `npm run pbx`: the API, Kamailio with the shipped configuration and, when both are installed and
- * present, rtpengine and the media application, as one supervised set. Each child is its own process
+ * `npm run pbx`: the API, Kamailio with the shipped configuration (SIP on UDP, and SIP over
+ * WebSocket for the /phone page), rtpengine when installed and the media application when it can
+ * run (see mediaPlan), as one supervised set. Each child is its own process
  * group, so a terminal's Ctrl-C reaches this process only and the children are stopped here, by PID,
  * in the reverse order of their start. A child that dies stops the whole set (exit 1): a restarted
  * Kamailio has lost every registration, and a restart loop would hide a configuration error behind
