@@ -9,10 +9,16 @@ Starts the whole PBX on this machine as one supervised set: the API, Kamailio wi
 deploy/kamailio/kamailio.cfg and, when installed, rtpengine and the media application. One log
 view (each line prefixed with its process), Ctrl-C (SIGINT) or SIGTERM stops every part and exits
 0; a part that dies stops the others and exits 1. Prints what a phone needs: the SIP domain, the
-demo extension and its password, the SIP address.
+demo extension and its password, the SIP address, Kamailio's WebSocket address and the URL of the
+softphone page (GET /phone), which registers over it.
 
 Environment (besides the API's, see the README):
   SIP_LISTEN        where phones reach Kamailio, udp:ADDRESS:PORT (default udp:127.0.0.1:5060)
+  PBX_WS_PORT       Kamailio's SIP-over-WebSocket listener for browsers, a TCP port on the
+                    SIP_LISTEN address (default 8080); the API's PHONE_WS_URL is set to it
+                    unless PHONE_WS_URL is given (e.g. a wss:// TLS proxy in front)
+  RTPENGINE_NG_PORT rtpengine's ng control port on 127.0.0.1 (default 22222)
+  MEDIA_SIP_PORT    the media application's SIP port on 127.0.0.1 (default 5070)
   PBX_DEMO_DOMAIN   the demo tenant's SIP domain (default demo.pbx.test)
   ENGINE_DB_ROLE    with DATABASE_URL: the engine's PostgreSQL role, given a new password at
                     every start (default pbx_engine)

@@ -2,13 +2,15 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { ensureEngineRoleAt } from "./engine-db";
 
 /**
- * `npm run pbx`: the API, Kamailio with the shipped configuration and, when both are installed and
- * present, rtpengine and the media application, as one supervised set. Each child is its own process
+ * `npm run pbx`: the API, Kamailio with the shipped configuration (SIP on UDP, and SIP over
+ * WebSocket for the /phone page), rtpengine when installed and the media application when it can
+ * run (see mediaPlan), as one supervised set. Each child is its own process
  * group, so a terminal's Ctrl-C reaches this process only and the children are stopped here, by PID,
  * in the reverse order of their start. A child that dies stops the whole set (exit 1): a restarted
  * Kamailio has lost every registration, and a restart loop would hide a configuration error behind
@@ -34,7 +36,7 @@ interface Child {
 }
 
 export const KAMAILIO_PACKAGES = {
-  base: ["kamailio", "kamailio-extra-modules"],
+  base: ["kamailio", "kamailio-extra-modules", "kamailio-websocket-modules"],
   http: ["kamailio-utils-modules"],
   postgres: ["kamailio-postgres-modules"],
   redis: ["kamailio-redis-modules"],
@@ -62,6 +64,26 @@ export function parseSipListen(value: string): { host: string; port: number } {
     throw new Error(`SIP_LISTEN must look like udp:192.0.2.10:5060 (an IPv4 address and a port), got "${value}"`);
   }
   return { host: match[1], port: Number(match[2]) };
+}
+
+/** PBX_WS_PORT (Kamailio's WebSocket listener for the /phone page) → its port; refuses anything else with the variable named. */
+export function parseWsPort(value: string | undefined): number {
+  if (value === undefined || value === "") return DEFAULT_WS_PORT;
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new Error(`PBX_WS_PORT must be a TCP port (1-65535) for Kamailio's WebSocket listener, got "${value}"`);
+  }
+  return Number(value);
+}
+
+export const DEFAULT_WS_PORT = 8080;
+
+/** Resolves true when nothing listens on host:port over TCP (a listener can be opened there now). */
+export function tcpPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 /** Sends one OPTIONS and resolves true on a 200 within `ms`. */
@@ -92,6 +114,30 @@ export async function sipPing(host: string, port: number, ms = 500): Promise<boo
         resolve(reply.toString().startsWith("SIP/2.0 200"));
       });
       socket.send(message, port, host === "0.0.0.0" ? "127.0.0.1" : host);
+    });
+  } catch {
+    return false;
+  } finally {
+    socket.close();
+  }
+}
+
+/** Sends rtpengine one ng `ping` (bencode over UDP) and resolves true on its `pong` within `ms`. */
+export async function rtpenginePing(port: number, ms = 500): Promise<boolean> {
+  const socket = dgram.createSocket("udp4");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(0, "127.0.0.1", resolve);
+    });
+    const cookie = randomBytes(6).toString("hex");
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      socket.once("message", (reply) => {
+        clearTimeout(timer);
+        resolve(reply.toString() === `${cookie} d6:result4:ponge`);
+      });
+      socket.send(`${cookie} d7:command4:pinge`, port, "127.0.0.1");
     });
   } catch {
     return false;
@@ -197,6 +243,10 @@ export class Supervisor {
     const port = env.PORT || "4000";
     const sipListen = env.SIP_LISTEN || "udp:127.0.0.1:5060";
     const sip = parseSipListen(sipListen);
+    // SIP over WebSocket for the browser softphone (GET /phone): on the SIP address's host, a TCP port.
+    const wsPort = parseWsPort(env.PBX_WS_PORT);
+    const wsListen = `tcp:${sip.host}:${wsPort}`;
+    const wsUrl = `ws://${sip.host === "0.0.0.0" ? "127.0.0.1" : sip.host}:${wsPort}`;
     const domain = (env.PBX_DEMO_DOMAIN || "demo.pbx.test").toLowerCase();
     const prefix = env.REDIS_PREFIX ?? "";
     const databaseUrl = env.DATABASE_URL || undefined;
@@ -205,12 +255,20 @@ export class Supervisor {
     const packages = [...KAMAILIO_PACKAGES.base, ...(databaseUrl && redisUrl ? [] : KAMAILIO_PACKAGES.http), ...(databaseUrl ? KAMAILIO_PACKAGES.postgres : []), ...(redisUrl ? KAMAILIO_PACKAGES.redis : [])];
     const aptLine = `apt-get install -y --no-install-recommends ${packages.join(" ")}`;
     if (redisUrl) redisServerDefine(redisUrl);
+    // Checked before anything starts: a taken port would otherwise be a Kamailio that dies after the API is up.
+    if (kamailio && !(await tcpPortFree(sip.host, wsPort))) {
+      throw new Error(`PBX_WS_PORT ${wsPort} is taken on ${sip.host} (Kamailio's WebSocket listener for the /phone page): stop what holds it or set PBX_WS_PORT to a free port`);
+    }
 
     // The INGEST key the engine posts events and reads credentials with: new on every start, known to
     // the API and Kamailio through their environment only (never an argument, so never in ps or npm's echo).
     const engineKey = `pbx_engine_${randomBytes(24).toString("base64url")}`;
     // Like npm start: production unless said otherwise (graphql-js and express skip their development checks).
     const apiEnv: NodeJS.ProcessEnv = { ...env, NODE_ENV: env.NODE_ENV || "production", PORT: port, ENGINE_API_KEY: engineKey, PBX_DEMO_DOMAIN: domain, WEB_CONCURRENCY: "1" };
+    // The page's default engine address: this Kamailio's listener, unless the operator named another
+    // (a wss:// TLS proxy in front of it).
+    const phoneWsUrl = env.PHONE_WS_URL || wsUrl;
+    if (kamailio) apiEnv.PHONE_WS_URL = phoneWsUrl;
     if (env.WEB_CONCURRENCY && env.WEB_CONCURRENCY !== "1") this.say(`WEB_CONCURRENCY=${env.WEB_CONCURRENCY} ignored: npm run pbx runs one API process (npm start runs several)`);
     let banner = "";
     const listening = new Promise<string>((resolve) => {
@@ -237,7 +295,7 @@ export class Supervisor {
       return;
     }
 
-    const defines = [`SIP_LISTEN=${sipListen}`, `CHILDREN=${env.SIP_CHILDREN || "4"}`];
+    const defines = [`SIP_LISTEN=${sipListen}`, `WS_LISTEN=${wsListen}`, `CHILDREN=${env.SIP_CHILDREN || "4"}`];
     const kamailioEnv: NodeJS.ProcessEnv = { PATH: env.PATH, ENGINE_API_KEY: engineKey };
     if (!databaseUrl || !redisUrl) defines.push(`ENGINE_API="${apiUrl}"`);
     if (databaseUrl) {
@@ -258,7 +316,8 @@ export class Supervisor {
     else defines.push("EVENTS_OVER_HTTP");
 
     const media = this.mediaPlan(databaseUrl);
-    if (media) defines.push(`MEDIA_URI="sip:127.0.0.1:${media.sipPort}"`, `RTPENGINE_NG="udp:127.0.0.1:${media.ngPort}"`);
+    if (media) defines.push(`RTPENGINE_NG="udp:127.0.0.1:${media.ngPort}"`);
+    if (media?.main) defines.push(`MEDIA_URI="sip:127.0.0.1:${media.sipPort}"`);
 
     const cfg = path.join(root, "deploy/kamailio/kamailio.cfg");
     const args = ["-f", cfg, "-DD", "-E", "-Y", this.runDir, "-P", path.join(this.runDir, "kamailio.pid"), ...defines.flatMap((d) => ["-A", d])];
@@ -273,7 +332,20 @@ export class Supervisor {
       // --config-file=none: Debian's /etc/rtpengine/rtpengine.conf would add its CLI, HTTP and TCP
       // control ports (2224, 2225, …), which a second rtpengine on the machine already holds.
       this.start("rtpengine", media.rtpengine, ["--config-file=none", "--table=-1", "--interface=127.0.0.1", `--listen-ng=127.0.0.1:${media.ngPort}`, "--foreground", "--log-stderr", "--port-min=30000", "--port-max=30999"], { PATH: env.PATH });
-      this.start("media", process.execPath, [media.main], { ...env, MEDIA_SIP_LISTEN: `udp:127.0.0.1:${media.sipPort}`, RTPENGINE_NG: `udp:127.0.0.1:${media.ngPort}`, ENGINE_SIP_URI: `sip:${sip.host}:${sip.port}` });
+      if (media.main) this.start("media", process.execPath, [media.main], { ...env, MEDIA_SIP_LISTEN: `udp:127.0.0.1:${media.sipPort}`, RTPENGINE_NG: `udp:127.0.0.1:${media.ngPort}`, ENGINE_SIP_URI: `sip:${sip.host}:${sip.port}` });
+    }
+    if (media) {
+      // Kamailio pings rtpengine once at start and, without an answer, leaves it out for a minute
+      // (rtpengine_disable_tout): the browsers' first calls would have no media relay.
+      const ready = Date.now() + 30_000;
+      while (!(await rtpenginePing(media.ngPort))) {
+        if (this.stopping) return;
+        if (Date.now() > ready) {
+          this.say(`rtpengine did not answer on udp:127.0.0.1:${media.ngPort} within 30 s`);
+          await this.stop(1);
+          return;
+        }
+      }
     }
     this.start("kamailio", kamailio, args, kamailioEnv);
     const deadline = Date.now() + 30_000;
@@ -287,7 +359,7 @@ export class Supervisor {
     }
     const lines = [
       "",
-      `PBX ready: SIP on ${sipListen}, API on ${url}${media ? ", media application and rtpengine" : ""}`,
+      `PBX ready: SIP on ${sipListen} and ${wsUrl} (WebSocket), API on ${url}${media ? (media.main ? ", media application and rtpengine" : ", rtpengine") : ""}`,
       `  credentials from ${databaseUrl ? "PostgreSQL (a role that reads sip_subscriber only)" : "the API (GET /api/engine/credentials)"}; events ${redisUrl ? `on the Redis stream ${prefix}pbx:events` : "to the API (POST /api/events)"}`,
     ];
     if (demo) {
@@ -298,26 +370,31 @@ export class Supervisor {
         `    user / auth name    ${extension}`,
         `    password            ${secret}`,
         `    outbound proxy      sip:${sip.host}:${sip.port}`,
+        `    WebSocket (WebRTC)  ${phoneWsUrl}`,
         `  Try it: sipsak -p ${sip.host}:${sip.port} -U -s sip:${extension}@${demoDomain} -u ${extension} -a ${secret}`,
+        `  A phone in the browser: open ${url}/phone and sign in with the domain, user and password above`,
+        `    (it registers over ${phoneWsUrl}${phoneWsUrl === wsUrl ? "" : `, PHONE_WS_URL; Kamailio's own listener is ${wsUrl}`})`,
       );
     }
     lines.push("  Ctrl-C stops everything.", "");
     this.say(lines.join("\n"));
   }
 
-  /** rtpengine and the media application start only when both are there, and on PostgreSQL (the media application opens the database too; the embedded one is the API's alone). */
-  private mediaPlan(databaseUrl: string | undefined): { rtpengine: string; main: string; sipPort: number; ngPort: number } | null {
-    const main = this.options.mediaMain;
+  /**
+   * rtpengine starts when installed: it carries the browsers' calls (WebRTC on their side, plain RTP on
+   * a desk phone's) and the media application's. The media application starts with it when built and
+   * on PostgreSQL (it opens the database too; the embedded one is the API's alone); `main` is null
+   * without it.
+   */
+  private mediaPlan(databaseUrl: string | undefined): { rtpengine: string; main: string | null; sipPort: number; ngPort: number } | null {
+    const built = fs.existsSync(this.options.mediaMain);
     const rtpengine = which("rtpengine", this.options.env);
-    if (!fs.existsSync(main)) return null;
     if (!rtpengine) {
-      this.say("rtpengine is not installed: no media application (voicemail, queues). apt-get install -y --no-install-recommends rtpengine-daemon");
+      this.say(`rtpengine is not installed: no audio between the /phone page and desk phones${built ? ", no media application (voicemail, queues)" : ""}. apt-get install -y --no-install-recommends rtpengine-daemon`);
       return null;
     }
-    if (!databaseUrl) {
-      this.say("the media application needs DATABASE_URL (the embedded database is the API's alone): not started");
-      return null;
-    }
+    const main = built && databaseUrl ? this.options.mediaMain : null;
+    if (built && !databaseUrl) this.say("the media application needs DATABASE_URL (the embedded database is the API's alone): not started (rtpengine is, for the browsers' calls)");
     return { rtpengine, main, sipPort: Number(this.options.env.MEDIA_SIP_PORT || 5070), ngPort: Number(this.options.env.RTPENGINE_NG_PORT || 22222) };
   }
 }

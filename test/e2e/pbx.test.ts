@@ -1,13 +1,17 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { chromium } from "playwright-core";
+import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl } from "../support/env";
+import { blocksWithTone, toneShare } from "../support/goertzel";
 import { buildServer, freePort } from "../support/process";
 import { createTestSchema, dropTestSchema } from "../support/server";
-import { freeUdpPort, sipsakRegister, waitFor } from "../support/sip";
+import { freeTcpPort, freeUdpPort, registerOverWebSocket, sipsakRegister, startPhone, waitFor } from "../support/sip";
 
 /**
  * `npm run pbx` as its operator uses it: the built entry on free ports, a phone (sipsak) registering
@@ -31,23 +35,29 @@ interface Pbx {
   exited: Promise<number | null>;
   port: number;
   sipPort: number;
+  wsPort: number;
 }
 
 async function startPbx(): Promise<Pbx> {
   const outDir = await buildServer();
   const port = await freePort();
   const sipPort = await freeUdpPort();
+  const wsPort = await freeTcpPort();
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     PORT: String(port),
     HOST: "127.0.0.1",
     SIP_LISTEN: `udp:127.0.0.1:${sipPort}`,
     SIP_CHILDREN: "2",
+    // free ports for the WebSocket listener, rtpengine and the media application (other suites run rtpengines too)
+    PBX_WS_PORT: String(wsPort),
+    RTPENGINE_NG_PORT: String(await freeUdpPort()),
+    MEDIA_SIP_PORT: String(await freeUdpPort()),
     DATA_DIR: path.join(tmp, "data"),
     ADMIN_API_KEY: adminKey,
     LOG_LEVEL: "warn",
   };
-  for (const name of ["NODE_OPTIONS", "NODE_ENV", "DATABASE_URL", "REDIS_URL", "DATABASE_SCHEMA", "REDIS_PREFIX"]) delete env[name];
+  for (const name of ["NODE_OPTIONS", "NODE_ENV", "DATABASE_URL", "REDIS_URL", "DATABASE_SCHEMA", "REDIS_PREFIX", "PHONE_WS_URL"]) delete env[name];
   if (real) {
     Object.assign(env, { DATABASE_URL: databaseUrl()!, DATABASE_SCHEMA: schema!, REDIS_URL: redisUrl()!, REDIS_PREFIX: `test:pbx:${schema}:`, ENGINE_DB_ROLE: role });
   }
@@ -60,7 +70,7 @@ async function startPbx(): Promise<Pbx> {
     if (child.exitCode !== null) throw new Error(`npm run pbx exited with ${child.exitCode}:\n${out}`);
     return out.includes("Ctrl-C stops everything") || undefined;
   }, 180_000);
-  return { child, output: () => out, exited, port, sipPort };
+  return { child, output: () => out, exited, port, sipPort, wsPort };
 }
 
 /** Every process below `pid` now (from /proc): what must be gone once the supervisor has exited. */
@@ -112,6 +122,139 @@ function environ(pid: number): Record<string, string> {
   }
 }
 
+async function graphql<T>(port: number, query: string, variables: Record<string, unknown>): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: T; errors?: unknown };
+  if (!body.data) throw new Error(`GraphQL: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+/** The page's call through the one-command PBX needs Debian's Chromium and baresip; without them (outside CI) that part is skipped, said on stderr. */
+function browserTools(): boolean {
+  const onPath = (b: string) => (process.env.PATH ?? "").split(":").some((d) => d && fs.existsSync(path.join(d, b)));
+  const missing = [...(fs.existsSync(CHROMIUM) ? [] : [`chromium (${CHROMIUM})`]), ...(onPath("baresip") ? [] : ["baresip"])];
+  if (missing.length === 0) return true;
+  if (process.env.CI === "true" || process.env.REQUIRE_REAL_SERVICES === "1") throw new Error(`npm run pbx's browser call needs ${missing.join(", ")} (Debian packages chromium, baresip)`);
+  process.stderr.write(`SKIPPED: the /phone call through npm run pbx needs ${missing.join(", ")}.\n`);
+  return false;
+}
+
+/** What the page hears: an AnalyserNode on the call's remote stream, ten snapshots 150 ms apart (as phone.browser.test.ts). */
+const LISTEN_IN_PAGE = `(async () => {
+  const stream = window.pbxPhone.remoteStream();
+  if (!stream) return null;
+  const context = new AudioContext();
+  await context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 4096;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const data = new Float32Array(analyser.fftSize);
+  const blocks = [];
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    analyser.getFloatTimeDomainData(data);
+    blocks.push(Array.from(data));
+  }
+  const rate = context.sampleRate;
+  await context.close();
+  return { rate, blocks };
+})()`;
+
+/** 16-bit PCM samples of a WAV file's data chunk, and its rate. */
+function readWav(file: string): { samples: number[]; rate: number } {
+  const wav = fs.readFileSync(file);
+  let at = 12;
+  while (at + 8 <= wav.length && wav.toString("latin1", at, at + 4) !== "data") at += 8 + wav.readUInt32LE(at + 4);
+  const samples: number[] = [];
+  for (let i = at + 8; i + 1 < wav.length; i += 2) samples.push(wav.readInt16LE(i));
+  return { samples, rate: wav.readUInt32LE(24) };
+}
+
+/**
+ * The README's "A phone in the browser" after `npm run pbx`, as written: the page opened at the
+ * printed URL has the printed WebSocket address filled in, signs in with the printed credentials,
+ * shows up in the product as a WS device, and calls a desk phone (baresip, another extension)
+ * through the rtpengine the PBX started: the page hears the desk phone's 1.6 kHz, the desk phone
+ * records the page's 1 kHz.
+ */
+async function browserCall(pbx: Pbx, creds: { domain: string; user: string; password: string; tenantId: string }, wsUrl: string): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(tmp, "browser-"));
+  fs.mkdirSync(path.join(dir, "recordings"));
+  fs.writeFileSync(path.join(dir, "mic-1000.wav"), toneWav({ seconds: 10, sampleRate: 48000, frequency: 1000 }));
+  fs.writeFileSync(path.join(dir, "desk-1600.wav"), toneWav({ seconds: 120, sampleRate: 8000, frequency: 1600 }));
+  await graphql(pbx.port, `mutation($input: CreateExtensionInput!) { createExtension(input: $input) { id } }`, { input: { tenantId: creds.tenantId, extensionNumber: "1002", secret: "desk-secret-1002", displayName: "Desk" } });
+  const desk = await startPhone(pbx.sipPort, "1002", creds.domain, "desk-secret-1002", "Desk", { play: path.join(dir, "desk-1600.wav"), recordDir: path.join(dir, "recordings") });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-audio-capture=${path.join(dir, "mic-1000.wav")}`,
+      "--autoplay-policy=no-user-gesture-required",
+      // loopback is the only interface: without these Chromium gathers no ICE candidate (engine-notes §8)
+      "--allow-loopback-in-peer-connection",
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
+    ],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const problems: string[] = [];
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    await page.goto(`http://127.0.0.1:${pbx.port}/phone`);
+    await waitFor("the page to fill in the engine's address", async () => (await page.inputValue("#ws")) || undefined, 15_000);
+    expect(await page.inputValue("#ws")).toBe(wsUrl);
+    await page.fill("#domain", creds.domain);
+    await page.fill("#number", creds.user);
+    await page.fill("#secret", creds.password);
+    await page.click("#login button[type=submit]");
+    await page.waitForSelector('#reg[data-state="registered"]', { timeout: 30_000 });
+    const device = await waitFor("the page's device in the product", async () => {
+      const data = await graphql<{ extensions: { nodes: Array<{ extensionNumber: string; devices: Array<{ transport: string; userAgent: string | null }> }> } }>(
+        pbx.port,
+        `query($t: ID) { extensions(tenantId: $t, first: 5) { nodes { extensionNumber devices { transport userAgent } } } }`,
+        { t: creds.tenantId },
+      );
+      return data.extensions.nodes.find((n) => n.extensionNumber === creds.user)?.devices.find((d) => d.userAgent === "pbx-phone (SIP.js)");
+    }, 20_000);
+    expect(device.transport).toBe("WS");
+
+    await page.fill("#target", "1002");
+    await page.click("#call-button");
+    await waitFor("the desk phone to ring", () => /Incoming call|ringing/i.test(desk.output()) || undefined, 20_000);
+    await desk.command("/accept");
+    await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 20_000 });
+    await waitFor("1.6 kHz in the page", async () => {
+      const heard = (await page.evaluate(LISTEN_IN_PAGE)) as { rate: number; blocks: number[][] } | null;
+      const n = heard ? heard.blocks.filter((block) => toneShare(block, 1600, heard.rate) > 0.5).length : 0;
+      return n >= 6 || undefined;
+    }, 30_000, 200);
+    await page.click("#hangup");
+    await page.waitForSelector("#call", { state: "hidden", timeout: 15_000 });
+    const recordings = () => fs.readdirSync(path.join(dir, "recordings")).filter((f) => f.endsWith("-dec.wav"));
+    const file = await waitFor("the desk phone's recording", () => recordings().at(-1), 15_000);
+    const { samples, rate } = readWav(path.join(dir, "recordings", file));
+    expect(blocksWithTone(samples, 1000, 0.5, rate)).toBeGreaterThanOrEqual(10);
+    await page.click("#signout");
+    await page.waitForSelector("#login", { state: "visible", timeout: 15_000 });
+    expect(problems).toEqual([]);
+  } finally {
+    await browser.close();
+    await desk.stop();
+  }
+}
+
 async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl() });
   await client.connect();
@@ -135,7 +278,7 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-it("starts the API and Kamailio as one set; a phone registers with the printed credentials; Ctrl-C (SIGINT) stops every process, exit 0", async () => {
+it("starts the API, Kamailio (UDP and WebSocket) and rtpengine as one set; a desk phone and a WebSocket client register with the printed credentials; Ctrl-C (SIGINT) stops every process, exit 0", async () => {
   const pbx = await startPbx();
   const processes = descendants(pbx.child.pid!);
   try {
@@ -153,6 +296,18 @@ it("starts the API and Kamailio as one set; a phone registers with the printed c
     expect(password).toMatch(/^\S{8,}$/);
     firstPassword = password;
     expect(out).toContain(`outbound proxy      sip:127.0.0.1:${pbx.sipPort}`);
+    // the softphone page: its URL and the WebSocket listener it registers over, in the banner and in the page's configuration
+    const wsUrl = `ws://127.0.0.1:${pbx.wsPort}`;
+    expect(out).toContain(`PBX ready: SIP on udp:127.0.0.1:${pbx.sipPort} and ${wsUrl} (WebSocket)`);
+    expect(out).toContain(`WebSocket (WebRTC)  ${wsUrl}`);
+    expect(out).toContain(`A phone in the browser: open http://127.0.0.1:${pbx.port}/phone`);
+    expect(out).toContain(`(it registers over ${wsUrl})`);
+    expect(await (await fetch(`http://127.0.0.1:${pbx.port}/phone/config.json`)).json()).toEqual({ wsUrl });
+    expect((await fetch(`http://127.0.0.1:${pbx.port}/phone`)).status).toBe(200);
+    // rtpengine runs on both backends (the browsers' calls); the media application on PostgreSQL only
+    expect(out).toMatch(/^rtpengin \| /m);
+    expect(out).not.toMatch(/rtpengine.*did not respond to ping/);
+    expect(out).toContain(real ? ", media application and rtpengine" : `API on http://127.0.0.1:${pbx.port}, rtpengine`);
 
     // The engine's secret (its API key, or on PostgreSQL the role's password) is in Kamailio's
     // environment and on no process's command line.
@@ -167,8 +322,12 @@ it("starts the API and Kamailio as one set; a phone registers with the printed c
     expect(wrong.status).toBe(403);
     const ok = await sipsakRegister(pbx.sipPort, user!, domain!, password!);
     expect([ok.status, ok.output.slice(-400)]).toEqual([200, expect.any(String)]);
+    // a browser's registration (SIP over WebSocket, RFC 7118, digest) on the printed address
+    expect((await registerOverWebSocket(pbx.wsPort, user!, domain!, `${password}x`)).status).toBe(403);
+    const overWs = await registerOverWebSocket(pbx.wsPort, user!, domain!, password!);
+    expect(overWs.status).toBe(200);
 
-    const registered = await waitFor("the API to show the demo extension registered", async () => {
+    const registered = await waitFor("the API to show the demo extension's two devices", async () => {
       const response = await fetch(`http://127.0.0.1:${pbx.port}/graphql`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${adminKey}` },
@@ -176,9 +335,11 @@ it("starts the API and Kamailio as one set; a phone registers with the printed c
       });
       const body = (await response.json()) as { data?: { extensions: { nodes: Array<{ extensionNumber: string; registered: boolean; devices: Array<{ transport: string }> }> } } };
       const node = body.data?.extensions.nodes.find((n) => n.extensionNumber === "1001");
-      return node?.registered ? node : undefined;
+      return node?.registered && node.devices.length === 2 ? node : undefined;
     }, 20_000);
-    expect(registered.devices).toEqual([{ transport: "UDP" }]);
+    expect(registered.devices.map((d) => d.transport).sort()).toEqual(["UDP", "WS"]);
+
+    if (browserTools()) await browserCall(pbx, { domain: domain!, user: user!, password: password!, tenantId: tenantId! }, wsUrl);
   } finally {
     // What a terminal's Ctrl-C sends (the children are process groups of their own: only this one gets it).
     pbx.child.kill("SIGINT");
@@ -200,3 +361,30 @@ it("a restart keeps the demo phone's password; a part that dies stops the others
   expect(pbx.output()).toMatch(new RegExp(`kamailio \\(pid ${kamailio}\\) exited \\(SIGKILL\\): stopping the others`));
   await waitFor("every part to be gone", () => processes.filter(alive).length === 0 || undefined, 20_000);
 }, 300_000);
+
+it("refuses a PBX_WS_PORT that is not a port, or is taken, before starting anything: exit 1, the variable named", async () => {
+  const outDir = await buildServer();
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  const taken = (holder.address() as net.AddressInfo).port;
+  try {
+    for (const [value, message] of [
+      ["80a", 'PBX_WS_PORT must be a TCP port (1-65535) for Kamailio\'s WebSocket listener, got "80a"'],
+      ["70000", 'PBX_WS_PORT must be a TCP port (1-65535) for Kamailio\'s WebSocket listener, got "70000"'],
+      [String(taken), `PBX_WS_PORT ${taken} is taken on 127.0.0.1 (Kamailio's WebSocket listener for the /phone page): stop what holds it or set PBX_WS_PORT to a free port`],
+    ]) {
+      const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(await freePort()), SIP_LISTEN: `udp:127.0.0.1:${await freeUdpPort()}`, DATA_DIR: path.join(tmp, "refused"), PBX_WS_PORT: value };
+      for (const name of ["NODE_OPTIONS", "DATABASE_URL", "REDIS_URL"]) delete env[name];
+      const child = spawn(process.execPath, [path.join(outDir, "src/cli/pbx.js")], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect([value, code, out]).toEqual([value, 1, `npm run pbx: ${message}\n`]);
+    }
+    // nothing was started: no data dir made by an API
+    expect(fs.existsSync(path.join(tmp, "refused"))).toBe(false);
+  } finally {
+    holder.close();
+  }
+}, 120_000);

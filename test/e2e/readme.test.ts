@@ -6,7 +6,7 @@ import { createExtension, createTenant } from "../support/factories";
 import { freePort } from "../support/process";
 import { trackChild } from "../support/run";
 import { startTestServer } from "../support/server";
-import { freeUdpPort, waitFor } from "../support/sip";
+import { freeTcpPort, freeUdpPort, waitFor } from "../support/sip";
 
 /**
  * README.md is one walkthrough: its ```sh blocks run in order in one bash, its ```js blocks as ES
@@ -65,8 +65,20 @@ it("every sh and js block of README.md runs, in order, against a fresh npm run p
 
   const port = await freePort();
   const sipPort = await freeUdpPort();
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), PORT: String(port), SIP_LISTEN: `udp:127.0.0.1:${sipPort}`, SIP_CHILDREN: "2", DATA_DIR: path.join(tmp, "data"), LOG_LEVEL: "warn" };
-  for (const name of ["DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "PBX_API_KEY", "NODE_OPTIONS", "NODE_ENV", "KEY"]) delete env[name];
+  const wsPort = await freeTcpPort();
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    SIP_LISTEN: `udp:127.0.0.1:${sipPort}`,
+    SIP_CHILDREN: "2",
+    DATA_DIR: path.join(tmp, "data"),
+    LOG_LEVEL: "warn",
+    // the WebSocket listener and rtpengine on free ports too (other suites run Kamailios and rtpengines)
+    PBX_WS_PORT: String(wsPort),
+    RTPENGINE_NG_PORT: String(await freeUdpPort()),
+    MEDIA_SIP_PORT: String(await freeUdpPort()),
+  };
+  for (const name of ["DATABASE_URL", "REDIS_URL", "ADMIN_API_KEY", "PBX_API_KEY", "NODE_OPTIONS", "NODE_ENV", "KEY", "PHONE_WS_URL"]) delete env[name];
   server = trackChild(spawn("npm", ["run", "pbx"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] }));
   let banner = "";
   server.stdout!.on("data", (d: Buffer) => (banner += d.toString()));
@@ -81,7 +93,7 @@ it("every sh and js block of README.md runs, in order, against a fresh npm run p
   const key = /Admin API key \(shown once, store it now\): (\S+)/.exec(banner)?.[1];
   expect(key).toMatch(/^pbx_/);
 
-  const portOf = (code: string) => code.replaceAll("localhost:4000", `localhost:${port}`).replaceAll("127.0.0.1:5060", `127.0.0.1:${sipPort}`);
+  const portOf = (code: string) => code.replaceAll("localhost:4000", `localhost:${port}`).replaceAll("127.0.0.1:5060", `127.0.0.1:${sipPort}`).replaceAll("127.0.0.1:8080", `127.0.0.1:${wsPort}`);
   const script = ["set -euo pipefail", `export KEY='${key}'`];
   blocks.forEach((block, n) => {
     script.push(`printf '\\n@@block ${n}@@\\n'`);
