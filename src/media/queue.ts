@@ -172,6 +172,7 @@ async function bridge(env: MediaEnv, call: MediaCall, domain: string, queueNumbe
 
 function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg: AnsweredLeg, action: string, end = false) {
   const caller = call.caller;
+  const carrier = call.carrier;
   return {
     type: "call",
     action,
@@ -179,7 +180,10 @@ function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg
     linked_id: call.dialog.callId,
     domain,
     extension: leg.agent.number,
-    direction: "internal",
+    // a carrier's call: inbound, with its trunk and numbers (contract §11), as the engine's legs
+    ...(carrier
+      ? { direction: "inbound", trunk_id: carrier.trunkId, phone_number: carrier.phoneNumber, external_number: carrier.externalNumber }
+      : { direction: "internal" }),
     ...(caller.number ? { caller_number: caller.number } : {}),
     ...(caller.name ? { caller_name: caller.name } : {}),
     callee_number: leg.agent.number,
@@ -245,6 +249,13 @@ async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: Qu
   }
 }
 
+/** A carrier's call, handed on to the engine with a destination leg (its legs are inbound too). */
+function carrierHeaders(call: MediaCall): Record<string, string> {
+  const carrier = call.carrier;
+  if (!carrier) return {};
+  return { "x-pbx-trunk": String(carrier.trunkId), "x-pbx-phone-number": carrier.phoneNumber, "x-pbx-external": carrier.externalNumber };
+}
+
 /**
  * How long we wait for the engine's final answer to a destination leg: the engine's own timers
  * (a ring group's ringSeconds per member and its fallback, a carrier's no-answer time) end it
@@ -284,6 +295,7 @@ async function destination(env: MediaEnv, call: MediaCall, domain: string, queue
       "x-pbx-target": target,
       "x-pbx-linked-id": call.dialog.callId,
       "x-pbx-queue": queue.number,
+      ...carrierHeaders(call),
       "content-type": "application/sdp",
       "max-forwards": 70,
     },

@@ -456,6 +456,45 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     expect(answered.endedBy).toBe("them");
   }, 90_000);
 
+  it("a carrier's call to a DID whose destination is the queue: the agent's leg, and after the wait limit a ring group member's, are INBOUND with the trunk and both numbers", async () => {
+    const { tenant, queue, members } = await queueWithAgents("LINEAR", 1);
+    const carrier = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "+447700900555", domain: "carrier.invalid", address: CARRIER });
+    phones.push(carrier);
+    const { createTrunk } = await ts.ok(CreateTrunkDocument, { input: { tenantId: tenant.id, name: "Carrier", host: CARRIER, port: carrier.port, inboundAddresses: [`${CARRIER}/32`] } });
+    const did = `+4420${String((Date.now() + 1) % 10_000_000).padStart(7, "0")}`;
+    await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number: did, destination: { type: "QUEUE", target: queue.number } as never } });
+    const inboundLeg = async (callId: string) =>
+      waitFor("the leg's CDR", async () => {
+        const rows = await sql(`SELECT direction, trunk_id AS "trunkId", phone_number AS "phoneNumber", external_number AS "externalNumber", caller_number AS "callerNumber", disposition FROM cdr WHERE call_id = $1`, [callId]);
+        return rows.length ? rows[0] : undefined;
+      });
+    const expected = { direction: "inbound", trunkId: Number(createTrunk.id), phoneNumber: did, externalNumber: "+447700900555", callerNumber: "+447700900555", disposition: "answered" };
+
+    const first = await carrier.call(did, { toneHz: 1000 });
+    expect(first.status).toBe(200);
+    const agentCall = await members[0].phone.nextAnswered();
+    await waitFor("the agent to hear the carrier's caller", () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+    await first.hangup();
+    await agentCall.waitEnded();
+    expect(await inboundLeg(String(members[0].phone.invites[0].headers["call-id"]))).toEqual(expected);
+
+    // nobody left to take it: the wait limit sends it to a ring group, whose member's leg is the carrier's call too
+    await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: true) { id } }`, { id: members[0].agentId });
+    const member = await createExtension(ts, tenant.id);
+    const memberPhone = await phone(tenant.sipDomain, member.extensionNumber);
+    memberPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await memberPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "762", "SIMULTANEOUS", [member.id]);
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "762" });
+    const second = await carrier.call(did, { toneHz: 1000 });
+    const memberCall = await memberPhone.nextAnswered(40_000);
+    await waitFor("the carrier's caller to hear the member", () => blocksWithTone(second.heard, 1600) >= 3, 20_000);
+    await second.hangup();
+    await memberCall.waitEnded();
+    const leg = await inboundLeg(`${String(memberPhone.invites[0].headers["call-id"])};${member.extensionNumber}`);
+    expect(leg).toEqual(expected);
+  }, 120_000);
+
   it("a caller who hangs up while an agent rings: the ring is cancelled, the abandon counts, and nobody is rung again", async () => {
     const { queue, members, callerPhone } = await queueWithAgents("LINEAR", 1);
     members[0].phone.incoming = { answer: true, toneHz: 1600, afterMs: 20_000 };
