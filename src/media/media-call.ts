@@ -69,7 +69,7 @@ export class MediaCall extends EventEmitter {
     const trunk = this.header("X-Pbx-Trunk")?.trim() ?? "";
     const phoneNumber = this.header("X-Pbx-Phone-Number")?.trim() ?? "";
     const externalNumber = this.header("X-Pbx-External")?.trim() ?? "";
-    if (!/^[1-9][0-9]{0,9}$/.test(trunk) || !/^\+[1-9][0-9]{6,14}$/.test(phoneNumber) || externalNumber.length > 64) return null;
+    if (!/^[1-9][0-9]{0,9}$/.test(trunk) || !/^\+[1-9][0-9]{6,14}$/.test(phoneNumber) || externalNumber.length < 1 || externalNumber.length > 64) return null;
     return { trunkId: Number(trunk), phoneNumber, externalNumber };
   }
 

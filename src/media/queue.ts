@@ -64,6 +64,7 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
   const callerCallId = call.dialog.callId;
   const event = (action: "join" | "answer" | "abandon", agent?: string) =>
     env.services.ingest.ingestMany(ctx, [{ type: "queue", action, domain, queue: number, call_id: callerCallId, ...(agent ? { agent } : {}), occurred_at: new Date().toISOString() }]);
+  let sentOn = false;
   try {
     await event("join");
     await call.loop(env.assets.musicOnHold);
@@ -85,6 +86,8 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
     if (call.ended) throw new CallEnded();
     if (!answered) {
       log.info({ destination: queue.timeoutDestinationType }, "maxWaitSeconds reached");
+      // from here on a hang-up is no abandon: the wait limit sent the caller on (contract §13)
+      sentOn = true;
       await call.stopMedia();
       return await timeout(env, call, domain, queue, hops);
     }
@@ -94,6 +97,7 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
   } catch (error) {
     if (!(error instanceof CallEnded)) throw error;
     // The caller hung up while waiting: an abandon (never for one the wait limit sent on).
+    if (sentOn) return;
     await event("abandon").catch((e: unknown) => log.warn({ err: e }, "abandon event not recorded"));
   } finally {
     await call.release();

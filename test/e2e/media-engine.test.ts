@@ -407,6 +407,29 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     expect(passage).toEqual({ notAbandoned: true });
   }, 120_000);
 
+  it("a caller who hangs up while the timeout destination's group rings: the member stops ringing (its leg no_answer) and the caller has not abandoned", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    const member = await createExtension(ts, tenant.id);
+    const memberPhone = await phone(tenant.sipDomain, member.extensionNumber);
+    memberPhone.incoming = { answer: true, toneHz: 1600, afterMs: 15_000 };
+    expect(await memberPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "763", "SIMULTANEOUS", [member.id]);
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "763" });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the member to ring", () => memberPhone.invites.length === 1 || undefined, 30_000);
+    await call.hangup();
+    const callId = call.dialog!.callId;
+    const [leg] = await waitFor("the member's leg", async () => {
+      const rows = await sql(`SELECT disposition, hangup_cause AS "cause" FROM cdr WHERE linked_id = $1 AND extension_number = $2`, [callId, member.extensionNumber]);
+      return rows.length ? rows : undefined;
+    });
+    expect(leg).toEqual({ disposition: "no_answer", cause: "sip_487" });
+    await waitFor("the media application to be done with the call", () => media.app.calls() === 0 || undefined);
+    expect(memberPhone.calls.size).toBe(0);
+    const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [callId]);
+    expect(passage).toEqual({ notAbandoned: true });
+  }, 90_000);
+
   it("a RING_GROUP timeoutDestination with nobody to ring: the group's voicemail fallback takes the message on the caller's own call", async () => {
     const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
     const mailbox = await createExtension(ts, tenant.id, { voicemailEnabled: true });
