@@ -430,11 +430,15 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     expect(passage).toEqual({ notAbandoned: true });
   }, 90_000);
 
-  it("a RING_GROUP timeoutDestination with nobody to ring: the group's voicemail fallback takes the message on the caller's own call", async () => {
+  it("a RING_GROUP timeoutDestination nobody answers: the group's voicemail fallback (from its failure route) takes the message on the caller's own call", async () => {
     const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
     const mailbox = await createExtension(ts, tenant.id, { voicemailEnabled: true });
-    const away = await createExtension(ts, tenant.id);
-    await ringGroup(tenant.id, "761", "SIMULTANEOUS", [away.id], { type: "VOICEMAIL", target: mailbox.extensionNumber });
+    const [ringing, away] = [await createExtension(ts, tenant.id), await createExtension(ts, tenant.id)];
+    // one member rings past the group's 5 s, the other has nothing registered (skipped)
+    const ringingPhone = await phone(tenant.sipDomain, ringing.extensionNumber);
+    ringingPhone.incoming = { answer: true, toneHz: 1600, afterMs: 15_000 };
+    expect(await ringingPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "761", "SIMULTANEOUS", [ringing.id, away.id], { type: "VOICEMAIL", target: mailbox.extensionNumber });
     await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "761" });
     const call = await callerPhone.call(queue.number, { toneHz: 1000 });
     await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(call.heard, 1200) >= 2, 40_000);
@@ -446,6 +450,7 @@ suite("queue calls through the shipped Kamailio and the media application", () =
       return rows.length ? rows : undefined;
     });
     expect(message).toEqual({ callId: call.dialog!.callId });
+    expect(ringingPhone.invites.length).toBe(1);
   }, 90_000);
 
   it("maxWaitSeconds with an EXTERNAL timeoutDestination: out through the tenant's outbound route as the tenant (caller ID, Diversion naming the queue); caller and carrier hear each other", async () => {
