@@ -61,6 +61,18 @@ export class MediaCall extends EventEmitter {
     return { number, name };
   }
 
+  /**
+   * A carrier's call (the engine's X-Pbx-Trunk, X-Pbx-Phone-Number, X-Pbx-External): its trunk, the
+   * tenant's number dialled and the other party, for the legs we report; null for a call from inside.
+   */
+  get carrier(): { trunkId: number; phoneNumber: string; externalNumber: string } | null {
+    const trunk = this.header("X-Pbx-Trunk")?.trim() ?? "";
+    const phoneNumber = this.header("X-Pbx-Phone-Number")?.trim() ?? "";
+    const externalNumber = this.header("X-Pbx-External")?.trim() ?? "";
+    if (!/^[1-9][0-9]{0,9}$/.test(trunk) || !/^\+[1-9][0-9]{6,14}$/.test(phoneNumber) || externalNumber.length < 1 || externalNumber.length > 64) return null;
+    return { trunkId: Number(trunk), phoneNumber, externalNumber };
+  }
+
   header(name: string): string | undefined {
     return header(this.invite, name);
   }

@@ -4,7 +4,7 @@ import type { OfferableAgent, QueueRow } from "../modules/queue/queue.service";
 import { QueueStrategy } from "../modules/queue/queue.entity";
 import { CallEnded, type MediaCall } from "./media-call";
 import type { MediaEnv } from "./media-env";
-import { newTag, OutboundDialog, type SipMessage } from "./sip-ua";
+import { header, newTag, OutboundDialog, type SipMessage } from "./sip-ua";
 import { depositVoicemail } from "./voicemail";
 
 /** With no agent to offer the call to, the queue looks again this often. */
@@ -55,7 +55,7 @@ interface AnsweredLeg {
  * timeoutDestination. The §6 queue events (join, answer with the agent, abandon) and the answering
  * agent's leg are recorded through the ingestion service, as if the engine had sent them.
  */
-export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: string, number: string): Promise<void> {
+export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: string, number: string, hops = 0): Promise<void> {
   const ctx = env.context("ingest");
   const queue = await env.services.queues.forCall(ctx, domain, number);
   if (!queue) return call.answered ? call.hangup() : call.reject(404, "Not Found");
@@ -64,6 +64,7 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
   const callerCallId = call.dialog.callId;
   const event = (action: "join" | "answer" | "abandon", agent?: string) =>
     env.services.ingest.ingestMany(ctx, [{ type: "queue", action, domain, queue: number, call_id: callerCallId, ...(agent ? { agent } : {}), occurred_at: new Date().toISOString() }]);
+  let sentOn = false;
   try {
     await event("join");
     await call.loop(env.assets.musicOnHold);
@@ -85,8 +86,10 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
     if (call.ended) throw new CallEnded();
     if (!answered) {
       log.info({ destination: queue.timeoutDestinationType }, "maxWaitSeconds reached");
+      // from here on a hang-up is no abandon: the wait limit sent the caller on (contract §13)
+      sentOn = true;
       await call.stopMedia();
-      return await timeout(env, call, domain, queue);
+      return await timeout(env, call, domain, queue, hops);
     }
     await bridge(env, call, domain, number, answered);
     await event("answer", answered.agent.number);
@@ -94,6 +97,7 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
   } catch (error) {
     if (!(error instanceof CallEnded)) throw error;
     // The caller hung up while waiting: an abandon (never for one the wait limit sent on).
+    if (sentOn) return;
     await event("abandon").catch((e: unknown) => log.warn({ err: e }, "abandon event not recorded"));
   } finally {
     await call.release();
@@ -172,6 +176,7 @@ async function bridge(env: MediaEnv, call: MediaCall, domain: string, queueNumbe
 
 function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg: AnsweredLeg, action: string, end = false) {
   const caller = call.caller;
+  const carrier = call.carrier;
   return {
     type: "call",
     action,
@@ -179,7 +184,10 @@ function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg
     linked_id: call.dialog.callId,
     domain,
     extension: leg.agent.number,
-    direction: "internal",
+    // a carrier's call: inbound, with its trunk and numbers (contract §11), as the engine's legs
+    ...(carrier
+      ? { direction: "inbound", trunk_id: carrier.trunkId, phone_number: carrier.phoneNumber, external_number: carrier.externalNumber }
+      : { direction: "internal" }),
     ...(caller.number ? { caller_number: caller.number } : {}),
     ...(caller.name ? { caller_name: caller.name } : {}),
     callee_number: leg.agent.number,
@@ -191,30 +199,43 @@ function agentLegEvent(call: MediaCall, domain: string, queueNumber: string, leg
 
 /** Until one side hangs up; then the other is hung up and the agent's leg ends. */
 async function endTogether(env: MediaEnv, call: MediaCall, leg: AnsweredLeg, domain: string, queueNumber: string): Promise<void> {
-  const agentGone = new Promise<void>((resolve) => env.legs.set(leg.callId, resolve));
-  const callerGone = new Promise<void>((resolve) => (call.ended ? resolve() : call.once("ended", () => resolve())));
-  await Promise.race([agentGone, callerGone]);
-  env.legs.delete(leg.callId);
-  if (call.ended) await leg.dialog.bye();
-  else {
-    leg.dialog.ended = true;
-    await call.hangup();
-  }
+  await hangUpTogether(env, call, leg.dialog, leg.callId);
   await env.services.ingest.ingestMany(env.context("ingest"), [agentLegEvent(call, domain, queueNumber, leg, "end", true)]);
 }
+
+/** Until the caller or the leg `callId` hangs up; then the other is hung up. */
+async function hangUpTogether(env: MediaEnv, call: MediaCall, dialog: OutboundDialog, callId: string): Promise<void> {
+  const agentGone = new Promise<void>((resolve) => env.legs.set(callId, resolve));
+  const callerGone = new Promise<void>((resolve) => (call.ended ? resolve() : call.once("ended", () => resolve())));
+  await Promise.race([agentGone, callerGone]);
+  env.legs.delete(callId);
+  if (call.ended) await dialog.bye();
+  else {
+    dialog.ended = true;
+    await call.hangup();
+  }
+}
+
+/** A chain of timeout destinations (a queue's, then that queue's, …) stops after this many. */
+const MAX_TIMEOUT_HOPS = 5;
 
 /**
  * maxWaitSeconds reached: the queue's timeoutDestination. HANGUP ends the call; VOICEMAIL and QUEUE
  * run here on the same call; EXTENSION rings that extension's phones once (agentRingSeconds) and
- * connects it like an agent, else ends the call; RING_GROUP and EXTERNAL end the call for now.
+ * connects it like an agent, else ends the call. RING_GROUP and EXTERNAL are executed by the engine,
+ * like any call of the tenant (destination()).
  */
-async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow): Promise<void> {
+async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, hops: number): Promise<void> {
   const target = queue.timeoutDestinationTarget;
+  if (hops >= MAX_TIMEOUT_HOPS && queue.timeoutDestinationType !== CallDestinationType.HANGUP) {
+    call.log.warn({ queueId: queue.id, hops }, "timeout destinations chained too long: the call ends");
+    return call.hangup();
+  }
   switch (queue.timeoutDestinationType) {
     case CallDestinationType.VOICEMAIL:
       return depositVoicemail(env, call, domain, target!);
     case CallDestinationType.QUEUE:
-      return runQueueCall(env, call, domain, target!);
+      return runQueueCall(env, call, domain, target!, hops + 1);
     case CallDestinationType.EXTENSION: {
       const person: OfferableAgent = { agentId: 0, extensionId: 0, number: target!, penalty: 0, lastCallEndedAt: null, answeredToday: 0 };
       await call.loop(env.assets.musicOnHold);
@@ -223,7 +244,112 @@ async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: Qu
       await bridge(env, call, domain, queue.number, answered);
       return endTogether(env, call, answered, domain, queue.number);
     }
+    case CallDestinationType.RING_GROUP:
+      return destination(env, call, domain, queue, "ring_group", target!, hops);
+    case CallDestinationType.EXTERNAL:
+      return destination(env, call, domain, queue, "external", target!, hops);
     default:
       return call.hangup();
   }
+}
+
+/** A carrier's call, handed on to the engine with a destination leg (its legs are inbound too). */
+function carrierHeaders(call: MediaCall): Record<string, string> {
+  const carrier = call.carrier;
+  if (!carrier) return {};
+  return { "x-pbx-trunk": String(carrier.trunkId), "x-pbx-phone-number": carrier.phoneNumber, "x-pbx-external": carrier.externalNumber };
+}
+
+/**
+ * How long we wait for the engine's final answer to a destination leg: the engine's own timers
+ * (a ring group's ringSeconds per member and its fallback, a carrier's no-answer time) end it
+ * first; this only guards against an answer that never comes.
+ */
+const DESTINATION_MAX_MS = 15 * 60_000;
+
+/**
+ * A RING_GROUP or EXTERNAL timeout destination. We answered the caller, so the destination is a new
+ * leg that we originate through the engine (X-Pbx-App: queue-destination, deploy/kamailio/routes/
+ * media.cfg) and bridge to the caller as we bridge an agent. The engine executes it as it executes
+ * any call of the tenant: a ring group by its strategy, ringSeconds and fallback (members on DND or
+ * unregistered skipped); an EXTERNAL number through the tenant's outbound routes as the tenant (its
+ * caller ID and default call classes, Diversion naming the queue). The legs that ring are the
+ * engine's to report (their CDRs share the caller's linked_id); the caller's leg is ours already.
+ * A fallback that is ours to run (voicemail, a queue) comes back as 302 with X-Pbx-App and
+ * X-Pbx-Target and runs here, on the caller's call. Anything else unanswered ends the call.
+ */
+async function destination(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, type: "ring_group" | "external", target: string, hops: number): Promise<void> {
+  const caller = call.caller;
+  const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
+  const uri = `sip:${target}@${domain}`;
+  const invite: SipMessage = {
+    method: "INVITE",
+    uri,
+    headers: {
+      via: env.ua.via(),
+      to: { uri, params: {} },
+      from: { name: caller.name ? `"${caller.name.replace(/"/g, "")}"` : undefined, uri: `sip:${caller.number ?? "anonymous"}@${domain}`, params: { tag: newTag() } },
+      "call-id": callId,
+      cseq: { seq: 1, method: "INVITE" },
+      route: [{ uri: `${env.config.engineUri};lr`, params: {} }],
+      contact: [{ uri: env.ua.contact, params: {} }],
+      "x-pbx-app": "queue-destination",
+      "x-pbx-domain": domain,
+      "x-pbx-dest": type,
+      "x-pbx-target": target,
+      "x-pbx-linked-id": call.dialog.callId,
+      "x-pbx-queue": queue.number,
+      ...carrierHeaders(call),
+      "content-type": "application/sdp",
+      "max-forwards": 70,
+    },
+    content: call.offerToB,
+  };
+  await call.loop(env.assets.musicOnHold);
+  const { final, cancel } = env.ua.invite(invite);
+  const response = await new Promise<SipMessage | null>((resolve) => {
+    const timer = setTimeout(() => {
+      call.off("ended", ended);
+      cancel();
+      resolve(null);
+    }, DESTINATION_MAX_MS);
+    const ended = () => {
+      clearTimeout(timer);
+      cancel();
+      resolve(null);
+    };
+    call.once("ended", ended);
+    void final.then((r) => {
+      clearTimeout(timer);
+      call.off("ended", ended);
+      resolve(r);
+    });
+  });
+  if (!response) {
+    // The caller hung up while it rang (or nothing came): a leg that answered meanwhile is hung up.
+    void final.then((r) => {
+      if ((r.status ?? 0) < 300) void new OutboundDialog(env.ua, invite, r).bye();
+    });
+    if (call.ended) throw new CallEnded();
+    return call.hangup();
+  }
+  const status = response.status ?? 0;
+  if (status >= 200 && status < 300) {
+    const dialog = new OutboundDialog(env.ua, invite, response);
+    if (call.ended) {
+      await dialog.bye();
+      throw new CallEnded();
+    }
+    await call.connectTo(response.content ?? "");
+    return hangUpTogether(env, call, dialog, callId);
+  }
+  const app = header(response, "X-Pbx-App")?.trim().toLowerCase();
+  const next = header(response, "X-Pbx-Target")?.trim() ?? "";
+  if (status === 302 && /^[0-9]{1,20}$/.test(next) && (app === "voicemail" || app === "queue")) {
+    call.log.info({ app, target: next }, "the timeout destination's fallback runs here");
+    await call.stopMedia();
+    return app === "voicemail" ? depositVoicemail(env, call, domain, next) : runQueueCall(env, call, domain, next, hops + 1);
+  }
+  call.log.info({ status, type, target }, "the timeout destination did not answer: the call ends");
+  return call.hangup();
 }

@@ -208,6 +208,23 @@ suite("EXTERNAL destinations through the outbound routes of the shipped Kamailio
     expect(answering.invites().length + refusing.invites().length).toBe(invites);
   }, 60_000);
 
+  it("a carrier's call to a DID of an extension forwarding always to an E.164 number: straight back out, the extension's outbound leg recorded with both numbers", async () => {
+    const did = uniqDid();
+    await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number: did, destination: { type: "EXTENSION", target: "7001" } as never } });
+    await handle("7001", { forwardAlways: external("+442071239999") });
+    try {
+      const before = answering.invites().length;
+      const r = await carrierCall(did, "+447700900555");
+      expect([r.status, r.stderr]).toEqual([200, r.stderr]);
+      const invite = answering.invites().slice(before).find((m) => m.startsWith("INVITE sip:+442071239999@"))!;
+      expect(header(invite, "P-Asserted-Identity")).toBe(`<sip:${extNumber}@${tenant.sipDomain}>`);
+      const legs = await legsOf((c) => c.externalNumber === "+442071239999" && c.callerNumber === "+447700900555", 1);
+      expect(legs.map((l) => [l.extensionNumber, l.direction, l.disposition, l.callId.slice(l.linkedId!.length)])).toEqual([["7001", "OUTBOUND", "ANSWERED", ";7001;external"]]);
+    } finally {
+      await handle("7001", { forwardAlways: null });
+    }
+  }, 60_000);
+
   it("a ring group's EXTERNAL fallback: nobody registered → out through the carrier as the tenant", async () => {
     const { createRingGroup } = await ts.ok(CreateRingGroupDocument, {
       input: { tenantId: tenant.id, name: "After hours", number: "7600", ringSeconds: 5, fallback: external("+442071117600") as never },

@@ -1,4 +1,5 @@
 import { toneWav } from "../../src/modules/voicemail/wav";
+import { AddRingGroupMemberDocument, CreateOutboundRouteDocument, CreatePhoneNumberDocument, CreateRingGroupDocument, CreateTrunkDocument, UpdateTenantDocument } from "../graphql/generated";
 import { createExtension, createTenant } from "../support/factories";
 import { blocksWithTone } from "../support/goertzel";
 import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
@@ -15,6 +16,8 @@ import { waitFor } from "../support/wait";
  */
 const real = requireReal("postgres") && requireReal("redis");
 const suite = real ? describe : describe.skip;
+/** A carrier's address for the EXTERNAL timeout destination (phones stay on 127.0.0.1). */
+const CARRIER = "127.0.0.75";
 
 suite("the media application through the shipped Kamailio", () => {
   let ts: TestServer;
@@ -203,9 +206,12 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     for (const phone of phones) await phone.stop();
     await media?.stop();
     await rtpengine?.stop();
+    const logged = kamailio?.output() ?? "";
     await kamailio?.stop();
     await role?.drop();
     await ts?.stop();
+    // the queue's timeout destinations run through routes of several concerns: none may fail
+    expect(logged).not.toMatch(/\b(ERROR|CRITICAL):/);
   });
 
   const gql = async <T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> => {
@@ -351,6 +357,171 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     await call.waitEnded();
     expect(call.endedBy).toBe("them");
   }, 90_000);
+
+  const setTimeoutDestination = (queueId: string, timeoutDestination: { type: string; target: string }) =>
+    gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, { id: queueId, input: { maxWaitSeconds: 5, timeoutDestination } });
+  const ringGroup = async (tenantId: string, number: string, strategy: string, memberIds: string[], fallback?: { type: string; target: string }) => {
+    const { createRingGroup } = await ts.ok(CreateRingGroupDocument, {
+      input: { tenantId, name: `Group ${number}`, number, strategy: strategy as never, ringSeconds: 5, ...(fallback ? { fallback: fallback as never } : {}) },
+    });
+    for (const [i, extensionId] of memberIds.entries()) await ts.ok(AddRingGroupMemberDocument, { ringGroupId: createRingGroup.id, extensionId, position: i + 1 });
+    return createRingGroup;
+  };
+
+  it("maxWaitSeconds with a RING_GROUP timeoutDestination: the engine rings the group by its strategy (SEQUENTIAL: the first member, then the next after ringSeconds), the one who answers talks with the caller; every leg shares the caller's linked_id", async () => {
+    const { tenant, queue, callerPhone, callerNumber } = await queueWithAgents("RING_ALL", 0);
+    const [first, second] = [await createExtension(ts, tenant.id), await createExtension(ts, tenant.id)];
+    const [firstPhone, secondPhone] = [await phone(tenant.sipDomain, first.extensionNumber), await phone(tenant.sipDomain, second.extensionNumber)];
+    // the first member lets it ring (the group's 5 s end it first), the second answers
+    firstPhone.incoming = { answer: true, toneHz: 1400, afterMs: 15_000 };
+    secondPhone.incoming = { answer: true, toneHz: 1600 };
+    for (const p of [firstPhone, secondPhone]) expect(await p.register()).toBe(200);
+    await ringGroup(tenant.id, "760", "SEQUENTIAL", [first.id, second.id]);
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "760" });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(call.status).toBe(200);
+    await waitFor("the first member to ring", () => firstPhone.invites.length === 1 || undefined, 30_000);
+    const answered = await secondPhone.nextAnswered(40_000);
+    // in turn: the second rang once the first had stopped, and the first was not rung again
+    expect(firstPhone.invites.length).toBe(1);
+    // the caller's number and name reach the member, as the agents' offers do
+    expect(String(secondPhone.invites[0].headers.from?.uri)).toContain(`sip:${callerNumber}@${tenant.sipDomain}`);
+    await waitFor("the caller to hear the member (1.6 kHz)", () => blocksWithTone(call.heard, 1600) >= 5, 20_000);
+    await waitFor("the member to hear the caller (1 kHz)", () => blocksWithTone(answered.heard, 1000) >= 5, 20_000);
+    await call.hangup();
+    await answered.waitEnded();
+    const callId = call.dialog!.callId;
+    const legs = await waitFor("the caller's and both members' legs", async () => {
+      const rows = await sql(`SELECT extension_number AS "number", disposition, queue_id AS "queueId" FROM cdr WHERE linked_id = $1 ORDER BY extension_number`, [callId]);
+      return rows.length === 3 ? rows : undefined;
+    });
+    expect(legs).toEqual(
+      expect.arrayContaining([
+        { number: callerNumber, disposition: "answered", queueId: Number(queue.id) },
+        { number: first.extensionNumber, disposition: "no_answer", queueId: null },
+        { number: second.extensionNumber, disposition: "answered", queueId: null },
+      ]),
+    );
+    // sent on by the wait limit: no abandon
+    const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [callId]);
+    expect(passage).toEqual({ notAbandoned: true });
+  }, 120_000);
+
+  it("a caller who hangs up while the timeout destination's group rings: the member stops ringing (its leg no_answer) and the caller has not abandoned", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    const member = await createExtension(ts, tenant.id);
+    const memberPhone = await phone(tenant.sipDomain, member.extensionNumber);
+    memberPhone.incoming = { answer: true, toneHz: 1600, afterMs: 15_000 };
+    expect(await memberPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "763", "SIMULTANEOUS", [member.id]);
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "763" });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the member to ring", () => memberPhone.invites.length === 1 || undefined, 30_000);
+    await call.hangup();
+    const callId = call.dialog!.callId;
+    const [leg] = await waitFor("the member's leg", async () => {
+      const rows = await sql(`SELECT disposition, hangup_cause AS "cause" FROM cdr WHERE linked_id = $1 AND extension_number = $2`, [callId, member.extensionNumber]);
+      return rows.length ? rows : undefined;
+    });
+    expect(leg).toEqual({ disposition: "no_answer", cause: "sip_487" });
+    await waitFor("the media application to be done with the call", () => media.app.calls() === 0 || undefined);
+    expect(memberPhone.calls.size).toBe(0);
+    const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [callId]);
+    expect(passage).toEqual({ notAbandoned: true });
+  }, 90_000);
+
+  it("a RING_GROUP timeoutDestination nobody answers: the group's voicemail fallback (from its failure route) takes the message on the caller's own call", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    const mailbox = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const [ringing, away] = [await createExtension(ts, tenant.id), await createExtension(ts, tenant.id)];
+    // one member rings past the group's 5 s, the other has nothing registered (skipped)
+    const ringingPhone = await phone(tenant.sipDomain, ringing.extensionNumber);
+    ringingPhone.incoming = { answer: true, toneHz: 1600, afterMs: 15_000 };
+    expect(await ringingPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "761", "SIMULTANEOUS", [ringing.id, away.id], { type: "VOICEMAIL", target: mailbox.extensionNumber });
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "761" });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(call.heard, 1200) >= 2, 40_000);
+    const started = Date.now();
+    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    await call.hangup();
+    const [message] = await waitFor("the message", async () => {
+      const rows = await sql(`SELECT call_id AS "callId" FROM voicemail_message WHERE extension_id = $1`, [Number(mailbox.id)]);
+      return rows.length ? rows : undefined;
+    });
+    expect(message).toEqual({ callId: call.dialog!.callId });
+    expect(ringingPhone.invites.length).toBe(1);
+  }, 90_000);
+
+  it("maxWaitSeconds with an EXTERNAL timeoutDestination: out through the tenant's outbound route as the tenant (caller ID, Diversion naming the queue); caller and carrier hear each other", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    // the carrier: a phone answering on its own loopback address, as a trunk's host
+    const carrier = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "carrier", domain: "carrier.invalid", address: CARRIER });
+    phones.push(carrier);
+    carrier.incoming = { answer: true, toneHz: 1600 };
+    const did = `+4420${String(Date.now() % 10_000_000).padStart(7, "0")}`;
+    await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number: did } });
+    await ts.ok(UpdateTenantDocument, { id: tenant.id, input: { defaultCallerIdNumber: did } });
+    const { createTrunk } = await ts.ok(CreateTrunkDocument, { input: { tenantId: tenant.id, name: "Carrier", host: CARRIER, port: carrier.port, inboundAddresses: [`${CARRIER}/32`] } });
+    await ts.ok(CreateOutboundRouteDocument, {
+      input: { tenantId: tenant.id, name: "UK national", priority: 10, match: "^\\+44([1-9][0-9]{8,9})$", transform: "+44\\1", callClass: "NATIONAL" as never, trunkIds: [createTrunk.id] },
+    });
+    await setTimeoutDestination(queue.id, { type: "EXTERNAL", target: "+442071234567" });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    expect(call.status).toBe(200);
+    const answered = await carrier.nextAnswered(40_000);
+    const invite = carrier.invites[0];
+    expect(invite.uri).toMatch(/^sip:\+442071234567@127\.0\.0\.75/);
+    expect(String(invite.headers.from?.uri)).toBe(`sip:${did}@${tenant.sipDomain}`);
+    expect(invite.headers["p-asserted-identity"]).toBe(`<sip:${did}@${tenant.sipDomain}>`);
+    expect(invite.headers.diversion).toBe(`<sip:${queue.number}@${tenant.sipDomain}>;reason=no-answer;counter=1`);
+    // nothing of the product's own headers leaves for a carrier
+    expect(Object.keys(invite.headers).filter((h) => h.startsWith("x-pbx-"))).toEqual([]);
+    await waitFor("the caller to hear the carrier (1.6 kHz)", () => blocksWithTone(call.heard, 1600) >= 5, 20_000);
+    await waitFor("the carrier to hear the caller (1 kHz)", () => blocksWithTone(answered.heard, 1000) >= 5, 20_000);
+    await call.hangup();
+    await answered.waitEnded();
+    expect(answered.endedBy).toBe("them");
+  }, 90_000);
+
+  it("a carrier's call to a DID whose destination is the queue: the agent's leg, and after the wait limit a ring group member's, are INBOUND with the trunk and both numbers", async () => {
+    const { tenant, queue, members } = await queueWithAgents("LINEAR", 1);
+    const carrier = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "+447700900555", domain: "carrier.invalid", address: CARRIER });
+    phones.push(carrier);
+    const { createTrunk } = await ts.ok(CreateTrunkDocument, { input: { tenantId: tenant.id, name: "Carrier", host: CARRIER, port: carrier.port, inboundAddresses: [`${CARRIER}/32`] } });
+    const did = `+4420${String((Date.now() + 1) % 10_000_000).padStart(7, "0")}`;
+    await ts.ok(CreatePhoneNumberDocument, { input: { tenantId: tenant.id, number: did, destination: { type: "QUEUE", target: queue.number } as never } });
+    const inboundLeg = async (callId: string) =>
+      waitFor("the leg's CDR", async () => {
+        const rows = await sql(`SELECT direction, trunk_id AS "trunkId", phone_number AS "phoneNumber", external_number AS "externalNumber", caller_number AS "callerNumber", disposition FROM cdr WHERE call_id = $1`, [callId]);
+        return rows.length ? rows[0] : undefined;
+      });
+    const expected = { direction: "inbound", trunkId: Number(createTrunk.id), phoneNumber: did, externalNumber: "+447700900555", callerNumber: "+447700900555", disposition: "answered" };
+
+    const first = await carrier.call(did, { toneHz: 1000 });
+    expect(first.status).toBe(200);
+    const agentCall = await members[0].phone.nextAnswered();
+    await waitFor("the agent to hear the carrier's caller", () => blocksWithTone(agentCall.heard, 1000) >= 3, 20_000);
+    await first.hangup();
+    await agentCall.waitEnded();
+    expect(await inboundLeg(String(members[0].phone.invites[0].headers["call-id"]))).toEqual(expected);
+
+    // nobody left to take it: the wait limit sends it to a ring group, whose member's leg is the carrier's call too
+    await gql(`mutation($id: ID!) { updateQueueAgent(id: $id, paused: true) { id } }`, { id: members[0].agentId });
+    const member = await createExtension(ts, tenant.id);
+    const memberPhone = await phone(tenant.sipDomain, member.extensionNumber);
+    memberPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await memberPhone.register()).toBe(200);
+    await ringGroup(tenant.id, "762", "SIMULTANEOUS", [member.id]);
+    await setTimeoutDestination(queue.id, { type: "RING_GROUP", target: "762" });
+    const second = await carrier.call(did, { toneHz: 1000 });
+    const memberCall = await memberPhone.nextAnswered(40_000);
+    await waitFor("the carrier's caller to hear the member", () => blocksWithTone(second.heard, 1600) >= 3, 20_000);
+    await second.hangup();
+    await memberCall.waitEnded();
+    const leg = await inboundLeg(`${String(memberPhone.invites[0].headers["call-id"])};${member.extensionNumber}`);
+    expect(leg).toEqual(expected);
+  }, 120_000);
 
   it("a caller who hangs up while an agent rings: the ring is cancelled, the abandon counts, and nobody is rung again", async () => {
     const { queue, members, callerPhone } = await queueWithAgents("LINEAR", 1);

@@ -29,6 +29,8 @@ export interface PhoneOptions {
    * where the media really comes from (rtpengine) can reach it.
    */
   natAddress?: string;
+  /** The loopback address to use instead of 127.0.0.1 (SIP and RTP): a carrier plays a phone there. */
+  address?: string;
 }
 
 export class TestCall extends EventEmitter {
@@ -135,12 +137,12 @@ export class TestPhone {
   static async start(options: PhoneOptions): Promise<TestPhone> {
     const phone = new TestPhone(options);
     phone.port = await freeUdpPort();
-    phone.stack = sip.create({ address: "127.0.0.1", port: phone.port, publicAddress: "localhost", tcp: false }, (rq) => phone.onRequest(rq));
+    phone.stack = sip.create({ address: options.address ?? "127.0.0.1", port: phone.port, publicAddress: "localhost", tcp: false }, (rq) => phone.onRequest(rq));
     return phone;
   }
 
   private get contact(): string {
-    return `sip:${this.options.user}@${this.options.natAddress ?? "127.0.0.1"}:${this.port}`;
+    return `sip:${this.options.user}@${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}:${this.port}`;
   }
 
   private onRequest(rq: sip.SipMessage): void {
@@ -187,7 +189,7 @@ export class TestPhone {
     if (!this.ringing.delete(inviteCallId)) return;
     const rtpPort = await freeUdpPort();
     const rtp = dgram.createSocket("udp4");
-    await new Promise<void>((resolve) => rtp.bind(rtpPort, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => rtp.bind(rtpPort, this.options.address ?? "127.0.0.1", resolve));
     const call = new TestCall(this, rtp);
     call.sendTone(incoming.toneHz);
     const callId = String(rq.headers["call-id"]);
@@ -232,7 +234,7 @@ export class TestPhone {
 
   private sdp(rtpPort: number): string {
     return [
-      "v=0", `o=test 1 1 IN IP4 ${this.options.natAddress ?? "127.0.0.1"}`, "s=test", `c=IN IP4 ${this.options.natAddress ?? "127.0.0.1"}`, "t=0 0",
+      "v=0", `o=test 1 1 IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "s=test", `c=IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "t=0 0",
       `m=audio ${rtpPort} RTP/AVP 0 101`, "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
     ].join("\r\n");
   }
@@ -318,7 +320,7 @@ export class TestPhone {
   async call(number: string, options: { headers?: Record<string, string>; toneHz?: number } = {}): Promise<TestCall> {
     const rtpPort = await freeUdpPort();
     const rtp = dgram.createSocket("udp4");
-    await new Promise<void>((resolve) => rtp.bind(rtpPort, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => rtp.bind(rtpPort, this.options.address ?? "127.0.0.1", resolve));
     const call = new TestCall(this, rtp);
     call.sendTone(options.toneHz ?? 0);
     const callId = randomBytes(8).toString("hex");
