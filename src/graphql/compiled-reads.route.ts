@@ -6,7 +6,7 @@ import type { Principal } from "../auth/principal";
 import { buildContext, type ContextDeps } from "../context/build-context";
 import type { DbScope } from "../db/replica";
 import { boundedOperationName, type Metrics } from "../observability/metrics";
-import { compileRead, type CompiledRead } from "./compiled-reads";
+import { compileRead, type CompiledRead, type PreparedRead } from "./compiled-reads";
 import { assertComplexity, parseOptions, type QueryLimits } from "./limits";
 
 interface Plan {
@@ -14,8 +14,13 @@ interface Plan {
   operation: OperationDefinitionNode;
   document: ReturnType<typeof parse>;
   operationName: string | null;
-  /** Variables (as sent) whose complexity passed the limit: the estimate depends on nothing else. */
-  withinLimits: Set<string>;
+  /**
+   * Per caller scope (role and tenant) and variables as sent: the request's statement, once the
+   * variables were coerced, the complexity judged (it depends on nothing else) and the read
+   * judged and built (it depends on nothing else either). A page asked again with the same
+   * variables goes straight to the database.
+   */
+  prepared: Map<string, PreparedRead>;
 }
 
 /** Distinct documents planned (or found unplannable) per process; past this they go to Apollo. */
@@ -48,9 +53,11 @@ export interface CompiledReads {
 
 /**
  * Compiled reads over HTTP, in front of Apollo on POST /graphql. A document is parsed and validated
- * once (the same rules as Apollo's, depth included); then, per request, its variables are coerced
- * and its complexity judged exactly as Apollo does, and any refusal, any unplannable document and
- * any doubt at run time fall through to Apollo, which answers as it always has.
+ * once (the same rules as Apollo's, depth included); then, per distinct variables and caller scope,
+ * its variables are coerced and its complexity judged exactly as Apollo does and its statement is
+ * built (all three depend on nothing else, and were a measured share of a page's server time), and
+ * any refusal, any unplannable document and any doubt at run time fall through to Apollo, which
+ * answers as it always has.
  */
 export function compiledReads(
   schema: GraphQLSchema,
@@ -74,7 +81,7 @@ export function compiledReads(
       if (validate(schema, document, rules).length === 0) {
         const read = compileRead(schema, document, operationName);
         const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === "OperationDefinition" && (!operationName || d.name?.value === operationName));
-        if (read && operation) plan = { read, operation, document, operationName, withinLimits: new Set() };
+        if (read && operation) plan = { read, operation, document, operationName, prepared: new Map() };
       }
     } catch {
       plan = null;
@@ -94,22 +101,26 @@ export function compiledReads(
     const plan = planFor(body.query, (body.operationName as string | null | undefined) ?? null);
     if (!plan) return null;
     const inputs = (body.variables ?? {}) as Record<string, unknown>;
-    const coerced = getVariableValues(schema, plan.operation.variableDefinitions ?? [], inputs, { maxErrors: 1 });
-    if (coerced.errors) return null;
-    const inputsKey = JSON.stringify(inputs);
-    if (!plan.withinLimits.has(inputsKey)) {
+    const principal = await authenticate(headers.authorization);
+    const ctx = buildContext(deps, principal, "graphql", requestId, db);
+    const key = `${principal?.role ?? ""}\u0000${principal?.tenantId ?? ""}\u0000${JSON.stringify(inputs)}`;
+    let prepared = plan.prepared.get(key);
+    if (prepared === undefined) {
+      const coerced = getVariableValues(schema, plan.operation.variableDefinitions ?? [], inputs, { maxErrors: 1 });
+      if (coerced.errors) return null;
       try {
         assertComplexity(schema, plan.document, inputs, plan.operationName, limits);
       } catch {
         return null;
       }
-      if (plan.withinLimits.size >= MAX_PLANS) plan.withinLimits.clear();
-      plan.withinLimits.add(inputsKey);
+      const judged = await plan.read.prepare(ctx, coerced.coerced);
+      if (judged === null) return null;
+      if (plan.prepared.size >= MAX_PLANS) plan.prepared.clear();
+      plan.prepared.set(key, (prepared = judged));
     }
     // A query writes nothing: its reads may go to the replica (contract §14).
     db?.allowReplica();
-    const ctx = buildContext(deps, await authenticate(headers.authorization), "graphql", requestId, db);
-    const text = await plan.read.run(ctx, coerced.coerced);
+    const text = await plan.read.execute(ctx, prepared);
     if (text === null) return null;
     metrics.graphqlOperations.inc({ operation: boundedOperationName(plan.operation.name?.value), type: "query", outcome: "success", transport: "http" });
     return text;

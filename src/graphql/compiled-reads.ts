@@ -338,9 +338,21 @@ function rootField(schema: GraphQLSchema, node: FieldNode, sel: Selector): Root 
   }
 }
 
+/** One request's statement: pure in the coerced variables and the caller's role and tenant. */
+export interface PreparedRead {
+  sql: string;
+  values: unknown[];
+}
+
 export interface CompiledRead {
-  /** The response body (`{"data":…}`), or null when the resolvers must answer this request. */
-  run(ctx: RequestContext, variables: Record<string, unknown>): Promise<string | null>;
+  /**
+   * Judges the request (access, arguments) and builds its one statement, or null when the
+   * resolvers must answer this request. Depends on nothing but the variables and the principal's
+   * role and tenant, so a caller may keep the result for the same inputs.
+   */
+  prepare(ctx: RequestContext, variables: Record<string, unknown>): Promise<PreparedRead | null>;
+  /** The response body (`{"data":…}`) of a prepared statement, or null when the resolvers must answer. */
+  execute(ctx: RequestContext, prepared: PreparedRead): Promise<string | null>;
 }
 
 /** Plans a validated document, or returns null when any part of it is not plannable. */
@@ -361,7 +373,7 @@ export function compileRead(schema: GraphQLSchema, document: DocumentNode, opera
     throw error;
   }
   return {
-    async run(ctx, variables) {
+    async prepare(ctx, variables) {
       const p = new SqlParams();
       // Every root is judged, and every judgement settles before the answer is chosen: a root that
       // throws at once (sync) must not leave another root's pending judgement to reject later with
@@ -378,7 +390,10 @@ export function compileRead(schema: GraphQLSchema, document: DocumentNode, opera
       // A parameter the statement never names cannot be typed (e.g. a filter under a selection of
       // only __typename): the resolvers answer such a request.
       if (new Set(sql.match(/\$\d+\b/g)).size !== p.values.length) return null;
-      const [row] = await readRows<Record<string, string | null>>(ctx, sql, p.values);
+      return { sql, values: p.values };
+    },
+    async execute(ctx, { sql, values }) {
+      const [row] = await readRows<Record<string, string | null>>(ctx, sql, values);
       const parts: string[] = [];
       for (let i = 0; i < roots.length; i++) {
         const value = row[String(i)];

@@ -132,6 +132,24 @@ describe("compiled reads answer exactly what the resolvers answer", () => {
     expect(badVariable.body.errors?.[0].extensions?.code).toBe("BAD_USER_INPUT");
   });
 
+  it("the same document and variables from callers of other scopes: each judged for its own caller", async () => {
+    // The route keeps a request's statement per caller scope and variables (compiled-reads.route.ts):
+    // an ADMIN's statement must never answer another caller of the same variables.
+    const variables = { tenantId, first: 3, filter: { extensionId: extensionIds[0] } };
+    const admin = await bothPaths(CompiledRootReadsDocument, variables);
+    expect(admin.data?.cdrs.nodes).toHaveLength(3);
+    const viewer = await bothPaths(CompiledRootReadsDocument, variables, await createKey(ts, "VIEWER", tenantId));
+    expect(viewer).toEqual(admin);
+    const foreign = await bothPaths(CompiledRootReadsDocument, variables, (await tenantWithKeys(ts)).viewerKey);
+    expect(foreign.errors?.[0].extensions?.code).toBe("NOT_FOUND");
+    const anonymous = await post(CompiledRootReadsDocument, variables, "application/json", "");
+    expect(anonymous.body.errors?.[0].extensions?.code).toBe("UNAUTHENTICATED");
+    const ingest = await bothPaths(CompiledRootReadsDocument, variables, await createKey(ts, "INGEST", null));
+    expect(ingest.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+    // And the ADMIN, asking again, still gets the rows.
+    expect(await bothPaths(CompiledRootReadsDocument, variables)).toEqual(admin);
+  });
+
   it("answers concurrent reads of several tenants each with its own rows", async () => {
     const viewer = await createKey(ts, "VIEWER", tenantId);
     const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post(NestedReadDocument, { id: i % 2 ? tenantId : otherTenantId }, "application/json", i % 3 ? ts.adminKey : viewer)));
