@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
+import { haproxyServerStates } from "../support/haproxy";
 import os from "node:os";
 import path from "node:path";
 import { parse } from "graphql";
@@ -34,22 +34,9 @@ const REGISTRATIONS = parse(
 ) as TypedDocumentNode<{ registrationEvents: { sequence: string; type: string; extension: { extensionNumber: string } } }, { t: string }>;
 
 run("PostgreSQL primary loss behind HAProxy", () => {
-  /** Server name → status (UP, DOWN…) from HAProxy's stats socket (`show stat`). */
-  const haproxyStates = () =>
-    new Promise<Record<string, string>>((resolve) => {
-      let text = "";
-      const socket = net.connect(path.join(dir, "haproxy.sock"), () => socket.end("show stat\n"));
-      socket.on("data", (d: Buffer) => (text += d.toString()));
-      socket.on("error", () => resolve({}));
-      socket.on("close", () => {
-        const states: Record<string, string> = {};
-        for (const line of text.split("\n")) {
-          const f = line.split(",");
-          if (f[0] === "postgres" && f[1] !== "FRONTEND" && f[1] !== "BACKEND" && f[1]) states[f[1]] = f[17] ?? "";
-        }
-        resolve(states);
-      });
-    });
+  /** Server name → status (UP, DOWN…) of the `postgres` proxy, from HAProxy's stats socket. */
+  const haproxyStates = async () =>
+    Object.fromEntries((await haproxyServerStates(path.join(dir, "haproxy.sock"))).filter((s) => s.proxy === "postgres").map((s) => [s.server, s.status]));
 
   let primary: PgNode;
   let replica: PgNode;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
+import { haproxyServerStates } from "../support/haproxy";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -8,7 +8,7 @@ import { parse } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { createExtension, createTenant } from "../support/factories";
 import { subscribe } from "../support/live";
-import { clusterDir, PG_BIN, pgBinariesPresent, serviceIds } from "../support/pg-cluster";
+import { alive, clusterDir, PG_BIN, pgBinariesPresent, serviceIds } from "../support/pg-cluster";
 import { freePort } from "../support/process";
 import { trackChild, trackPid } from "../support/run";
 import { startTestServer, type TestServer } from "../support/server";
@@ -57,14 +57,6 @@ function docBlock(marker: string, lang: string): string {
   return text.slice(start, text.indexOf("\n```", start)) + "\n";
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-};
 const signal = (pid: number, sig: NodeJS.Signals) => {
   try {
     process.kill(pid, sig);
@@ -127,21 +119,8 @@ run("Patroni + etcd + HAProxy: the documented topology, the leader killed", () =
     }
   };
   /** Server name → status from HAProxy's stats socket, per proxy (`primary`, `replicas`). */
-  const haproxyStates = () =>
-    new Promise<Record<string, string>>((resolve) => {
-      let text = "";
-      const socket = net.connect(path.join(dir, "haproxy.sock"), () => socket.end("show stat\n"));
-      socket.on("data", (d: Buffer) => (text += d.toString()));
-      socket.on("error", () => resolve({}));
-      socket.on("close", () => {
-        const states: Record<string, string> = {};
-        for (const line of text.split("\n")) {
-          const f = line.split(",");
-          if (f[1] && f[1] !== "FRONTEND" && f[1] !== "BACKEND" && !f[0]!.startsWith("#")) states[`${f[0]}/${f[1]}`] = f[17] ?? "";
-        }
-        resolve(states);
-      });
-    });
+  const haproxyStates = async () =>
+    Object.fromEntries((await haproxyServerStates(path.join(dir, "haproxy.sock"))).map((s) => [`${s.proxy}/${s.server}`, s.status]));
 
   /** Starts Patroni as the postgres user (PostgreSQL refuses root) with the docs' YAML and this node's PATRONI_* settings. */
   const startPatroni = (node: PatroniNode) => {

@@ -62,7 +62,8 @@ function gidOf(user: string): number {
   return Number(line!.split(":")[3]);
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process exists and is not a zombie. */
+export const alive = (pid: number): boolean => {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
