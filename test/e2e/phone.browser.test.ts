@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, ExtensionDevicesDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, ExtensionDevicesDocument, UpdateCallHandlingDocument, UpdateExtensionDocument } from "../graphql/generated";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
@@ -351,12 +351,12 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     await page.close();
   }, 60_000);
 
-  it("rings one extension on a browser and a desk phone at once (one offer per branch): answered on either, audio both ways; a queue's offer too", async () => {
+  it("rings one extension on a browser and a desk phone at once (one offer per branch): answered on either, audio both ways; a queue's offer and voicemail too", async () => {
     // 1005 is registered twice: in the page (WebRTC, 1 kHz) and on a baresip desk phone (plain RTP,
     // 1.2 kHz). Each branch of the fork gets its own rtpengine offer (via-branch): the browser's with
     // ICE and DTLS-SRTP, the desk phone's plain. The caller is the 1.6 kHz desk phone 1002, then a
     // phone behind NAT (800 Hz), whose call has every branch anchored; then that phone calls a queue
-    // whose agent is 1005.
+    // whose agent is 1005, and 1005 once more, unanswered, to its voicemail.
     const twiceExt = (await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1005", secret: "twice-secret-1005", displayName: "Twice" } })).createExtension;
     await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1006", secret: "natted-secret-1006" } });
     const deskDir = path.join(dir, "recordings-1005");
@@ -461,6 +461,22 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
       await waitFor("1 kHz at the queue's caller", () => blocksWithTone(call.heard.slice(onHold), 1000) >= 10 || undefined, 15_000, 100);
       await call.hangup();
       await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+
+      // 6. the NATed phone calls 1005's desk phone (the page signed out), nobody answers within 5 s:
+      //    voicemail. The branch that rang is deleted in rtpengine when its 487 comes in; the media
+      //    application's offer, made in the failure route as a branch of its own, is not: the caller
+      //    hears the greeting and the beep (1.2 kHz, 0.4 s)
+      await page.click("#signout");
+      await waitFor("the browser's binding to go", async () => ((await ts.ok(ExtensionDevicesDocument, { id: twiceExt.id })).extension?.devices?.filter((d: { registered: boolean }) => d.registered).length === 1 ? true : undefined), 10_000);
+      await ts.ok(UpdateExtensionDocument, { id: twiceExt.id, input: { voicemailEnabled: true } });
+      await ts.ok(UpdateCallHandlingDocument, { extensionId: twiceExt.id, input: { ringSeconds: 5 } });
+      const rang = secondRings();
+      const voicemail = natted.call("1005", { toneHz: 800 });
+      await waitFor("1005's desk phone to ring", () => secondRings() > rang || undefined, 15_000);
+      call = await voicemail;
+      expect(call.status).toBe(200);
+      await waitFor("the voicemail beep at the caller", () => blocksWithTone(call.heard, 1200) >= 3 || undefined, 30_000, 100);
+      await call.hangup();
       expect(kamailio.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
     } finally {
       await page.click("#signout").catch(() => undefined);
