@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { CreateExtensionDocument, ExtensionDevicesDocument } from "../graphql/generated";
+import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, ExtensionDevicesDocument, UpdateCallHandlingDocument, UpdateExtensionDocument } from "../graphql/generated";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
@@ -350,6 +350,141 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     await page.click("#signout");
     await page.close();
   }, 60_000);
+
+  it("rings one extension on a browser and a desk phone at once (one offer per branch): answered on either, audio both ways; a queue's offer and voicemail too", async () => {
+    // 1005 is registered twice: in the page (WebRTC, 1 kHz) and on a baresip desk phone (plain RTP,
+    // 1.2 kHz). Each branch of the fork gets its own rtpengine offer (via-branch): the browser's with
+    // ICE and DTLS-SRTP, the desk phone's plain. The caller is the 1.6 kHz desk phone 1002, then a
+    // phone behind NAT (800 Hz), whose call has every branch anchored; then that phone calls a queue
+    // whose agent is 1005, and 1005 once more, unanswered, to its voicemail.
+    const twiceExt = (await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1005", secret: "twice-secret-1005", displayName: "Twice" } })).createExtension;
+    await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1006", secret: "natted-secret-1006" } });
+    const deskDir = path.join(dir, "recordings-1005");
+    fs.mkdirSync(deskDir);
+    fs.writeFileSync(path.join(dir, "desk-1200.wav"), toneWav({ seconds: 120, sampleRate: 8000, frequency: 1200 }));
+    const natted = await TestPhone.start({ proxy: { host: "127.0.0.1", port: kamailio.port }, user: "1006", domain: tenant.sipDomain, password: "natted-secret-1006", natAddress: "192.168.77.11" });
+    const page = await openPage(1280, 800);
+    let second: Phone | undefined;
+    try {
+      expect(await natted.register()).toBe(200);
+      await signIn(page, "twice-secret-1005", "1005");
+      await page.waitForSelector('#reg[data-state="registered"]', { timeout: 15_000 });
+      // registered after the browser, so its branch is offered last: with one offer for all branches,
+      // the call took the desk phone's plain profile for the browser too (its re-INVITEs got 488)
+      const twice = (second = await startPhone(kamailio.port, "1005", tenant.sipDomain, "twice-secret-1005", "Twice desk", { play: path.join(dir, "desk-1200.wav"), recordDir: deskDir }));
+      const secondRecordings = () => fs.readdirSync(deskDir).filter((f) => f.endsWith("-dec.wav"));
+      const secondRings = () => (twice.output().match(/Incoming call/gi) ?? []).length;
+      /** The newest recording in `list()` once there is one more than `before`: the tone's 100 ms blocks in it. */
+      const recorded = async (what: string, folder: string, list: () => string[], before: number, hz: number) => {
+        const file = await waitFor(what, () => (list().length > before ? list().sort().at(-1) : undefined), 10_000);
+        const wav = readWav(path.join(folder, file));
+        return blocksWithTone(wav.samples, hz, 0.5, wav.rate);
+      };
+      /** The newest recording in `list()` once there is one more than `before` holding `seconds` of audio. */
+      const recording = (what: string, folder: string, list: () => string[], before: number, seconds: number) =>
+        waitFor(what, () => {
+          const file = list().length > before ? list().sort().at(-1) : undefined;
+          return file && fs.statSync(path.join(folder, file)).size >= 44 + seconds * 16_000 ? file : undefined;
+        }, 15_000, 100);
+      /** Both of 1005's phones ring for `dial()`; resolves once they do, with what `dial()` gave (in an object: not awaited). */
+      const bothRing = async <T>(dial: () => T): Promise<{ placed: T }> => {
+        const rang = secondRings();
+        const placed = dial();
+        await page.waitForSelector("#incoming", { state: "visible", timeout: 15_000 });
+        await waitFor("1005's desk phone to ring", () => secondRings() > rang || undefined, 15_000);
+        return { placed };
+      };
+      const recordingsDir = path.join(dir, "recordings");
+
+      // 1. 1002 calls, the browser answers: the page hears 1.6 kHz, 1002 hears 1 kHz
+      let before = recordings().length;
+      await bothRing(() => desk.command("/dial 1005"));
+      await page.click("#answer");
+      await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+      expect(await waitFor("1.6 kHz in the page", async () => ((await pageHears(page, 1600)) >= 6 ? true : undefined), 20_000, 200)).toBe(true);
+      await desk.command("/hangup");
+      await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+      expect(await recorded("1002's recording", recordingsDir, recordings, before, 1000)).toBeGreaterThanOrEqual(10);
+
+      // 2. 1002 calls, the desk phone answers (the page stops ringing): 1005's desk hears 1.6 kHz, 1002 hears 1.2 kHz
+      before = recordings().length;
+      let secondBefore = secondRecordings().length;
+      await bothRing(() => desk.command("/dial 1005"));
+      await twice.command("/accept");
+      await page.waitForSelector("#incoming", { state: "hidden", timeout: 10_000 });
+      // both desk phones record the call for 2 s (8 kHz, 16 bits) before it ends
+      await recording("1002's recording to grow", recordingsDir, recordings, before, 2);
+      await recording("1005's desk recording to grow", deskDir, secondRecordings, secondBefore, 2);
+      await desk.command("/hangup");
+      expect(await recorded("1002's recording", recordingsDir, recordings, before, 1200)).toBeGreaterThanOrEqual(10);
+      expect(await recorded("1005's desk recording", deskDir, secondRecordings, secondBefore, 1600)).toBeGreaterThanOrEqual(10);
+
+      // 3. a NATed phone calls (every branch anchored), the browser answers: 800 Hz in the page, 1 kHz at the phone
+      let { placed } = await bothRing(() => natted.call("1005", { toneHz: 800 }));
+      await page.click("#answer");
+      let call = await placed;
+      expect(call.status).toBe(200);
+      expect(await waitFor("800 Hz in the page", async () => ((await pageHears(page, 800)) >= 6 ? true : undefined), 20_000, 200)).toBe(true);
+      await waitFor("1 kHz at the NATed phone", () => blocksWithTone(call.heard, 1000) >= 10 || undefined, 15_000, 100);
+      // a re-INVITE of the caller reaches the browser as WebRTC (the answered branch's profile, not the
+      // profile of whichever branch was offered last), and the call goes on both ways
+      expect(await natted.reinvite(call)).toBe(200);
+      const heardBefore = call.heard.length;
+      await waitFor("1 kHz at the NATed phone after the re-INVITE", () => blocksWithTone(call.heard.slice(heardBefore), 1000) >= 10 || undefined, 15_000, 100);
+      expect(await waitFor("800 Hz in the page after the re-INVITE", async () => ((await pageHears(page, 800)) >= 6 ? true : undefined), 20_000, 200)).toBe(true);
+      await call.hangup();
+      await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+
+      // 4. the NATed phone again, the desk phone answers: 800 Hz on 1005's desk, 1.2 kHz at the NATed phone
+      secondBefore = secondRecordings().length;
+      ({ placed } = await bothRing(() => natted.call("1005", { toneHz: 800 })));
+      await twice.command("/accept");
+      call = await placed;
+      expect(call.status).toBe(200);
+      await page.waitForSelector("#incoming", { state: "hidden", timeout: 10_000 });
+      await waitFor("1.2 kHz at the NATed phone", () => blocksWithTone(call.heard, 1200) >= 10 || undefined, 15_000, 100);
+      await recording("1005's desk recording to grow", deskDir, secondRecordings, secondBefore, 2);
+      await call.hangup();
+      expect(await recorded("1005's desk recording", deskDir, secondRecordings, secondBefore, 800)).toBeGreaterThanOrEqual(10);
+
+      // 5. a queue with 1005 as its agent: the media application's offer goes through the engine to
+      //    both phones; the browser answers (WebRTC on its side): 800 Hz in the page, 1 kHz at the caller
+      const { createQueue: queue } = await ts.ok(CreateQueueDocument, { input: { tenantId: tenant.id, name: "Support", number: "700" } });
+      await ts.ok(AddQueueAgentDocument, { queueId: queue.id, extensionId: twiceExt.id });
+      ({ placed } = await bothRing(() => natted.call("700", { toneHz: 800 })));
+      call = await placed;
+      expect(call.status).toBe(200);
+      const onHold = call.heard.length;
+      await page.click("#answer");
+      await page.waitForSelector('#call-state[data-state="connected"]', { timeout: 15_000 });
+      expect(await waitFor("800 Hz in the page", async () => ((await pageHears(page, 800)) >= 6 ? true : undefined), 20_000, 200)).toBe(true);
+      await waitFor("1 kHz at the queue's caller", () => blocksWithTone(call.heard.slice(onHold), 1000) >= 10 || undefined, 15_000, 100);
+      await call.hangup();
+      await page.waitForSelector("#call", { state: "hidden", timeout: 10_000 });
+
+      // 6. the NATed phone calls 1005's desk phone (the page signed out), nobody answers within 5 s:
+      //    voicemail. The branch that rang is deleted in rtpengine when its 487 comes in; the media
+      //    application's offer, made in the failure route as a branch of its own, is not: the caller
+      //    hears the greeting and the beep (1.2 kHz, 0.4 s)
+      await page.click("#signout");
+      await waitFor("the browser's binding to go", async () => ((await ts.ok(ExtensionDevicesDocument, { id: twiceExt.id })).extension?.devices?.filter((d: { registered: boolean }) => d.registered).length === 1 ? true : undefined), 10_000);
+      await ts.ok(UpdateExtensionDocument, { id: twiceExt.id, input: { voicemailEnabled: true } });
+      await ts.ok(UpdateCallHandlingDocument, { extensionId: twiceExt.id, input: { ringSeconds: 5 } });
+      const rang = secondRings();
+      const voicemail = natted.call("1005", { toneHz: 800 });
+      await waitFor("1005's desk phone to ring", () => secondRings() > rang || undefined, 15_000);
+      call = await voicemail;
+      expect(call.status).toBe(200);
+      await waitFor("the voicemail beep at the caller", () => blocksWithTone(call.heard, 1200) >= 3 || undefined, 30_000, 100);
+      await call.hangup();
+      expect(kamailio.output()).not.toMatch(/\b(ERROR|CRITICAL):/);
+    } finally {
+      await page.click("#signout").catch(() => undefined);
+      await page.close();
+      await natted.stop();
+      await second?.stop();
+    }
+  }, 180_000);
 
   it("anchors a NATed desk phone's media too: it claims a private address, rtpengine finds it at its real source (both ways)", async () => {
     await ts.ok(CreateExtensionDocument, { input: { tenantId: tenant.id, extensionNumber: "1004", secret: "natted-secret-1004" } });

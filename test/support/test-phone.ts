@@ -69,6 +69,8 @@ export class TestCall extends EventEmitter {
     const parsed = sdpTransform.parse(sdp);
     const audio = parsed.media.find((m) => m.type === "audio")!;
     this.remote = { host: audio.connection?.ip ?? parsed.connection!.ip, port: audio.port };
+    // (again after a re-INVITE: the new remote address, one sender)
+    if (this.sender) clearInterval(this.sender);
     this.sender = setInterval(() => this.sendFrame(), 20);
   }
 
@@ -232,9 +234,9 @@ export class TestPhone {
     });
   }
 
-  private sdp(rtpPort: number): string {
+  private sdp(rtpPort: number, version = 1): string {
     return [
-      "v=0", `o=test 1 1 IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "s=test", `c=IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "t=0 0",
+      "v=0", `o=test 1 ${version} IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "s=test", `c=IN IP4 ${this.options.natAddress ?? this.options.address ?? "127.0.0.1"}`, "t=0 0",
       `m=audio ${rtpPort} RTP/AVP 0 101`, "a=rtpmap:0 PCMU/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20", "a=sendrecv", "",
     ].join("\r\n");
   }
@@ -385,6 +387,34 @@ export class TestPhone {
         (r) => (r.status ?? 0) >= 200 && resolve(r),
       );
     });
+    return rs.status!;
+  }
+
+  /**
+   * A re-INVITE offering our media again (a new SDP version, still sendrecv): resolves with its final
+   * status; a 2xx is acknowledged and its answer's address taken.
+   */
+  async reinvite(call: TestCall): Promise<number> {
+    const d = call.dialog!;
+    const seq = ++d.cseq;
+    const rs = await new Promise<sip.SipMessage>((resolve) => {
+      this.stack.send(
+        {
+          method: "INVITE",
+          uri: d.remoteTarget,
+          headers: {
+            via: [], to: d.to, from: d.from, "call-id": d.callId, cseq: { seq, method: "INVITE" }, "max-forwards": 70,
+            contact: [{ uri: this.contact, params: {} }], "content-type": "application/sdp", ...(d.routes.length ? { route: d.routes } : {}),
+          } as sip.SipHeaders,
+          content: this.sdp(call.rtp.address().port, 2 + seq),
+        },
+        (r) => (r.status ?? 0) >= 200 && resolve(r),
+      );
+    });
+    if (rs.status! < 300) {
+      this.ack(call, seq);
+      if (rs.content) call.startMedia(rs.content);
+    }
     return rs.status!;
   }
 
