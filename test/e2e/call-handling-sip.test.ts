@@ -295,7 +295,9 @@ suite("call handling through the shipped Kamailio", () => {
       await waitFor("the late watcher's NOTIFY", () => late!.notifies.length > 0 || undefined, 5_000);
       expect(last(late)).toBe("confirmed");
       await handle("5003", { doNotDisturb: false });
-      await waitFor("the lamp to go back", () => (last(lamp) !== "confirmed" && last(late!) !== "confirmed") || undefined, 5_000, 50);
+      await waitFor("the lamp to go back", () => (last(lamp) !== "confirmed" && last(late!) !== "confirmed") || undefined, 15_000, 50).catch((error: Error) => {
+        throw new Error(`${error.message}: the lamps' last NOTIFY bodies:\n${lamp.notifies.at(-1)}\n${late!.notifies.at(-1)}\nKamailio:\n${kamailio.output().slice(-3000)}`, { cause: error });
+      });
     } finally {
       lamp.close();
       late?.close();

@@ -8,6 +8,7 @@ import pg from "pg";
 import { chromium } from "playwright-core";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl } from "../support/env";
+import { LISTEN_IN_PAGE, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { buildServer, freePort } from "../support/process";
 import { createTestSchema, dropTestSchema } from "../support/server";
@@ -142,37 +143,6 @@ function browserTools(): boolean {
   if (process.env.CI === "true" || process.env.REQUIRE_REAL_SERVICES === "1") throw new Error(`npm run pbx's browser call needs ${missing.join(", ")} (Debian packages chromium, baresip)`);
   process.stderr.write(`SKIPPED: the /phone call through npm run pbx needs ${missing.join(", ")}.\n`);
   return false;
-}
-
-/** What the page hears: an AnalyserNode on the call's remote stream, ten snapshots 150 ms apart (as phone.browser.test.ts). */
-const LISTEN_IN_PAGE = `(async () => {
-  const stream = window.pbxPhone.remoteStream();
-  if (!stream) return null;
-  const context = new AudioContext();
-  await context.resume();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 4096;
-  context.createMediaStreamSource(stream).connect(analyser);
-  const data = new Float32Array(analyser.fftSize);
-  const blocks = [];
-  for (let i = 0; i < 10; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    analyser.getFloatTimeDomainData(data);
-    blocks.push(Array.from(data));
-  }
-  const rate = context.sampleRate;
-  await context.close();
-  return { rate, blocks };
-})()`;
-
-/** 16-bit PCM samples of a WAV file's data chunk, and its rate. */
-function readWav(file: string): { samples: number[]; rate: number } {
-  const wav = fs.readFileSync(file);
-  let at = 12;
-  while (at + 8 <= wav.length && wav.toString("latin1", at, at + 4) !== "data") at += 8 + wav.readUInt32LE(at + 4);
-  const samples: number[] = [];
-  for (let i = at + 8; i + 1 < wav.length; i += 2) samples.push(wav.readInt16LE(i));
-  return { samples, rate: wav.readUInt32LE(24) };
 }
 
 /**

@@ -7,6 +7,7 @@ import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, Ex
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
+import { LISTEN_IN_PAGE, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
 import { startTestServer, type TestServer } from "../support/server";
@@ -48,41 +49,6 @@ function toolsAvailable(): boolean {
 
 const real = requireReal("postgres") && requireReal("redis") && toolsAvailable();
 const suite = real ? describe : describe.skip;
-
-/** 16-bit PCM samples of a WAV file (the data chunk), and its rate. */
-function readWav(file: string): { samples: number[]; rate: number } {
-  const wav = fs.readFileSync(file);
-  const rate = wav.readUInt32LE(24);
-  let at = 12;
-  while (at + 8 <= wav.length && wav.toString("latin1", at, at + 4) !== "data") at += 8 + wav.readUInt32LE(at + 4);
-  const samples: number[] = [];
-  for (let i = at + 8; i + 1 < wav.length; i += 2) samples.push(wav.readInt16LE(i));
-  return { samples, rate };
-}
-
-/**
- * What the page hears: an AnalyserNode on the call's remote stream, ten snapshots of its time-domain
- * data 150 ms apart (evaluated in the page; this project's TypeScript has no DOM types).
- */
-const LISTEN_IN_PAGE = `(async () => {
-  const stream = window.pbxPhone.remoteStream();
-  if (!stream) return null;
-  const context = new AudioContext();
-  await context.resume();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 4096;
-  context.createMediaStreamSource(stream).connect(analyser);
-  const data = new Float32Array(analyser.fftSize);
-  const blocks = [];
-  for (let i = 0; i < 10; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    analyser.getFloatTimeDomainData(data);
-    blocks.push(Array.from(data));
-  }
-  const rate = context.sampleRate;
-  await context.close();
-  return { rate, blocks };
-})()`;
 
 suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
   let ts: TestServer;
