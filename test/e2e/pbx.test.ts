@@ -8,7 +8,7 @@ import pg from "pg";
 import { chromium } from "playwright-core";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl } from "../support/env";
-import { LISTEN_IN_PAGE, readWav } from "../support/browser-audio";
+import { LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { buildServer, freePort } from "../support/process";
 import { createTestSchema, dropTestSchema } from "../support/server";
@@ -162,21 +162,7 @@ async function browserCall(pbx: Pbx, creds: { domain: string; user: string; pass
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${path.join(dir, "mic-1000.wav")}`,
-      "--autoplay-policy=no-user-gesture-required",
-      // loopback is the only interface: without these Chromium gathers no ICE candidate (engine-notes §8)
-      "--allow-loopback-in-peer-connection",
-      "--disable-features=WebRtcHideLocalIpsWithMdns",
-    ],
+    args: phoneChromiumArgs(path.join(dir, "mic-1000.wav")),
   });
   try {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 } });

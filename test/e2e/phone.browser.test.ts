@@ -7,7 +7,7 @@ import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, Ex
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
-import { LISTEN_IN_PAGE, readWav } from "../support/browser-audio";
+import { LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
 import { startTestServer, type TestServer } from "../support/server";
@@ -95,23 +95,7 @@ suite("the softphone page in Chromium, through Kamailio and rtpengine", () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        `--use-file-for-fake-audio-capture=${path.join(dir, "mic-1000.wav")}`,
-        "--autoplay-policy=no-user-gesture-required",
-        // the only interface is loopback: without this Chromium gathers no ICE candidate (engine-notes §8)
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-      ],
+      args: phoneChromiumArgs(path.join(dir, "mic-1000.wav")),
     });
   }, 90_000);
 

@@ -37,3 +37,27 @@ export const LISTEN_IN_PAGE = `(async () => {
   await context.close();
   return { rate, blocks };
 })()`;
+
+/**
+ * Headless Chromium's flags for a /phone test: fake microphone playing `micWav`, media allowed
+ * without a prompt, no background traffic (this machine's network is closed), and ICE on loopback.
+ */
+export function phoneChromiumArgs(micWav: string): string[] {
+  return [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${micWav}`,
+    "--autoplay-policy=no-user-gesture-required",
+    // the only interface is loopback: without these Chromium gathers no ICE candidate (engine-notes §8)
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ];
+}
