@@ -153,13 +153,18 @@ export function installCompileCache(root: string): CompileCache | undefined {
   return installed;
 }
 
-/** Changes whenever npm installs or removes a package (it rewrites node_modules/.package-lock.json then). */
+/**
+ * Changes whenever npm installs or removes a package (it rewrites node_modules/.package-lock.json
+ * then), or node is told to resolve differently (export conditions, symlinks, NODE_PATH).
+ */
 function packagesStamp(root: string): string {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)].filter((arg) => /^(-C|--conditions|--preserve-symlinks)/.test(arg));
+  const resolving = [...flags, process.env.NODE_PATH ?? ""].join(" ");
   try {
     const stat = fs.statSync(path.join(root, "node_modules", ".package-lock.json"));
-    return `${stat.size}:${stat.mtimeMs}`;
+    return `${stat.size}:${stat.mtimeMs}:${resolving}`;
   } catch {
-    return "";
+    return `none:${resolving}`;
   }
 }
 
