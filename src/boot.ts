@@ -1,20 +1,11 @@
 /**
  * Imported first by main.ts, before anything heavy: every module required after this one is
- * compiled through the on-disk V8 code cache (server/compile-cache.ts).
+ * compiled through the on-disk V8 code cache (server/compile-cache.ts), with PGlite's WASM tiering
+ * budget set first (db/wasm-tiering.ts).
  */
-import v8 from "node:v8";
+import { applyWasmTieringBudget } from "./db/wasm-tiering";
 import { CHECKOUT_ROOT, installCompileCache } from "./server/compile-cache";
 
-/**
- * The embedded engine (PGlite) is 9 MB of WebAssembly. V8 runs it first as baseline (Liftoff) code
- * and recompiles a function with its optimising compiler once that function has run about 1.8 MB of
- * its code (the tiering budget). Opening a data directory and the first queries cross that budget for
- * hundreds of functions that then never run hot again: on a restart V8 spent 0.4–0.6 s of CPU (a third
- * of PGlite's open, ~35 MiB of code) optimising them. A budget 100 times larger optimises only what
- * keeps running, as a serving process does. Set before anything is compiled (the code cache's
- * entries record V8's flags); a --wasm-tiering-budget given to node wins.
- */
-export const WASM_TIERING_BUDGET = 180_000_000;
-if (!process.execArgv.some((arg) => arg.startsWith("--wasm-tiering-budget"))) v8.setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
+applyWasmTieringBudget();
 
 export const compileCache = installCompileCache(CHECKOUT_ROOT);
