@@ -1,3 +1,4 @@
+import { applyWasmTieringBudget } from "../db/wasm-tiering";
 import "reflect-metadata";
 import { setupEmbeddedDir } from "../db/embedded-setup";
 
@@ -6,6 +7,7 @@ import { setupEmbeddedDir } from "../db/embedded-setup";
  * new embedded DATA_DIR, run by the server in a child process (see `openEmbedded`) under the
  * server's DATA_DIR lock. Not meant to be run by hand.
  */
+applyWasmTieringBudget();
 const [dir, template, mode] = process.argv.slice(2);
 if (!dir || !template || (mode !== "migrate" && mode !== "no-migrate")) {
   process.stderr.write("usage: node dist/src/cli/pglite-setup.js DIR TEMPLATE migrate|no-migrate\n");
