@@ -282,7 +282,14 @@ suite("call handling through the shipped Kamailio", () => {
     try {
       expect([200, 202]).toContain(lamp.status);
       const stateOf = (body: string) => /<state[^>]*>([a-z]+)<\/state>/.exec(body)?.[1] ?? "idle";
-      const last = (w: typeof lamp) => (w.notifies.length ? stateOf(w.notifies[w.notifies.length - 1]) : "none");
+      // RFC 4235 §4.1: a watcher orders NOTIFYs by the document's version, not by arrival (presence
+      // builds them in several processes: two publications in a row may reach a watcher swapped)
+      const versionOf = (body: string) => Number(/<dialog-info[^>]*\sversion="(\d+)"/.exec(body)?.[1] ?? -1);
+      const newest = (w: typeof lamp) => w.notifies.reduce<string | undefined>((best, body) => (best === undefined || versionOf(body) >= versionOf(best) ? body : best), undefined);
+      const last = (w: typeof lamp) => {
+        const body = newest(w);
+        return body === undefined ? "none" : stateOf(body);
+      };
       await waitFor("the first NOTIFY", () => lamp.notifies.length > 0 || undefined, 5_000);
       expect(last(lamp)).not.toBe("confirmed");
       await handle("5003", { doNotDisturb: true });
@@ -296,7 +303,7 @@ suite("call handling through the shipped Kamailio", () => {
       expect(last(late)).toBe("confirmed");
       await handle("5003", { doNotDisturb: false });
       await waitFor("the lamp to go back", () => (last(lamp) !== "confirmed" && last(late!) !== "confirmed") || undefined, 15_000, 50).catch((error: Error) => {
-        throw new Error(`${error.message}: the lamps' last NOTIFY bodies:\n${lamp.notifies.at(-1)}\n${late!.notifies.at(-1)}\nKamailio:\n${kamailio.output().slice(-3000)}`, { cause: error });
+        throw new Error(`${error.message}: the lamps' NOTIFYs (version:state, as they arrived): ${[lamp, late!].map((w) => w.notifies.map((b) => `${versionOf(b)}:${stateOf(b)}`).join(" ")).join(" / ")}; newest bodies:\n${newest(lamp)}\n${newest(late!)}\nKamailio:\n${kamailio.output().slice(-3000)}`, { cause: error });
       });
     } finally {
       lamp.close();

@@ -119,7 +119,11 @@ run("Redis Cluster: sharded pub/sub by tenant, the stream in the cluster", () =>
       await producer.xadd(`${prefix}${STREAM_KEY}`, "*", "event", registration(b.sipDomain, extB.extensionNumber, contactsB[i]));
     }
     const seen = (sub: typeof subA) => sub.received.map((m) => m.data?.registrationEvents.device?.contactUri).filter((c): c is string => !!c);
-    await waitFor("both tenants' events at their subscribers", () => (contactsA.every((c) => seen(subA).includes(c)) && contactsB.every((c) => seen(subB).includes(c))) || undefined, 20_000, 100);
+    await waitFor("both tenants' events at their subscribers", () => (contactsA.every((c) => seen(subA).includes(c)) && contactsB.every((c) => seen(subB).includes(c))) || undefined, 20_000, 100).catch(async (error: Error) => {
+      // which side lost them: the ingestion group (pending, lag) or the live delivery
+      const groups = await producer.xinfo("GROUPS", `${prefix}${STREAM_KEY}`).catch((e: Error) => e.message);
+      throw new Error(`${error.message}: A saw ${JSON.stringify(seen(subA))}, B saw ${JSON.stringify(seen(subB))}; the stream's groups: ${JSON.stringify(groups)}`, { cause: error });
+    });
     expect(seen(subA).sort()).toEqual([...contactsA].sort());
     expect(seen(subB).sort()).toEqual([...contactsB].sort());
     // every entry acknowledged by the group in the cluster
