@@ -44,6 +44,14 @@ export async function freeSipPortPair(): Promise<number> {
   }
 }
 
+/** A port free for UDP and TCP alike (baresip's console module listens on both). */
+export async function freeUdpTcpPort(): Promise<number> {
+  for (;;) {
+    const port = await freeUdpPort();
+    if (await tcpFree(port)) return port;
+  }
+}
+
 function tcpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer().once("error", () => resolve(false));
@@ -286,9 +294,23 @@ export interface PhoneAudio {
  * has accepted its registration.
  */
 export async function startPhone(kamailioPort: number, number: string, domain: string, secret: string, displayName: string, audio?: PhoneAudio): Promise<Phone> {
+  // a port found free can be taken by another suite before baresip binds it: start again on new ones
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPhoneOnce(kamailioPort, number, domain, secret, displayName, audio);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt >= 3) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startPhoneOnce(kamailioPort: number, number: string, domain: string, secret: string, displayName: string, audio?: PhoneAudio): Promise<Phone> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-baresip-"));
   const sipPort = await freeSipPortPair();
-  const consolePort = await freeUdpPort();
+  // cons.so listens on UDP and TCP: a port taken for TCP leaves the phone deaf to commands
+  const consolePort = await freeUdpTcpPort();
   const rtp = 20000 + Math.floor(Math.random() * 20000);
   fs.writeFileSync(
     path.join(dir, "config"),
@@ -337,6 +359,7 @@ export async function startPhone(kamailioPort: number, number: string, domain: s
       if (child.exitCode !== null) throw new Error(`baresip exited:\n${out}`);
       return /200 OK|\{0\/UDP\/v4\}.*OK/.test(out) || undefined;
     }, 10_000);
+    if (/Address already in use/.test(out)) throw new PortTaken(`baresip ${number}: a port was taken before it bound it:\n${out}`);
   } catch (error) {
     await phone.stop();
     throw error;
