@@ -159,12 +159,15 @@ export interface ClusterSetup {
 
 /** Masters (and with `replicas: 1`, one replica each: twice the ports), formed with redis-cli --cluster create. */
 export async function startCluster(ports: number[], replicas = 0): Promise<ClusterSetup> {
-  await assertPortsFree(ports);
+  // The cluster bus defaults to port + 10000 (36390…), inside Linux's ephemeral range (32768-60999)
+  // where any outgoing connection may hold it and the node exits: below the range instead.
+  const busOf = (port: number) => port - 10000;
+  await assertPortsFree([...ports, ...ports.map(busOf)]);
   const dir = tempDir("cluster");
   const nodes: RedisProcess[] = [];
   try {
     for (const port of ports) {
-      nodes.push(await startRedis(dir, port, ["cluster-enabled yes", `cluster-config-file nodes-${port}.conf`, "cluster-node-timeout 2000"]));
+      nodes.push(await startRedis(dir, port, ["cluster-enabled yes", `cluster-port ${busOf(port)}`, `cluster-config-file nodes-${port}.conf`, "cluster-node-timeout 2000"]));
     }
     const created = spawnSync("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", String(replicas), "--cluster-yes"], { encoding: "utf8", timeout: 20_000 });
     if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
