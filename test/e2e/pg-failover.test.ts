@@ -14,8 +14,8 @@ import { startTestServer, type TestServer } from "../support/server";
 import { waitFor } from "../support/wait";
 
 /**
- * Issue 25 item 3, contract §14: the primary lost behind one address. A primary (55442, synchronous
- * replication) and its streaming replica (55443) behind HAProxy, whose check passes only on the
+ * Issue 25 item 3, contract §14: the primary lost behind one address. A primary (25442, synchronous
+ * replication) and its streaming replica (25443) behind HAProxy, whose check passes only on the
  * node that is not in recovery (what Patroni's `GET /primary` answers; here a psql probe, so no
  * Patroni is needed in CI). The product's DATABASE_URL names HAProxy. While telephony events are
  * ingested and a subscription listens, the primary's postmaster is stopped by its PID (SIGQUIT:
@@ -47,8 +47,8 @@ run("PostgreSQL primary loss behind HAProxy", () => {
 
   beforeAll(async () => {
     // Commits are acknowledged only once the replica has them (Patroni's synchronous_mode): a promotion loses nothing acknowledged.
-    primary = await startPrimary("pbx-ha-a", 55442, ["-c synchronous_standby_names=*"]);
-    replica = await startReplica(primary, "pbx-ha-b", 55443);
+    primary = await startPrimary("pbx-ha-a", 25442, ["-c synchronous_standby_names=*"]);
+    replica = await startReplica(primary, "pbx-ha-b", 25443);
     await primary.query("CREATE SCHEMA pbx");
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-haproxy-"));
     const check = path.join(dir, "is-primary.sh");

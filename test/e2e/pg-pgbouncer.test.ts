@@ -32,7 +32,7 @@ run("the product behind pgbouncer in transaction mode", () => {
   let ts: TestServer;
 
   beforeAll(async () => {
-    primary = await startPrimary("pbx-bouncer-pg", 55444);
+    primary = await startPrimary("pbx-bouncer-pg", 25444);
     await primary.query("CREATE SCHEMA pbx");
     await primary.query("ALTER ROLE postgres SET timezone = 'UTC'");
     await primary.query("ALTER ROLE postgres SET statement_timeout = '15s'");

@@ -5,7 +5,7 @@ import { scrapeMetric, waitFor } from "../support/wait";
 
 /**
  * Issue 25 item 2, contract §14: DATABASE_REPLICA_URL with read-your-writes, on a real streaming
- * replica (pg_basebackup -R of a primary this suite starts on 55440/55441). Replay on the replica is
+ * replica (pg_basebackup -R of a primary this suite starts on 25440/25441). Replay on the replica is
  * paused with pg_wal_replay_pause(): a read without x-pbx-read-after is answered by the replica (it
  * does not see the write: proof of the routing), a read with the mutation's x-pbx-write-lsn waits
  * REPLICA_WAIT_MS and is answered by the primary (it sees the write); once replay resumes the
@@ -24,8 +24,8 @@ run("PostgreSQL read replica with read-your-writes", () => {
   let tenantId: string;
 
   beforeAll(async () => {
-    primary = await startPrimary("pbx-primary", 55440);
-    replica = await startReplica(primary, "pbx-replica", 55441);
+    primary = await startPrimary("pbx-primary", 25440);
+    replica = await startReplica(primary, "pbx-replica", 25441);
     await primary.query("CREATE SCHEMA pbx");
     ts = await startTestServer({
       redis: false,

@@ -134,7 +134,11 @@ export class PgNode {
   }
 }
 
-/** A small primary with WAL for streaming replicas; `serverOptions` are its own `-c` settings (not copied to replicas). */
+/**
+ * A small primary with WAL for streaming replicas; `serverOptions` are its own `-c` settings (not copied
+ * to replicas). Give suites fixed ports below Linux's ephemeral range (32768-60999): a port inside it
+ * may be held by any outgoing connection when PostgreSQL binds it.
+ */
 export async function startPrimary(name: string, port: number, serverOptions: string[] = []): Promise<PgNode> {
   const dir = clusterDir(name);
   const node = new PgNode(name, dir, port, serverOptions);
