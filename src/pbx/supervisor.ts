@@ -156,6 +156,46 @@ function redisServerDefine(redisUrl: string): string {
   return `REDIS_SERVER="name=events;addr=${url.hostname};port=${url.port || 6379}${db ? `;db=${db}` : ""}"`;
 }
 
+/**
+ * Whether a process of group `pgid` still runs (a zombie does not: it waits for a parent to reap it,
+ * and an orphan's parent is init, which may take its time). Linux's /proc; elsewhere the group's
+ * signal test, which counts zombies too.
+ */
+export function groupRunning(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync("/proc");
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so read after the last ")".
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(pgrp) === pgid && state !== "Z" && state !== "X") return true;
+  }
+  return false;
+}
+
+/** KAMAILIO_SHM_MB: Kamailio's shared memory in MB (-m), 256 unless set. */
+export function parseShmMb(value: string | undefined): number {
+  if (value === undefined || value === "") return 256;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 32 || n > 65_536) throw new Error(`KAMAILIO_SHM_MB must be Kamailio's shared memory in MB (32-65536), got "${value}"`);
+  return n;
+}
+
 /** Thrown by a start asked for after stop(): the set is going down, nothing new may start. */
 export class StoppingError extends Error {}
 
@@ -227,8 +267,15 @@ export class Supervisor {
         const { pid } = child.process;
         if (pid === undefined) continue;
         signal(pid, "SIGTERM");
+        const deadline = Date.now() + graceMs;
         const timer = setTimeout(() => signal(pid, "SIGKILL"), graceMs);
         await child.exited;
+        // The group outlives its leader when the leader was the one that died (a Kamailio main
+        // process killed: its workers remain, orphaned): wait for them too, SIGKILL at the deadline.
+        while (groupRunning(pid)) {
+          if (Date.now() > deadline) signal(pid, "SIGKILL");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         clearTimeout(timer);
       }
       fs.rmSync(this.runDir, { recursive: true, force: true });
@@ -245,6 +292,9 @@ export class Supervisor {
     const sip = parseSipListen(sipListen);
     // SIP over WebSocket for the browser softphone (GET /phone): on the SIP address's host, a TCP port.
     const wsPort = parseWsPort(env.PBX_WS_PORT);
+    // Kamailio's shared memory: its own default (64 MB) runs out near 700 REGISTER/s (transactions
+    // and their cloned requests; README "Performance"): 256 MB holds 1,500/s.
+    const shmMb = parseShmMb(env.KAMAILIO_SHM_MB);
     const wsListen = `tcp:${sip.host}:${wsPort}`;
     const wsUrl = `ws://${sip.host === "0.0.0.0" ? "127.0.0.1" : sip.host}:${wsPort}`;
     const domain = (env.PBX_DEMO_DOMAIN || "demo.pbx.test").toLowerCase();
@@ -320,7 +370,7 @@ export class Supervisor {
     if (media?.main) defines.push(`MEDIA_URI="sip:127.0.0.1:${media.sipPort}"`);
 
     const cfg = path.join(root, "deploy/kamailio/kamailio.cfg");
-    const args = ["-f", cfg, "-DD", "-E", "-Y", this.runDir, "-P", path.join(this.runDir, "kamailio.pid"), ...defines.flatMap((d) => ["-A", d])];
+    const args = ["-f", cfg, "-DD", "-E", "-Y", this.runDir, "-P", path.join(this.runDir, "kamailio.pid"), "-m", String(shmMb), ...defines.flatMap((d) => ["-A", d])];
     // Checked first, so a missing module package is named with its apt-get line instead of a crash loop.
     const check = spawnSync(kamailio, ["-c", ...args], { env: kamailioEnv, encoding: "utf8" });
     if (check.status !== 0) {

@@ -4,7 +4,7 @@
  * pbx-api → devices), measured end to end.
  *
  *   DATABASE_URL=… REDIS_URL=… npm run bench:engine -- [--rates 250,500,1000] [--duration 30]
- *     [--extensions 2000] [--tenants 10] [--children 4] [--cpu-prof DIR (the server's CPU profile)]
+ *     [--extensions 2000] [--tenants 10] [--children 4] [--shm 256 (Kamailio -m, MB)] [--cpu-prof DIR (the server's CPU profile)]
  *
  * For each rate it runs two rounds, each on a fresh Kamailio: first Kamailio alone (auth against
  * PostgreSQL and XADD to a stream no consumer reads, the product idle: the ceiling), then the same
@@ -35,6 +35,8 @@ interface Options {
   extensions: number;
   tenants: number;
   children: number;
+  /** Kamailio's shared memory in MB (-m): Kamailio's own default, 64, runs out at about 700 REGISTER/s here. */
+  shm: number;
   /** A directory: the server runs with --cpu-prof and writes its profile there when it stops. */
   cpuProf?: string;
 }
@@ -48,6 +50,7 @@ function options(): Options {
       extensions: { type: "string", default: "2000" },
       tenants: { type: "string", default: "10" },
       children: { type: "string", default: "4" },
+      shm: { type: "string", default: "256" },
       "cpu-prof": { type: "string" },
     },
   });
@@ -62,6 +65,7 @@ function options(): Options {
     extensions: positive("extensions", values.extensions),
     tenants: positive("tenants", values.tenants),
     children: positive("children", values.children),
+    shm: positive("shm", values.shm),
     cpuProf: values["cpu-prof"],
   };
 }
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
      * reached save()).
      */
     const round = async (rate: number, key: string) => {
-      const kamailio = await startKamailio({ databaseUrl: role.url, redisUrl, streamKey: key, defines: [`CHILDREN=${o.children}`] });
+      const kamailio = await startKamailio({ databaseUrl: role.url, redisUrl, streamKey: key, defines: [`CHILDREN=${o.children}`], shmMb: o.shm });
       try {
         const [last] = (await redis.xrevrange(key, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
         const from = last ? last[0] : "0-0";
@@ -225,7 +229,7 @@ async function main(): Promise<void> {
     const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
 
     say("");
-    say(`SIPp REGISTER (digest) → Kamailio (${o.children} workers) → stream → pbx-api → devices; ${o.duration} s per rate; host: ${os.cpus().length} cores, load ${load()}`);
+    say(`SIPp REGISTER (digest) → Kamailio (${o.children} workers, -m ${o.shm}) → stream → pbx-api → devices; ${o.duration} s per rate; host: ${os.cpus().length} cores, load ${load()}`);
     say("Each rate runs twice on a fresh Kamailio: alone (its stream read by no one: auth + XADD only, the product idle), then into the product.");
     say("| target/s | alone: 200 OK/s | product: 200 OK/s | ratio | answered 200 | failed | reached product | p50 ms | p99 ms | max ms | repeated entries | load |");
     say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");

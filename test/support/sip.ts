@@ -133,6 +133,8 @@ export interface KamailioOptions {
   defines?: string[];
   /** Define TRUNK_CONTACT as its own address: it registers the trunks that ask for it. */
   registerTrunks?: boolean;
+  /** Kamailio's shared memory pool in MB (-m; Kamailio's default is 64). */
+  shmMb?: number;
 }
 
 /**
@@ -152,6 +154,7 @@ export async function startKamailio(options: KamailioOptions): Promise<Kamailio>
     "-A", `PRESENCE_URI="sip:127.0.0.1:${port}"`,
     ...(options.defines ?? []).flatMap((d) => ["-A", d]),
     ...(options.registerTrunks ? ["-A", `TRUNK_CONTACT="127.0.0.1:${port}"`] : []),
+    ...(options.shmMb ? ["-m", String(options.shmMb)] : []),
   ];
   const child = trackChild(spawn("kamailio", args, { env: { ...process.env, KAMAILIO_DB_URL: options.databaseUrl }, stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";
