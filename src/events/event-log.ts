@@ -29,6 +29,13 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 const BUSY_RETRY_MS = 25;
 const MAX_CACHED = 20_000;
 
+/** A relay pass whose events pub/sub did not all take: rolled back, made again by the poller. */
+class RelayPublishFailed extends Error {
+  constructor() {
+    super("pub/sub dropped an event of the relay pass");
+  }
+}
+
 /** Decimal sequence, as `after` and `sequence` travel. */
 const SEQUENCE = /^(0|[1-9][0-9]{0,18})$/;
 
@@ -166,7 +173,8 @@ export class EventLog {
   private async pass(tenantId: number): Promise<number | "busy" | "waiting"> {
     if (this.pubsub?.canPublish && !this.pubsub.canPublish()) return "waiting";
     const touched: RelaySink[] = [];
-    const outcome = await this.dataSource.transaction(async (manager): Promise<number | "busy" | "waiting"> => {
+    const outcome = await this.dataSource
+      .transaction(async (manager): Promise<number | "busy" | "waiting"> => {
       let [claim]: Array<{ relayed: string }> = await manager.query(
         `SELECT relayed::text AS relayed FROM event_relay WHERE tenant_id = $1 FOR UPDATE SKIP LOCKED`,
         [tenantId],
@@ -181,12 +189,21 @@ export class EventLog {
       const relayed = BigInt(claim.relayed);
       const events = this.fromCache(tenantId, relayed) ?? (await this.fromLog(manager, tenantId, relayed));
       if (events.length === 0) return 0;
-      await Promise.all(events.map((event) => this.publish(event)));
+      // A publish Redis did not take (a command timeout on a loaded shard, a failover's first
+      // moments): the pass is rolled back and made again, from the same watermark, by the poller.
+      // Subscribers drop what they already had by sequence and take the one that was missing.
+      const published = await Promise.all(events.map((event) => this.publish(event)));
+      if (published.includes(false)) throw new RelayPublishFailed();
       for (const sink of this.sinks) if (await sink.inTransaction(manager, tenantId, events)) touched.push(sink);
       const last = events[events.length - 1].sequence;
       await manager.query(`UPDATE event_relay SET relayed = $2 WHERE tenant_id = $1`, [tenantId, last]);
       return events.length;
-    });
+    })
+      .catch((error: unknown) => {
+        if (!(error instanceof RelayPublishFailed)) throw error;
+        touched.length = 0;
+        return "waiting" as const;
+      });
     for (const sink of touched) sink.committed?.();
     return outcome;
   }
@@ -217,11 +234,13 @@ export class EventLog {
     return rows.map((row) => ({ tenantId, sequence: row.sequence, kind: row.kind, type: row.type, payload: row.payload }));
   }
 
-  private async publish(event: LoggedEvent): Promise<void> {
+  /** False when pub/sub dropped it (on either topic). */
+  private async publish(event: LoggedEvent): Promise<boolean> {
     const live = EVENT_KINDS.get(event.kind)?.live;
-    if (!live || !this.pubsub) return;
+    if (!live || !this.pubsub) return true;
     const payload = { ...event.payload, sequence: event.sequence };
-    await Promise.all([this.pubsub.publish(tenantTopic(live, event.tenantId), payload), this.pubsub.publish(allTenantsTopic(live), payload)]);
+    const sent = await Promise.all([this.pubsub.publish(tenantTopic(live, event.tenantId), payload), this.pubsub.publish(allTenantsTopic(live), payload)]);
+    return !sent.includes(false);
   }
 
   /** Tenants whose log is ahead of what reached pub/sub: relayed by whichever instance gets there first. */

@@ -20,7 +20,8 @@ export interface InterruptionWatcher {
  */
 export interface PubSubEngine {
   readonly kind: "redis" | "in-process";
-  publish(topic: string, payload: unknown): Promise<void>;
+  /** Resolves false when the event could not be handed to Redis (it was dropped); never rejects. */
+  publish(topic: string, payload: unknown): Promise<boolean>;
   /** Returns the function that removes this listener (and unsubscribes the topic when it was the last). */
   subscribe(topic: string, listener: Listener): () => void;
   /** Resolves once every subscribe() issued so far is in effect (Redis acknowledges SUBSCRIBE asynchronously). */
@@ -46,10 +47,11 @@ export class InProcessPubSub implements PubSubEngine {
   readonly kind = "in-process" as const;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
-  async publish(topic: string, payload: unknown): Promise<void> {
+  async publish(topic: string, payload: unknown): Promise<boolean> {
     // Same copy semantics as Redis: listeners see a fresh JSON value, never the publisher's object.
     const copy = JSON.parse(JSON.stringify(payload)) as unknown;
     this.emitter.emit(topic, copy);
+    return true;
   }
 
   subscribe(topic: string, listener: Listener): () => void {
@@ -158,17 +160,20 @@ export class RedisPubSub implements PubSubEngine {
   }
 
   /**
-   * Publishes, or drops the event while Redis is away (counted and logged once per outage): the
-   * change it reports is already committed and its request must still answer; subscribers read
-   * what they missed from the event log once their subscription is back (onResubscribed).
+   * Publishes, or drops the event while Redis is away or does not answer in time (counted and
+   * logged once per outage) and resolves false: the change it reports is already committed and its
+   * request must still answer. The event log's relay publishes its pass again (see EventLog.pass);
+   * subscribers read what they missed from the log once their subscription is back.
    */
-  async publish(topic: string, payload: unknown): Promise<void> {
+  async publish(topic: string, payload: unknown): Promise<boolean> {
     try {
       const channel = this.channel(topic);
       const message = JSON.stringify(payload);
       await (this.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message));
+      return true;
     } catch {
       this.health.dropped(topic);
+      return false;
     }
   }
 

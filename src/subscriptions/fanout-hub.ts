@@ -6,7 +6,7 @@ import { buildContext, type ContextDeps } from "../context/build-context";
 import type { PubSubEngine } from "../events/pubsub";
 import type { Metrics } from "../observability/metrics";
 import { clientError } from "../graphql/prepare";
-import { replayLog, sequenceOf, type LivePlan } from "./live";
+import { replayLog, SeenSequences, sequenceOf, type LivePlan } from "./live";
 import { EVENT_KINDS } from "./events";
 import { mergeTree, normalizeSubscription, project, unionDocument, type CanonicalTree, type NormalizedSubscription } from "./selection";
 
@@ -33,8 +33,8 @@ interface Subscriber {
   apiKeyId: number | null;
   /** While its replay runs: the live frames that arrived meanwhile, sent afterwards if newer. */
   buffered?: Array<{ seq: bigint | undefined; payload: Buffer }>;
-  /** A resumed subscriber: the last sequence it was sent (a live event at or below it is not sent again). */
-  lastSeq?: bigint;
+  /** A resumed subscriber: the sequences it was sent (from the log, then live): none is sent twice. */
+  seen?: SeenSequences;
 }
 
 const CLOSE = Buffer.from("}");
@@ -87,8 +87,8 @@ class Feed {
   readonly groups = new Map<string, Group>();
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
-  /** Per tenant, the newest sequence executed: the relay may repeat an event after a crash; it goes out once. */
-  private readonly lastSeq = new Map<number, bigint>();
+  /** Per tenant, the sequences executed: the relay may repeat events (after a crash, a dropped publish); each goes out once. */
+  private readonly seen = new Map<number, SeenSequences>();
   private readonly unsubscribeTopic: () => void;
   /** The union of the shareable groups' selections, rebuilt when a group joins or leaves. */
   private union: ExecutionArgs | undefined;
@@ -202,9 +202,9 @@ class Feed {
     const seq = sequenceOf(payload);
     if (seq !== undefined) {
       const tenant = (payload as { tenantId: number }).tenantId;
-      const last = this.lastSeq.get(tenant);
-      if (last !== undefined && seq <= last) return;
-      this.lastSeq.set(tenant, seq);
+      const seen = this.seen.get(tenant);
+      if (!seen) this.seen.set(tenant, new SeenSequences(seq));
+      else if (!seen.first(seq)) return;
     }
     if (this.pending >= MAX_PENDING_EVENTS) {
       this.hub.metrics.subscriptionEventsDropped.inc();
@@ -311,7 +311,7 @@ export class FanoutHub {
         });
         const live = subscriber.buffered;
         subscriber.buffered = undefined;
-        subscriber.lastSeq = last;
+        subscriber.seen = new SeenSequences(last);
         for (const frame of live) this.sendLive(subscriber, frame.seq, frame.payload);
       }
     } catch (error) {
@@ -419,10 +419,7 @@ export class FanoutHub {
 
   /** A live frame: not sent to a resumed subscriber who already had it from the log. */
   sendLive(subscriber: Subscriber, seq: bigint | undefined, payload: Buffer): boolean {
-    if (subscriber.lastSeq !== undefined && seq !== undefined) {
-      if (seq <= subscriber.lastSeq) return false;
-      subscriber.lastSeq = seq;
-    }
+    if (subscriber.seen && seq !== undefined && !subscriber.seen.first(seq)) return false;
     return this.send(subscriber, payload);
   }
 

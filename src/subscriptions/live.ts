@@ -28,6 +28,40 @@ export function sequenceOf(payload: unknown): bigint | undefined {
   return typeof sequence === "string" ? BigInt(sequence) : undefined;
 }
 
+/** Sequences below the newest one that may still come late (see SeenSequences). */
+const LATE_WINDOW = 64;
+
+/**
+ * One tenant's sequences as a subscriber has been sent them: a repeat is refused, a first sight is
+ * let through. Events normally arrive in sequence order; one may come late, after a newer one, when
+ * the relay publishes a pass again because pub/sub dropped part of it (see EventLog.pass): the
+ * missing event then arrives with repeats of those around it. It is let through once, if it is
+ * among the LATE_WINDOW sequences below the newest (a gap may also be an event of another kind or
+ * filter, which never comes: the window bounds what that costs).
+ */
+export class SeenSequences {
+  private newest: bigint;
+  private readonly missing = new Set<bigint>();
+
+  constructor(newest: bigint) {
+    this.newest = newest;
+  }
+
+  /** Whether `seq` is seen for the first time (and records it). */
+  first(seq: bigint): boolean {
+    if (seq <= this.newest) return this.missing.delete(seq);
+    const from = seq - this.newest > BigInt(LATE_WINDOW) ? seq - BigInt(LATE_WINDOW) : this.newest + 1n;
+    for (let s = from; s < seq; s++) this.missing.add(s);
+    this.newest = seq;
+    // Oldest first (insertion order is ascending): beyond the window they are taken as never coming.
+    for (const s of this.missing) {
+      if (this.missing.size <= LATE_WINDOW) break;
+      this.missing.delete(s);
+    }
+    return true;
+  }
+}
+
 /**
  * Feeds `deliver` the logged events after `replay.after` page by page, then returns the sequence
  * of the last one: everything up to it has been delivered, what comes live must be newer.

@@ -60,6 +60,39 @@ describe("registrations", () => {
     }
   });
 
+  it("an event pub/sub did not take is published again by the relay: the subscriber gets every event once, the missing one late", async () => {
+    const { tenant, viewerKey } = await tenantWithExtension();
+    const sub = await subscribe(ts, RegistrationEventsDocument, {}, viewerKey);
+    // Fault injection: the second event's publication on the tenant's topic is dropped, as a Redis
+    // command that fails on a loaded shard would be (RedisPubSub.publish answers false).
+    const pubsub = ts.server.pubsub;
+    const original = pubsub.publish.bind(pubsub);
+    let dropped: unknown;
+    pubsub.publish = async (topic, payload) => {
+      const contact = (payload as { device?: { contactUri?: string } }).device?.contactUri;
+      if (dropped === undefined && topic === `tenant.${tenant.id}.registrations` && contact?.startsWith("sip:1001-2@")) {
+        dropped = payload;
+        return false;
+      }
+      return original(topic, payload);
+    };
+    try {
+      const contacts = [1, 2, 3].map((i) => `sip:1001-${i}@10.0.0.5:5060`);
+      const posted = await postEvents(ts, ingestKey, contacts.map((contact) => register(tenant.sipDomain, "1001", { contact })));
+      expect(posted.status).toBe(200);
+      const seen = () => sub.received.map((m) => m.data?.registrationEvents.device?.contactUri);
+      await waitFor("the three registrations, the dropped one from the relay's next pass", () => contacts.every((c) => seen().includes(c)) || undefined, 15_000);
+      expect(dropped).toBeDefined();
+      // each once: what the repeated pass published again is not delivered twice
+      await postEvents(ts, ingestKey, register(tenant.sipDomain, "1001", { contact: "sip:1001-4@10.0.0.5:5060" }));
+      await sub.next((d) => d.registrationEvents.device?.contactUri === "sip:1001-4@10.0.0.5:5060");
+      expect(seen().sort()).toEqual([...contacts, "sip:1001-4@10.0.0.5:5060"].sort());
+    } finally {
+      pubsub.publish = original;
+      await sub.close();
+    }
+  });
+
   it("refuses a registration for an unknown or disabled extension, or an unknown domain, changing nothing", async () => {
     const { tenant, extension } = await tenantWithExtension();
     const unknown = await postEvents(ts, ingestKey, register(tenant.sipDomain, "4040"));

@@ -60,10 +60,16 @@ run("Redis Cluster: sharded pub/sub by tenant, the stream in the cluster", () =>
   let ts: TestServer;
   let producer: Cluster;
   const prefix = `test-cluster-${uniq()}:`;
+  /** The server's log (info and up): printed when events do not arrive. */
+  const serverLog: string[] = [];
 
   beforeAll(async () => {
     cluster = await startCluster(PORTS);
-    ts = await startTestServer({ redis: false, env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_PREFIX: prefix, STREAM_CLAIM_IDLE_MS: "2000" } });
+    ts = await startTestServer({
+      redis: false,
+      env: { REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_PREFIX: prefix, STREAM_CLAIM_IDLE_MS: "2000", LOG_LEVEL: "info" },
+      logSink: (line) => serverLog.push(line),
+    });
     producer = new Cluster(PORTS.map((port) => ({ host: "127.0.0.1", port })));
   }, 60_000);
 
@@ -122,7 +128,17 @@ run("Redis Cluster: sharded pub/sub by tenant, the stream in the cluster", () =>
     await waitFor("both tenants' events at their subscribers", () => (contactsA.every((c) => seen(subA).includes(c)) && contactsB.every((c) => seen(subB).includes(c))) || undefined, 20_000, 100).catch(async (error: Error) => {
       // which side lost them: the ingestion group (pending, lag) or the live delivery
       const groups = await producer.xinfo("GROUPS", `${prefix}${STREAM_KEY}`).catch((e: Error) => e.message);
-      throw new Error(`${error.message}: A saw ${JSON.stringify(seen(subA))}, B saw ${JSON.stringify(seen(subB))}; the stream's groups: ${JSON.stringify(groups)}`, { cause: error });
+      // what was committed (sequence, type, contact) and what each subscriber received, with sequences
+      const logged = await ts.server.db.dataSource
+        .query(`SELECT tenant_id, sequence::text, type, payload->'device'->>'contactUri' AS contact FROM event_log WHERE tenant_id = ANY($1) ORDER BY tenant_id, sequence`, [[Number(a.id), Number(b.id)]])
+        .catch((e: Error) => e.message);
+      const received = (sub: typeof subA) => sub.received.map((m) => JSON.stringify(m.data ?? m)).join("\n    ");
+      const warnings = serverLog.filter((l) => !/"msg":"request"/.test(l)).slice(-40);
+      throw new Error(
+        `${error.message}: A saw ${JSON.stringify(seen(subA))}, B saw ${JSON.stringify(seen(subB))}; the stream's groups: ${JSON.stringify(groups)}; ` +
+          `the event log: ${JSON.stringify(logged)}\n  A received:\n    ${received(subA)}\n  B received:\n    ${received(subB)}\n  server log:\n${warnings.join("\n")}`,
+        { cause: error },
+      );
     });
     expect(seen(subA).sort()).toEqual([...contactsA].sort());
     expect(seen(subB).sort()).toEqual([...contactsB].sort());

@@ -3,6 +3,7 @@ import { createLogger } from "../../src/common/logger";
 import { InProcessPubSub } from "../../src/events/pubsub";
 import { Metrics } from "../../src/observability/metrics";
 import { FanoutHub, MAX_BUFFERED_BYTES } from "../../src/subscriptions/fanout-hub";
+import { SeenSequences } from "../../src/subscriptions/live";
 import type { ContextDeps } from "../../src/context/build-context";
 
 /** A socket as the hub sees it: its state, how much it has not sent yet, and what it was told. */
@@ -42,5 +43,29 @@ describe("FanoutHub.send", () => {
     expect((await metrics.slowConsumersClosed.get()).values[0].value).toBe(before + 1);
     // Closed sockets are skipped silently afterwards.
     expect(hub.send(subscriber(socket), Buffer.from("{}"))).toBe(false);
+  });
+});
+
+describe("SeenSequences (a subscriber's sequences: no repeat, a late one once)", () => {
+  it("refuses repeats and what is older than the first sequence seen", () => {
+    const seen = new SeenSequences(10n);
+    expect([10n, 9n, 11n, 11n, 12n].map((s) => seen.first(s))).toEqual([false, false, true, false, true]);
+  });
+
+  it("lets an event through that came after a newer one (a relay pass published again), once", () => {
+    const seen = new SeenSequences(1n);
+    // 2 was dropped by pub/sub, 3 went through; the relay publishes 2 and 3 again
+    expect([3n, 2n, 3n, 2n, 4n].map((s) => seen.first(s))).toEqual([true, true, false, false, true]);
+  });
+
+  it("keeps a bounded window of gaps: a sequence far behind the newest is taken as delivered", () => {
+    const seen = new SeenSequences(0n);
+    expect(seen.first(1_000n)).toBe(true);
+    expect(seen.first(999n)).toBe(true);
+    expect(seen.first(900n)).toBe(false);
+    // gaps of many events (other kinds, other filters) never grow it past the window
+    for (let s = 2_000n; s < 200_000n; s += 7n) seen.first(s);
+    expect((seen as unknown as { missing: Set<bigint> }).missing.size).toBeLessThanOrEqual(64);
+    expect(seen.first(199_994n)).toBe(true); // just below the newest (199,995): still awaited
   });
 });
