@@ -63,6 +63,12 @@ suite("the media application through the shipped Kamailio", () => {
   const cdrsOf = (linkedId: string) =>
     sql<{ extensionNumber: string; disposition: string }>(`SELECT extension_number AS "extensionNumber", disposition FROM cdr WHERE linked_id = $1 ORDER BY extension_number`, [linkedId]);
 
+  /**
+   * Calls `number`, waits for the beep, speaks `seconds` and hangs up. The media application (in
+   * this process) starts recording after the beep's end and its own timers: on a loaded machine
+   * that can be a second after the caller heard the beep's start, so 3 s of speech always leave
+   * more than the 1 s a message needs (contract §13), and a message of 1 to 4 s is expected.
+   */
   async function leaveMessage(caller: TestPhone, number: string, seconds: number) {
     const call = await caller.call(number, { toneHz: 1000 });
     expect(call.status).toBe(200);
@@ -78,7 +84,7 @@ suite("the media application through the shipped Kamailio", () => {
     const a = await createExtension(ts, tenant.id);
     const b = await createExtension(ts, tenant.id, { voicemailEnabled: true });
     const caller = await phone(tenant.sipDomain, a.extensionNumber);
-    const call = await leaveMessage(caller, b.extensionNumber, 2);
+    const call = await leaveMessage(caller, b.extensionNumber, 3);
     const callId = call.dialog!.callId;
     const [message] = await waitFor("the message", async () => {
       const rows = await sql<{ id: number; callId: string; callerNumber: string; durationSeconds: number }>(
@@ -89,7 +95,7 @@ suite("the media application through the shipped Kamailio", () => {
     });
     expect(message).toMatchObject({ callId, callerNumber: a.extensionNumber });
     expect(message.durationSeconds).toBeGreaterThanOrEqual(1);
-    expect(message.durationSeconds).toBeLessThanOrEqual(3);
+    expect(message.durationSeconds).toBeLessThanOrEqual(4);
     const cdrs = await waitFor("the caller's CDR", async () => ((await cdrsOf(callId)).length ? cdrsOf(callId) : undefined));
     expect(cdrs).toEqual([{ extensionNumber: a.extensionNumber, disposition: "voicemail" }]);
     const res = await ts.http(`/graphql`, {
@@ -109,7 +115,7 @@ suite("the media application through the shipped Kamailio", () => {
     expect(await callee.register()).toBe(200);
     callee.incoming = { status: 486 };
     const caller = await phone(tenant.sipDomain, a.extensionNumber);
-    const call = await leaveMessage(caller, b.extensionNumber, 2);
+    const call = await leaveMessage(caller, b.extensionNumber, 3);
     expect(callee.invites.length).toBe(1);
     const callId = call.dialog!.callId;
     const lit = await waitFor("Messages-Waiting: yes", () => callee.notifies.find((n) => n.event === "message-summary" && /Messages-Waiting: yes/.test(n.body)), 20_000);

@@ -111,13 +111,15 @@ describe("voicemail deposit by a real call", () => {
     const call = await phone.call(ext.extensionNumber, { headers: headers(tenant.sipDomain, ext.extensionNumber), toneHz: 1000 });
     await afterBeep(call);
     const started = Date.now();
-    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    // 3 s: the recording starts after the beep's end by the media application's timers (this
+    // process), which a loaded machine delays; a message needs 1 s
+    await waitFor("3 s of message", () => Date.now() - started >= 3000, 10_000, 100);
     await call.digit("#");
     await call.waitEnded();
     expect(call.endedBy).toBe("them");
     const [message] = await waitFor("the stored message", async () => ((await messages(ext.id)).length ? messages(ext.id) : undefined));
     expect(message.durationSeconds).toBeGreaterThanOrEqual(1);
-    expect(message.durationSeconds).toBeLessThanOrEqual(3);
+    expect(message.durationSeconds).toBeLessThanOrEqual(4);
     expect(blocksWithTone(await audioOf(message.id), 1000)).toBeGreaterThanOrEqual(8);
   }, 60_000);
 
