@@ -23,6 +23,8 @@ Environment (besides the API's, see the README):
   ENGINE_DB_ROLE    with DATABASE_URL: the engine's PostgreSQL role, given a new password at
                     every start (default pbx_engine)
   SIP_CHILDREN      Kamailio's SIP worker processes (default 4)
+  KAMAILIO_SHM_MB   Kamailio's shared memory in MB, its -m (default 256; Kamailio's own 64 runs
+                    out near 700 REGISTER/s)
 Without DATABASE_URL and REDIS_URL, Kamailio reads credentials from the API and posts its events
 to it; with them, it reads the view sip_subscriber and writes the Redis stream.
 `;
