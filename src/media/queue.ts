@@ -221,9 +221,10 @@ const MAX_TIMEOUT_HOPS = 5;
 
 /**
  * maxWaitSeconds reached: the queue's timeoutDestination. HANGUP ends the call; VOICEMAIL and QUEUE
- * run here on the same call; EXTENSION rings that extension's phones once (agentRingSeconds) and
- * connects it like an agent, else ends the call. RING_GROUP and EXTERNAL are executed by the engine,
- * like any call of the tenant (destination()).
+ * run here on the same call; EXTENSION, RING_GROUP and EXTERNAL are executed by the engine, like any
+ * call of the tenant (destination()): an extension is called as §12 says (its forwardAlways,
+ * do-not-disturb, ringSeconds, forwardBusy / forwardNoAnswer, else its voicemail), not rung like an
+ * agent.
  */
 async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, hops: number): Promise<void> {
   const target = queue.timeoutDestinationTarget;
@@ -236,14 +237,8 @@ async function timeout(env: MediaEnv, call: MediaCall, domain: string, queue: Qu
       return depositVoicemail(env, call, domain, target!);
     case CallDestinationType.QUEUE:
       return runQueueCall(env, call, domain, target!, hops + 1);
-    case CallDestinationType.EXTENSION: {
-      const person: OfferableAgent = { agentId: 0, extensionId: 0, number: target!, penalty: 0, lastCallEndedAt: null, answeredToday: 0 };
-      await call.loop(env.assets.musicOnHold);
-      const answered = await offer(env, call, domain, [person], queue.agentRingSeconds * 1000);
-      if (!answered) return call.hangup();
-      await bridge(env, call, domain, queue.number, answered);
-      return endTogether(env, call, answered, domain, queue.number);
-    }
+    case CallDestinationType.EXTENSION:
+      return destination(env, call, domain, queue, "extension", target!, hops);
     case CallDestinationType.RING_GROUP:
       return destination(env, call, domain, queue, "ring_group", target!, hops);
     case CallDestinationType.EXTERNAL:
@@ -268,17 +263,18 @@ function carrierHeaders(call: MediaCall): Record<string, string> {
 const DESTINATION_MAX_MS = 15 * 60_000;
 
 /**
- * A RING_GROUP or EXTERNAL timeout destination. We answered the caller, so the destination is a new
- * leg that we originate through the engine (X-Pbx-App: queue-destination, deploy/kamailio/routes/
- * media.cfg) and bridge to the caller as we bridge an agent. The engine executes it as it executes
- * any call of the tenant: a ring group by its strategy, ringSeconds and fallback (members on DND or
+ * An EXTENSION, RING_GROUP or EXTERNAL timeout destination. We answered the caller, so the
+ * destination is a new leg that we originate through the engine (X-Pbx-App: queue-destination,
+ * deploy/kamailio/routes/media.cfg) and bridge to the caller as we bridge an agent. The engine
+ * executes it as it executes any call of the tenant: an extension by its call handling (§12); a
+ * ring group by its strategy, ringSeconds and fallback (members on DND or
  * unregistered skipped); an EXTERNAL number through the tenant's outbound routes as the tenant (its
  * caller ID and default call classes, Diversion naming the queue). The legs that ring are the
  * engine's to report (their CDRs share the caller's linked_id); the caller's leg is ours already.
  * A fallback that is ours to run (voicemail, a queue) comes back as 302 with X-Pbx-App and
  * X-Pbx-Target and runs here, on the caller's call. Anything else unanswered ends the call.
  */
-async function destination(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, type: "ring_group" | "external", target: string, hops: number): Promise<void> {
+async function destination(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, type: "extension" | "ring_group" | "external", target: string, hops: number): Promise<void> {
   const caller = call.caller;
   const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
   const uri = `sip:${target}@${domain}`;

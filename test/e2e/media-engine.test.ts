@@ -338,7 +338,7 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     const sentOn = await callerPhone.call(queue.number, { toneHz: 1000 });
     await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(sentOn.heard, 1200) >= 2, 30_000);
     const started = Date.now();
-    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    await waitFor("3 s of message", () => Date.now() - started >= 3000, 10_000, 100);
     await sentOn.hangup();
     await waitFor("the message", async () => (await sql(`SELECT 1 FROM voicemail_message WHERE extension_id = $1`, [Number(mailbox.id)])).length > 0 || undefined);
     const [passage] = await sql(`SELECT abandoned_at IS NULL AS "notAbandoned" FROM queue_call WHERE call_id = $1`, [sentOn.dialog!.callId]);
@@ -363,6 +363,48 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     await call.waitEnded();
     expect(call.endedBy).toBe("them");
   }, 90_000);
+
+  it("an EXTENSION timeoutDestination is a call to that extension (§12): on do-not-disturb with voicemail, the caller leaves a message in its mailbox; forwardAlways rings where it points", async () => {
+    const { tenant, queue, callerPhone } = await queueWithAgents("RING_ALL", 0);
+    // do-not-disturb: treated as busy → no forwardBusy → its voicemail, on the caller's call
+    const away = await createExtension(ts, tenant.id, { voicemailEnabled: true });
+    const awayPhone = await phone(tenant.sipDomain, away.extensionNumber);
+    awayPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await awayPhone.register()).toBe(200);
+    await gql(`mutation($id: ID!) { updateCallHandling(extensionId: $id, input: { doNotDisturb: true }) { doNotDisturb } }`, { id: away.id });
+    await gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, {
+      id: queue.id,
+      input: { maxWaitSeconds: 5, timeoutDestination: { type: "EXTENSION", target: away.extensionNumber } },
+    });
+    const call = await callerPhone.call(queue.number, { toneHz: 1000 });
+    await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(call.heard, 1200) >= 2, 40_000);
+    const started = Date.now();
+    await waitFor("3 s of message", () => Date.now() - started >= 3000, 10_000, 100);
+    await call.hangup();
+    expect(awayPhone.invites.length).toBe(0);
+    const [message] = await waitFor("the message in the extension's mailbox", async () => {
+      const rows = await sql<{ callId: string }>(`SELECT call_id AS "callId" FROM voicemail_message WHERE extension_id = $1`, [Number(away.id)]);
+      return rows.length ? rows : undefined;
+    });
+    expect(message.callId).toBe(call.dialog!.callId);
+
+    // forwardAlways: the extension does not ring, its forward does, and talks with the caller
+    const forwarded = await createExtension(ts, tenant.id);
+    const forwardedPhone = await phone(tenant.sipDomain, forwarded.extensionNumber);
+    forwardedPhone.incoming = { answer: true, toneHz: 1600 };
+    expect(await forwardedPhone.register()).toBe(200);
+    await gql(`mutation($id: ID!, $target: String!) { updateCallHandling(extensionId: $id, input: { doNotDisturb: false, forwardAlways: { type: EXTENSION, target: $target } }) { doNotDisturb } }`, {
+      id: away.id,
+      target: forwarded.extensionNumber,
+    });
+    const second = await callerPhone.call(queue.number, { toneHz: 1000 });
+    const answered = await forwardedPhone.nextAnswered(30_000);
+    await waitFor("the caller to hear the forward's phone", () => blocksWithTone(second.heard, 1600) >= 5, 20_000);
+    await waitFor("the forward's phone to hear the caller", () => blocksWithTone(answered.heard, 1000) >= 5, 20_000);
+    expect(awayPhone.invites.length).toBe(0);
+    await answered.hangup();
+    await second.waitEnded();
+  }, 120_000);
 
   const setTimeoutDestination = (queueId: string, timeoutDestination: { type: string; target: string }) =>
     gql(`mutation($id: ID!, $input: UpdateQueueInput!) { updateQueue(id: $id, input: $input) { id } }`, { id: queueId, input: { maxWaitSeconds: 5, timeoutDestination } });
@@ -449,7 +491,7 @@ suite("queue calls through the shipped Kamailio and the media application", () =
     const call = await callerPhone.call(queue.number, { toneHz: 1000 });
     await waitFor("the voicemail beep after the wait limit", () => blocksWithTone(call.heard, 1200) >= 2, 40_000);
     const started = Date.now();
-    await waitFor("2 s of message", () => Date.now() - started >= 2000, 10_000, 100);
+    await waitFor("3 s of message", () => Date.now() - started >= 3000, 10_000, 100);
     await call.hangup();
     const [message] = await waitFor("the message", async () => {
       const rows = await sql(`SELECT call_id AS "callId" FROM voicemail_message WHERE extension_id = $1`, [Number(mailbox.id)]);
