@@ -1,10 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { trackChild } from "../support/run";
+import { freeTcpPort } from "../support/ports";
 
 /**
  * The README's quick start as a user runs it: `npm start` on the embedded defaults (no DATABASE_URL,
@@ -13,14 +13,7 @@ import { trackChild } from "../support/run";
 const root = path.resolve(__dirname, "../..");
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "pbx-process-"));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+const freePort = freeTcpPort;
 
 interface Started {
   child: ChildProcessWithoutNullStreams;

@@ -7,6 +7,7 @@ import { requireReal } from "../support/env";
 import { trackChild } from "../support/run";
 import { startTestServer, type TestServer } from "../support/server";
 import { streamReaderBlocked, waitFor } from "../support/wait";
+import { freeTcpPort } from "../support/ports";
 
 /**
  * Issue 13 item 4 and issue 14 item 7: with Redis gone, commands fail fast, /readyz is 503 within a
@@ -19,15 +20,7 @@ import { streamReaderBlocked, waitFor } from "../support/wait";
  */
 const run = requireReal("redis") ? describe : describe.skip;
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
+const freePort = freeTcpPort;
 
 
 run("Redis outage", () => {

@@ -1,9 +1,9 @@
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { trackChild } from "./run";
+import { freeTcpPort } from "./ports";
 
 const root = path.resolve(__dirname, "../..");
 let built: Promise<string> | undefined;
@@ -20,14 +20,8 @@ export function buildServer(): Promise<string> {
   return built;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port below the ephemeral range (see ports.ts). */
+export const freePort = freeTcpPort;
 
 export interface ServerProcess {
   url: string;

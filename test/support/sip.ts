@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import WebSocket from "ws";
+import { freeUdpPort, tcpFree, udpFree } from "./ports";
 import { ensureEngineRole } from "../../src/engine/engine-role";
 import { trackChild } from "./run";
 import { waitFor } from "./wait";
@@ -25,14 +25,7 @@ const root = [path.resolve(__dirname, "../.."), path.resolve(__dirname, "../../.
 export const KAMAILIO_CFG = path.join(root, "deploy/kamailio/kamailio.cfg");
 export const SIPP_REGISTER = path.join(root, "test/support/sipp-register.xml");
 
-/** A UDP port that is free now (bound once, then released). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
+export { freeTcpPort, freeUdpPort } from "./ports";
 
 /** A port free for UDP and TCP alike, and its neighbour too (baresip binds UDP+TCP on it and TLS on port + 1). */
 export async function freeSipPortPair(): Promise<number> {
@@ -52,20 +45,6 @@ export async function freeUdpTcpPort(): Promise<number> {
   }
 }
 
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
-  });
-}
-
-
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = dgram.createSocket("udp4").once("error", () => resolve(false));
-    socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)));
-  });
-}
 
 /** Sends SIGTERM to a process we started, then SIGKILL if it has not exited in time. */
 export async function stopProcess(child: ChildProcess, ms = 5000): Promise<void> {
@@ -424,16 +403,6 @@ export async function sippRegister(kamailioPort: number, usersFile: string, call
   const col = (name: string) => Number(last[header.indexOf(name)]);
   fs.rmSync(dir, { recursive: true, force: true });
   return { code, output, successful: col("SuccessfulCall(C)"), failed: col("FailedCall(C)") };
-}
-
-/** The TCP port free now (for a WebSocket listener). */
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /**
