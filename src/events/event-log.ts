@@ -200,8 +200,8 @@ export class EventLog {
       return events.length;
     })
       .catch((error: unknown) => {
+        // (thrown before any sink ran: nothing of the pass was handed on)
         if (!(error instanceof RelayPublishFailed)) throw error;
-        touched.length = 0;
         return "waiting" as const;
       });
     for (const sink of touched) sink.committed?.();

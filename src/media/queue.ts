@@ -104,29 +104,39 @@ export async function runQueueCall(env: MediaEnv, call: MediaCall, domain: strin
   }
 }
 
+/**
+ * A new leg from the caller's call to `number` of the tenant, through the engine (Route: the
+ * engine's address): the caller's name and number in From, rtpengine's offer for party B as the
+ * SDP, and the X-Pbx-* headers that tell the engine what the leg is.
+ */
+function engineInvite(env: MediaEnv, call: MediaCall, domain: string, number: string, pbxHeaders: Record<string, string>): { invite: SipMessage; callId: string } {
+  const caller = call.caller;
+  const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
+  const uri = `sip:${number}@${domain}`;
+  const invite: SipMessage = {
+    method: "INVITE",
+    uri,
+    headers: {
+      via: env.ua.via(),
+      to: { uri, params: {} },
+      from: { name: caller.name ? `"${caller.name.replace(/"/g, "")}"` : undefined, uri: `sip:${caller.number ?? "anonymous"}@${domain}`, params: { tag: newTag() } },
+      "call-id": callId,
+      cseq: { seq: 1, method: "INVITE" },
+      route: [{ uri: `${env.config.engineUri};lr`, params: {} }],
+      contact: [{ uri: env.ua.contact, params: {} }],
+      ...pbxHeaders,
+      "content-type": "application/sdp",
+      "max-forwards": 70,
+    },
+    content: call.offerToB,
+  };
+  return { invite, callId };
+}
+
 /** Rings the agents at once; resolves with the first who answers (the others are cancelled or hung up), or null. */
 async function offer(env: MediaEnv, call: MediaCall, domain: string, agents: OfferableAgent[], ringMs: number): Promise<AnsweredLeg | null> {
-  const caller = call.caller;
   const pending = agents.map((agent) => {
-    const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
-    const aor = `sip:${agent.number}@${domain}`;
-    const invite: SipMessage = {
-      method: "INVITE",
-      uri: aor,
-      headers: {
-        via: env.ua.via(),
-        to: { uri: aor, params: {} },
-        from: { name: caller.name ? `"${caller.name.replace(/"/g, "")}"` : undefined, uri: `sip:${caller.number ?? "anonymous"}@${domain}`, params: { tag: newTag() } },
-        "call-id": callId,
-        cseq: { seq: 1, method: "INVITE" },
-        route: [{ uri: `${env.config.engineUri};lr`, params: {} }],
-        contact: [{ uri: env.ua.contact, params: {} }],
-        "x-pbx-app": "queue-agent",
-        "content-type": "application/sdp",
-        "max-forwards": 70,
-      },
-      content: call.offerToB,
-    };
+    const { invite, callId } = engineInvite(env, call, domain, agent.number, { "x-pbx-app": "queue-agent" });
     const { final, cancel } = env.ua.invite(invite);
     return { agent, invite, final, cancel, callId };
   });
@@ -275,32 +285,15 @@ const DESTINATION_MAX_MS = 15 * 60_000;
  * X-Pbx-Target and runs here, on the caller's call. Anything else unanswered ends the call.
  */
 async function destination(env: MediaEnv, call: MediaCall, domain: string, queue: QueueRow, type: "extension" | "ring_group" | "external", target: string, hops: number): Promise<void> {
-  const caller = call.caller;
-  const callId = `${randomBytes(8).toString("hex")}@pbx-media`;
-  const uri = `sip:${target}@${domain}`;
-  const invite: SipMessage = {
-    method: "INVITE",
-    uri,
-    headers: {
-      via: env.ua.via(),
-      to: { uri, params: {} },
-      from: { name: caller.name ? `"${caller.name.replace(/"/g, "")}"` : undefined, uri: `sip:${caller.number ?? "anonymous"}@${domain}`, params: { tag: newTag() } },
-      "call-id": callId,
-      cseq: { seq: 1, method: "INVITE" },
-      route: [{ uri: `${env.config.engineUri};lr`, params: {} }],
-      contact: [{ uri: env.ua.contact, params: {} }],
-      "x-pbx-app": "queue-destination",
-      "x-pbx-domain": domain,
-      "x-pbx-dest": type,
-      "x-pbx-target": target,
-      "x-pbx-linked-id": call.dialog.callId,
-      "x-pbx-queue": queue.number,
-      ...carrierHeaders(call),
-      "content-type": "application/sdp",
-      "max-forwards": 70,
-    },
-    content: call.offerToB,
-  };
+  const { invite, callId } = engineInvite(env, call, domain, target, {
+    "x-pbx-app": "queue-destination",
+    "x-pbx-domain": domain,
+    "x-pbx-dest": type,
+    "x-pbx-target": target,
+    "x-pbx-linked-id": call.dialog.callId,
+    "x-pbx-queue": queue.number,
+    ...carrierHeaders(call),
+  });
   await call.loop(env.assets.musicOnHold);
   const { final, cancel } = env.ua.invite(invite);
   const response = await new Promise<SipMessage | null>((resolve) => {

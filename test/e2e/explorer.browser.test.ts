@@ -3,13 +3,12 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { createExtension, createKey, tenantWithKeys } from "../support/factories";
 import { postEvents } from "../support/live";
 import { startTestServer, type TestServer } from "../support/server";
+import { CHROMIUM, HEADLESS_CHROMIUM_ARGS } from "../support/browser-audio";
 
 /**
  * GET /graphql in a browser: GraphiQL from the server alone (no CDN, CSP 'self'), the API key from
  * its field on every request, a query and a subscription run from the page and read back.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 function chromiumAvailable(): boolean {
   if (fs.existsSync(CHROMIUM)) return true;
@@ -43,7 +42,7 @@ describe("in Chromium", () => {
   let page: Page;
   const problems: string[] = [];
   beforeAll(async () => {
-    if (available) browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    if (available) browser = await chromium.launch({ executablePath: CHROMIUM, args: HEADLESS_CHROMIUM_ARGS, headless: true });
   });
   afterAll(async () => browser?.close());
 

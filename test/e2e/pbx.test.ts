@@ -8,7 +8,7 @@ import pg from "pg";
 import { chromium } from "playwright-core";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl } from "../support/env";
-import { LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
+import { CHROMIUM, LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { buildServer, freePort } from "../support/process";
 import { createTestSchema, dropTestSchema } from "../support/server";
@@ -135,7 +135,6 @@ async function graphql<T>(port: number, query: string, variables: Record<string,
   return body.data;
 }
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 /** The page's call through the one-command PBX needs Debian's Chromium and baresip; without them (outside CI) that part is skipped, said on stderr. */
 function browserTools(): boolean {
   const onPath = (b: string) => (process.env.PATH ?? "").split(":").some((d) => d && fs.existsSync(path.join(d, b)));

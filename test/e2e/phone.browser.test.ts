@@ -7,7 +7,7 @@ import { AddQueueAgentDocument, CreateExtensionDocument, CreateQueueDocument, Ex
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { databaseUrl, redisUrl, requireReal } from "../support/env";
 import { createTenant } from "../support/factories";
-import { LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
+import { CHROMIUM, LISTEN_IN_PAGE, phoneChromiumArgs, readWav } from "../support/browser-audio";
 import { blocksWithTone, toneShare } from "../support/goertzel";
 import { startMedia, startRtpengine, type MediaInstance, type RtpengineProcess } from "../support/media";
 import { startTestServer, type TestServer } from "../support/server";
@@ -22,7 +22,6 @@ import { waitFor } from "../support/wait";
  * DTLS-SRTP on the browser's side, plain RTP on the phone's). The browser's fake microphone plays
  * 1 kHz, the desk phone 1.6 kHz; each side must hear the other's tone (Goertzel).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const SHOTS = path.resolve(__dirname, "../../test-results");
 
 function onPath(binary: string): boolean {

@@ -9,24 +9,13 @@ import { startTestServer, type TestServer } from "../support/server";
 import { waitFor as untilMet } from "../support/wait";
 import { toneWav } from "../../src/modules/voicemail/wav";
 import { postVoicemail } from "./voicemail-support";
+import { CHROMIUM, HEADLESS_CHROMIUM_ARGS } from "../support/browser-audio";
 
 /**
  * The wallboard in a real browser: Debian's Chromium driven by playwright-core (which downloads no
  * browser of its own). The page must come up from the server alone, take a VIEWER key, and show
  * tiles that follow real events over graphql-ws, matching the figures GraphQL answers.
  */
-/** Debian's package by default; CHROMIUM_PATH points elsewhere on a machine that keeps it elsewhere. */
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard.png");
 const PHONE_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-390.png");
 const CALLERS_SCREENSHOT = path.resolve(__dirname, "../../test-results/wallboard-callers.png");
@@ -100,7 +89,7 @@ const FIGURES = [
 
   beforeAll(async () => {
     ts = await startTestServer();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: HEADLESS_CHROMIUM_ARGS, headless: true });
   });
   afterAll(async () => {
     await browser?.close();

@@ -38,20 +38,28 @@ export const LISTEN_IN_PAGE = `(async () => {
   return { rate, blocks };
 })()`;
 
+/** Debian's Chromium by default; CHROMIUM_PATH points elsewhere on a machine that keeps it elsewhere. */
+export const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/** Headless Chromium with no background traffic (this machine's network is closed): every browser test's base flags. */
+export const HEADLESS_CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 /**
  * Headless Chromium's flags for a /phone test: fake microphone playing `micWav`, media allowed
  * without a prompt, no background traffic (this machine's network is closed), and ICE on loopback.
  */
 export function phoneChromiumArgs(micWav: string): string[] {
   return [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    ...HEADLESS_CHROMIUM_ARGS,
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
     `--use-file-for-fake-audio-capture=${micWav}`,
